@@ -1,0 +1,453 @@
+//! The only module that knows how MCP travels: connections to servers.
+//!
+//! A [`Session`] is one initialized connection. It hides the transport (a
+//! child process over stdio today; Streamable HTTP and the daemon's socket
+//! plug in here) and rmcp's types: commands see plain JSON values and
+//! [`McpError`]s that name the server, the method and the duration.
+
+mod process;
+
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequestParams, CancelledNotificationParam, ClientCapabilities, ClientNotification,
+    ClientRequest, ErrorData, Implementation, InitializeRequestParams, Notification,
+    PaginatedRequestParams, ProgressNotificationParam, ProgressToken, Request, RequestId,
+    RequestOptionalParam, ServerResult,
+};
+use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService, ServiceError};
+use rmcp::{ClientHandler, Peer, RoleClient, ServiceExt};
+use serde_json::{Map, Value};
+
+pub use process::{SHUTDOWN_GRACE, stop_all};
+
+use crate::config::{ServerConfig, ServerEntry};
+use crate::error::McpError;
+
+/// How sessions are opened.
+#[derive(Clone, Default)]
+pub struct ConnectOptions {
+    /// Per-request timeout; `None` leaves only the overall deadline.
+    pub request_timeout: Option<Duration>,
+    /// Stream server stderr.
+    pub debug: bool,
+    /// Where progress notifications go, if anywhere.
+    pub progress: Option<Arc<dyn Fn(Progress) + Send + Sync>>,
+}
+
+/// One progress notification of the call in flight.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// Progress so far.
+    pub progress: f64,
+    /// Total, when known.
+    pub total: Option<f64>,
+    /// The server's message.
+    pub message: Option<String>,
+}
+
+/// What the server said about itself in `initialize`.
+#[derive(Debug, Clone, Default)]
+pub struct ServerInfo {
+    /// Its name.
+    pub name: Option<String>,
+    /// Its version.
+    pub version: Option<String>,
+    /// The negotiated protocol revision.
+    pub protocol_version: String,
+    /// Its instructions for the client.
+    pub instructions: Option<String>,
+}
+
+/// A tool as listed by the server.
+#[derive(Debug, Clone)]
+pub struct Tool {
+    /// Its name.
+    pub name: String,
+    /// The listing entry as the server sent it (name, description, schemas, annotations).
+    pub raw: Value,
+}
+
+impl Tool {
+    /// The description, if any.
+    pub fn description(&self) -> Option<&str> {
+        self.raw.get("description").and_then(Value::as_str)
+    }
+
+    /// Whether the tool says that calling it twice is harmless
+    /// (`readOnlyHint` or `idempotentHint`).
+    pub fn is_repeatable(&self) -> bool {
+        let hint = |name| {
+            self.raw
+                .get("annotations")
+                .and_then(|annotations| annotations.get(name))
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        };
+        hint("readOnlyHint") || hint("idempotentHint")
+    }
+}
+
+/// The client side of the connection: answers the server and forwards progress.
+#[derive(Clone)]
+struct Handler {
+    progress: Option<Arc<dyn Fn(Progress) + Send + Sync>>,
+    /// The progress token of the call in flight; notifications for any other
+    /// token (late ones, after a timeout) are dropped.
+    active: Arc<Mutex<Option<ProgressToken>>>,
+}
+
+impl ClientHandler for Handler {
+    fn get_info(&self) -> InitializeRequestParams {
+        let mut client = Implementation::default();
+        client.name = "mcp-cli".to_owned();
+        client.version = env!("CARGO_PKG_VERSION").to_owned();
+        InitializeRequestParams::new(ClientCapabilities::default(), client)
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let Some(progress) = &self.progress else {
+            return;
+        };
+        let active = self.active.lock().expect("progress lock").clone();
+        if active.as_ref() == Some(&params.progress_token) {
+            progress(Progress {
+                progress: params.progress,
+                total: params.total,
+                message: params.message,
+            });
+        }
+    }
+}
+
+/// One initialized connection to a server.
+pub struct Session {
+    server: String,
+    service: RunningService<RoleClient, Handler>,
+    process: Option<process::ServerProcess>,
+    request_timeout: Option<Duration>,
+    active: Arc<Mutex<Option<ProgressToken>>>,
+    info: ServerInfo,
+}
+
+impl Session {
+    /// Starts or reaches the server and performs the MCP handshake.
+    pub async fn connect(entry: &ServerEntry, options: &ConnectOptions) -> Result<Self, McpError> {
+        let (command, args, env, cwd) = match &entry.transport {
+            ServerConfig::Stdio {
+                command,
+                args,
+                env,
+                cwd,
+            } => (command, args, env, cwd),
+            ServerConfig::Http { url, .. } => {
+                return Err(McpError::Usage {
+                    message: format!(
+                        "server `{}` is an HTTP server (`{url}`), and this build of mcp-cli speaks stdio only",
+                        entry.name
+                    ),
+                    suggestion: Some(
+                        "run the server over stdio (`command`), or wait for the HTTP transport"
+                            .to_owned(),
+                    ),
+                });
+            }
+        };
+        let (mut child, stdout, stdin) = process::spawn(&process::Launch {
+            server: &entry.name,
+            command,
+            args,
+            env,
+            cwd: cwd.as_deref(),
+            debug: options.debug,
+        })?;
+        let active = Arc::new(Mutex::new(None));
+        let handler = Handler {
+            progress: options.progress.clone(),
+            active: active.clone(),
+        };
+        let handshake = handler.serve((stdout, stdin));
+        let result = match options.request_timeout {
+            Some(timeout) => tokio::time::timeout(timeout, handshake)
+                .await
+                .map_err(|_| timeout),
+            None => Ok(handshake.await),
+        };
+        let service = match result {
+            Ok(Ok(service)) => service,
+            Ok(Err(error)) => {
+                let (stderr, exit_status) = child.settle().await;
+                return Err(initialize_error(&entry.name, error, stderr, exit_status));
+            }
+            Err(duration) => {
+                let (stderr, _) = child.settle().await;
+                return Err(McpError::Timeout {
+                    server: entry.name.clone(),
+                    method: "initialize".to_owned(),
+                    duration,
+                    stderr,
+                });
+            }
+        };
+        let info = service
+            .peer_info()
+            .map(|peer| ServerInfo {
+                name: peer.server_info.as_ref().map(|info| info.name.clone()),
+                version: peer.server_info.as_ref().map(|info| info.version.clone()),
+                protocol_version: peer.protocol_version.to_string(),
+                instructions: peer.instructions.clone(),
+            })
+            .unwrap_or_default();
+        Ok(Session {
+            server: entry.name.clone(),
+            service,
+            process: Some(child),
+            request_timeout: options.request_timeout,
+            active,
+            info,
+        })
+    }
+
+    /// The server's name in the config.
+    pub fn name(&self) -> &str {
+        &self.server
+    }
+
+    /// What the server said about itself.
+    pub fn info(&self) -> &ServerInfo {
+        &self.info
+    }
+
+    /// Every tool, following `nextCursor` to the end.
+    pub async fn list_tools(&mut self) -> Result<Vec<Tool>, McpError> {
+        let mut tools = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut seen_cursors = std::collections::HashSet::new();
+        loop {
+            let params = PaginatedRequestParams::default().with_cursor(cursor.take());
+            let request = ClientRequest::ListToolsRequest(RequestOptionalParam::with_param(params));
+            let page = match self.request("tools/list", request, false).await? {
+                ServerResult::ListToolsResult(page) => page,
+                other => return Err(self.unexpected("tools/list", &other)),
+            };
+            for tool in page.tools {
+                let raw = serde_json::to_value(&tool).unwrap_or(Value::Null);
+                tools.push(Tool {
+                    name: tool.name.into_owned(),
+                    raw,
+                });
+            }
+            match page.next_cursor {
+                Some(next) if !next.is_empty() => {
+                    if !seen_cursors.insert(next.clone()) {
+                        return Err(McpError::Protocol {
+                            server: self.server.clone(),
+                            method: "tools/list".to_owned(),
+                            message: format!("the server repeated the cursor `{next}`"),
+                            stderr: Vec::new(),
+                        });
+                    }
+                    cursor = Some(next);
+                }
+                _ => return Ok(tools),
+            }
+        }
+    }
+
+    /// Calls a tool; the result is the whole `CallToolResult` as JSON.
+    ///
+    /// A server's progress notifications restart the per-request timeout.
+    pub async fn call_tool(
+        &mut self,
+        name: &str,
+        arguments: Option<Map<String, Value>>,
+    ) -> Result<Value, McpError> {
+        let mut params = CallToolRequestParams::new(Cow::Owned(name.to_owned()));
+        params.arguments = arguments;
+        let request = ClientRequest::CallToolRequest(Request::new(params));
+        match self.request("tools/call", request, true).await? {
+            ServerResult::CallToolResult(result) => {
+                Ok(serde_json::to_value(&result).unwrap_or(Value::Null))
+            }
+            other => Err(self.unexpected("tools/call", &other)),
+        }
+    }
+
+    /// Sends one request under the per-request timeout. Dropping the returned
+    /// future (the overall deadline, Ctrl-C) sends `notifications/cancelled`.
+    async fn request(
+        &mut self,
+        method: &'static str,
+        request: ClientRequest,
+        track_progress: bool,
+    ) -> Result<ServerResult, McpError> {
+        let mut options = PeerRequestOptions::default();
+        options.timeout = self.request_timeout;
+        options.reset_timeout_on_progress = track_progress;
+        let peer = self.service.peer().clone();
+        let handle = match peer.send_request_with_option(request, options).await {
+            Ok(handle) => handle,
+            Err(error) => return Err(self.request_error(method, error, false).await),
+        };
+        let mut guard = CancelOnDrop {
+            peer,
+            id: Some(handle.id.clone()),
+        };
+        if track_progress {
+            *self.active.lock().expect("progress lock") = Some(handle.progress_token.clone());
+        }
+        let result = handle.await_response().await;
+        guard.id = None;
+        *self.active.lock().expect("progress lock") = None;
+        match result {
+            Ok(result) => Ok(result),
+            Err(error) => Err(self.request_error(method, error, true).await),
+        }
+    }
+
+    async fn request_error(&mut self, method: &str, error: ServiceError, sent: bool) -> McpError {
+        let server = self.server.clone();
+        let method = method.to_owned();
+        match error {
+            ServiceError::McpError(ErrorData { code, message, .. }) => McpError::ServerError {
+                server,
+                method,
+                code: code.0,
+                message: message.into_owned(),
+            },
+            ServiceError::Timeout { timeout } => {
+                let stderr = self.stderr_now();
+                McpError::Timeout {
+                    server,
+                    method,
+                    duration: timeout,
+                    stderr,
+                }
+            }
+            ServiceError::TransportSend(_) | ServiceError::TransportClosed => {
+                let (stderr, exit_status) = match self.process.as_mut() {
+                    Some(process) => process.settle().await,
+                    None => (Vec::new(), None),
+                };
+                McpError::ConnectionClosed {
+                    server,
+                    method,
+                    request_sent: sent && !matches!(error, ServiceError::TransportSend(_)),
+                    exit_status,
+                    stderr,
+                }
+            }
+            other => McpError::Protocol {
+                server,
+                method,
+                message: other.to_string(),
+                stderr: self.stderr_now(),
+            },
+        }
+    }
+
+    fn stderr_now(&self) -> Vec<String> {
+        self.process
+            .as_ref()
+            .map(|process| process.stderr_lines())
+            .unwrap_or_default()
+    }
+
+    fn unexpected(&self, method: &str, result: &ServerResult) -> McpError {
+        let kind = serde_json::to_value(result)
+            .ok()
+            .and_then(|value| {
+                value
+                    .as_object()
+                    .map(|o| o.keys().cloned().collect::<Vec<_>>())
+            })
+            .unwrap_or_default();
+        McpError::Protocol {
+            server: self.server.clone(),
+            method: method.to_owned(),
+            message: format!(
+                "unexpected result (fields: {}); mcp-cli does not drive input-required or task results yet",
+                kind.join(", ")
+            ),
+            stderr: self.stderr_now(),
+        }
+    }
+
+    /// Closes the connection and stops the server (see [`SHUTDOWN_GRACE`]).
+    pub async fn close(mut self) {
+        // Let a pending `notifications/cancelled` reach the server first.
+        tokio::task::yield_now().await;
+        let process = self.process.take();
+        let _ = tokio::time::timeout(Duration::from_millis(100), self.service.close()).await;
+        if let Some(process) = process {
+            process.shutdown().await;
+        }
+    }
+}
+
+/// Sends `notifications/cancelled` for a request whose caller stopped waiting.
+struct CancelOnDrop {
+    peer: Peer<RoleClient>,
+    id: Option<RequestId>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else {
+            return;
+        };
+        let peer = self.peer.clone();
+        let notification = ClientNotification::CancelledNotification(Notification::new(
+            CancelledNotificationParam::new(Some(id), Some("cancelled by mcp-cli".to_owned())),
+        ));
+        tokio::spawn(async move {
+            let _ = peer.send_notification(notification).await;
+        });
+    }
+}
+
+fn initialize_error(
+    server: &str,
+    error: rmcp::service::ClientInitializeError,
+    stderr: Vec<String>,
+    exit_status: Option<String>,
+) -> McpError {
+    use rmcp::service::ClientInitializeError as E;
+    let server = server.to_owned();
+    let method = "initialize".to_owned();
+    match error {
+        E::JsonRpcError(ErrorData { code, message, .. }) => McpError::ServerError {
+            server,
+            method,
+            code: code.0,
+            message: message.into_owned(),
+        },
+        E::ConnectionClosed(_) | E::TransportError { .. } if exit_status.is_some() => {
+            McpError::ConnectionClosed {
+                server,
+                method,
+                request_sent: true,
+                exit_status,
+                stderr,
+            }
+        }
+        E::ConnectionClosed(_) => McpError::Protocol {
+            server,
+            method,
+            message: "the connection ended while the server kept running; it probably wrote something that is not JSON-RPC to stdout".to_owned(),
+            stderr,
+        },
+        other => McpError::Protocol {
+            server,
+            method,
+            message: other.to_string(),
+            stderr,
+        },
+    }
+}

@@ -1,0 +1,286 @@
+//! Server child processes: spawn, drain stderr, stop, and never leave one behind.
+//!
+//! Each server runs in its own process group, so stopping it also stops what
+//! it started (`npx` starts `node`, shells start their pipelines). Its stderr
+//! is read on a task into a bounded buffer, whose last lines explain a
+//! failure, and streamed with the server's name under `MCP_DEBUG`. Every
+//! live group is registered so a signal handler can stop them all.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::task::JoinHandle;
+
+use crate::config::Setting;
+use crate::error::McpError;
+
+/// Lines of server stderr kept for error messages.
+const STDERR_LINES: usize = 20;
+/// Longest stderr line kept, in bytes; longer ones are cut.
+const STDERR_LINE_BYTES: usize = 1000;
+/// How long a server gets to exit after SIGTERM before SIGKILL.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
+
+/// Process groups of live servers, for the signal handler.
+static LIVE_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// The last lines a server wrote to stderr.
+#[derive(Debug, Clone, Default)]
+pub struct StderrTail(Arc<Mutex<VecDeque<String>>>);
+
+impl StderrTail {
+    fn push(&self, line: String) {
+        let mut lines = self.0.lock().expect("stderr buffer lock");
+        if lines.len() == STDERR_LINES {
+            lines.pop_front();
+        }
+        lines.push_back(line);
+    }
+
+    /// A copy of the kept lines, oldest first.
+    pub fn lines(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .expect("stderr buffer lock")
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
+/// A running server process.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Child,
+    group: Option<i32>,
+    stderr: StderrTail,
+    drain: Option<JoinHandle<()>>,
+}
+
+/// What to run.
+pub struct Launch<'a> {
+    /// The server's name, for messages.
+    pub server: &'a str,
+    /// The program.
+    pub command: &'a str,
+    /// Its arguments.
+    pub args: &'a [String],
+    /// Added environment.
+    pub env: &'a [Setting],
+    /// Working directory.
+    pub cwd: Option<&'a std::path::Path>,
+    /// Stream stderr live.
+    pub debug: bool,
+}
+
+/// Starts the server; returns it with the pipes MCP runs over.
+pub fn spawn(launch: &Launch<'_>) -> Result<(ServerProcess, ChildStdout, ChildStdin), McpError> {
+    let mut command = Command::new(launch.command);
+    command
+        .args(launch.args)
+        .envs(
+            launch
+                .env
+                .iter()
+                .map(|setting| (&setting.name, &setting.value)),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(cwd) = launch.cwd {
+        command.current_dir(cwd);
+    }
+    #[cfg(unix)]
+    command.process_group(0);
+    let mut child = command.spawn().map_err(|source| McpError::Spawn {
+        server: launch.server.to_owned(),
+        command: launch.command.to_owned(),
+        source,
+    })?;
+    let group = child.id().and_then(|pid| i32::try_from(pid).ok());
+    if let Some(group) = group {
+        LIVE_GROUPS.lock().expect("group registry lock").push(group);
+    }
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stdin = child.stdin.take().expect("stdin is piped");
+    let stderr = StderrTail::default();
+    let drain = child.stderr.take().map(|pipe| {
+        let tail = stderr.clone();
+        let server = launch.server.to_owned();
+        let debug = launch.debug;
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(pipe);
+            let mut buffer = Vec::new();
+            while let Ok(n) = reader.read_until(b'\n', &mut buffer).await {
+                if n == 0 {
+                    break;
+                }
+                buffer.truncate(STDERR_LINE_BYTES);
+                let line = String::from_utf8_lossy(&buffer).trim_end().to_owned();
+                buffer.clear();
+                if debug {
+                    eprintln!("[{server}] {line}");
+                }
+                tail.push(line);
+            }
+        })
+    });
+    Ok((
+        ServerProcess {
+            child,
+            group,
+            stderr,
+            drain: drain.map(Some).unwrap_or_default(),
+        },
+        stdout,
+        stdin,
+    ))
+}
+
+impl ServerProcess {
+    /// The last lines of stderr, after giving the reader a moment to catch up
+    /// with a process that just exited.
+    pub async fn settle(&mut self) -> (Vec<String>, Option<String>) {
+        let status = tokio::time::timeout(Duration::from_millis(300), self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok);
+        if status.is_some()
+            && let Some(drain) = self.drain.as_mut()
+        {
+            let _ = tokio::time::timeout(Duration::from_millis(200), drain).await;
+        }
+        (self.stderr.lines(), status.map(describe_status))
+    }
+
+    /// The last lines of stderr read so far.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.stderr.lines()
+    }
+
+    /// Stops the server: SIGTERM to its group at once (its result is already
+    /// in hand), SIGKILL to the group if it is still there after
+    /// [`SHUTDOWN_GRACE`].
+    pub async fn shutdown(mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            self.kill_group(Signal::Kill);
+            return;
+        }
+        self.kill_group(Signal::Term);
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.child.wait()).await;
+        self.kill_group(Signal::Kill);
+    }
+
+    fn kill_group(&mut self, signal: Signal) {
+        if let Some(group) = self.group {
+            send_to_group(group, signal);
+            if signal == Signal::Kill {
+                let _ = self.child.start_kill();
+                let _ = self.child.try_wait();
+                unregister(group);
+                self.group = None;
+            }
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill_group(Signal::Kill);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    Term,
+    Kill,
+}
+
+fn send_to_group(group: i32, signal: Signal) {
+    #[cfg(unix)]
+    {
+        let signal = match signal {
+            Signal::Term => libc::SIGTERM,
+            Signal::Kill => libc::SIGKILL,
+        };
+        // SAFETY: `killpg` has no memory-safety preconditions; a group that is
+        // already gone yields ESRCH, which is fine.
+        unsafe {
+            libc::killpg(group, signal);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (group, signal);
+}
+
+fn unregister(group: i32) {
+    LIVE_GROUPS
+        .lock()
+        .expect("group registry lock")
+        .retain(|&live| live != group);
+}
+
+/// Stops every live server group: SIGTERM, a short wait, SIGKILL. For the
+/// signal handler, which exits right after.
+pub fn stop_all(grace: Duration) {
+    let groups: Vec<i32> = LIVE_GROUPS.lock().expect("group registry lock").clone();
+    if groups.is_empty() {
+        return;
+    }
+    for &group in &groups {
+        send_to_group(group, Signal::Term);
+    }
+    let deadline = std::time::Instant::now() + grace;
+    while std::time::Instant::now() < deadline && groups.iter().any(|&group| group_alive(group)) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for &group in &groups {
+        reap(group);
+    }
+    for &group in &groups {
+        send_to_group(group, Signal::Kill);
+    }
+}
+
+fn group_alive(group: i32) -> bool {
+    reap(group);
+    #[cfg(unix)]
+    {
+        // SAFETY: signal 0 only checks for existence.
+        unsafe { libc::killpg(group, 0) == 0 }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = group;
+        false
+    }
+}
+
+/// Reaps exited children of the group, so zombies do not count as alive.
+fn reap(group: i32) {
+    #[cfg(unix)]
+    // SAFETY: `waitpid` with WNOHANG and a null status pointer only reaps.
+    unsafe {
+        while libc::waitpid(-group, std::ptr::null_mut(), libc::WNOHANG) > 0 {}
+    }
+    #[cfg(not(unix))]
+    let _ = group;
+}
+
+fn describe_status(status: std::process::ExitStatus) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return format!("killed by signal {signal}");
+        }
+    }
+    match status.code() {
+        Some(code) => format!("exit code {code}"),
+        None => "exited".to_owned(),
+    }
+}

@@ -1,0 +1,386 @@
+//! `mcp-cli call <server> <tool> [json]`: call a tool.
+//!
+//! Safety rule: a `tools/call` that may have reached the server is never sent
+//! again unless the tool declares `readOnlyHint` or `idempotentHint`.
+//! Connecting and listing retry freely.
+
+use std::io::{IsTerminal, Read};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio::sync::Mutex;
+
+use super::{Context, during, similar_names, split_target};
+use crate::client::{Progress, Session};
+use crate::error::McpError;
+use crate::retry;
+
+/// How long to wait for the first byte of arguments on a non-terminal stdin.
+pub const STDIN_WAIT: Duration = Duration::from_millis(1000);
+
+/// Calls the tool and prints its result.
+pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<(), McpError> {
+    let (server, tool, json) = match split_target(target, None) {
+        (server, Some(tool)) => (server, tool.to_owned(), rest.first()),
+        (server, None) => match rest.first() {
+            Some(tool) => (server, tool.clone(), rest.get(1)),
+            None => {
+                return Err(McpError::Usage {
+                    message: format!("missing the tool name after `{server}`"),
+                    suggestion: Some(format!(
+                        "run `mcp-cli info {server}` to list its tools, then `mcp-cli call {server} <tool> '{{...}}'`"
+                    )),
+                });
+            }
+        },
+    };
+    if split_target(target, None).1.is_some() && rest.len() > 1 {
+        return Err(McpError::usage(format!(
+            "unexpected argument `{}` after the JSON arguments",
+            rest[1]
+        )));
+    }
+    let entry = context.config.server(server)?;
+    if !entry.filter.allows(&tool) {
+        return Err(McpError::ToolDisabled {
+            server: server.to_owned(),
+            tool,
+        });
+    }
+    let arguments = match json.map(String::as_str) {
+        Some("-") => Arguments::Stdin { wait: None },
+        Some(text) => Arguments::Given(parse_arguments(text, "argument")?),
+        None if std::io::stdin().is_terminal() => Arguments::Given(None),
+        None => Arguments::Stdin {
+            wait: Some(STDIN_WAIT),
+        },
+    };
+
+    let printer = context.printer.clone();
+    let label = format!("{server}/{tool}");
+    let progress_label = label.clone();
+    let progress = Arc::new(move |update: Progress| {
+        let amount = match update.total {
+            Some(total) => format!("{}/{}", update.progress, total),
+            None => format!("{}", update.progress),
+        };
+        let message = update.message.unwrap_or_default();
+        printer.progress(&format!("{progress_label}: {message} ({amount})"));
+    });
+    let options = context.connect_options(Some(progress));
+    let slot: Mutex<Option<Session>> = Mutex::new(None);
+    let repeatable = std::sync::atomic::AtomicBool::new(false);
+    let retry_config = context.retry();
+
+    let work = async {
+        // Read stdin while the server starts; a failed start counts as the
+        // first attempt.
+        let (arguments, first) =
+            tokio::join!(read_arguments(arguments), Session::connect(entry, &options));
+        let mut first = Some(first);
+        *slot.lock().await = None;
+        let arguments = arguments?;
+        let attempt = || {
+            let first = first.take();
+            async {
+                let mut slot = slot.lock().await;
+                let session = match (slot.take(), first) {
+                    (Some(session), _) | (None, Some(Ok(session))) => slot.insert(session),
+                    (None, Some(Err(error))) => return Err(error),
+                    (None, None) => slot.insert(Session::connect(entry, &options).await?),
+                };
+                let result = call_once(session, &tool, &arguments, &repeatable).await;
+                if let Err(error) = &result
+                    && retry::is_transient(error)
+                {
+                    // The connection is suspect: the next attempt starts afresh.
+                    if let Some(session) = slot.take() {
+                        session.close().await;
+                    }
+                }
+                result
+            }
+        };
+        let may_retry = |error: &McpError| {
+            retry::is_transient(error)
+                && (!reached_tool(error) || repeatable.load(std::sync::atomic::Ordering::SeqCst))
+        };
+        retry::retry_with_backoff_if(attempt, &retry_config, &label, may_retry).await
+    };
+    let mut signals = context.signals.clone();
+    let result = tokio::select! {
+        result = retry::timeout_wrapper(work, context.config.timeout) => {
+            result.map_err(|error| during(error, &format!("tools/call `{label}`")))
+        }
+        error = signals.interrupted() => Err(error),
+    };
+    let printed = match result {
+        Ok(value) => print_result(context, server, &tool, &value),
+        Err(error) => Err(error),
+    };
+    if let Some(session) = slot.lock().await.take() {
+        session.close().await;
+    }
+    printed
+}
+
+/// One attempt: list the tools (for existence and annotations), then call.
+async fn call_once(
+    session: &mut Session,
+    tool: &str,
+    arguments: &Option<Map<String, Value>>,
+    repeatable: &std::sync::atomic::AtomicBool,
+) -> Result<Value, McpError> {
+    let tools = session.list_tools().await?;
+    let Some(found) = tools.iter().find(|candidate| candidate.name == tool) else {
+        return Err(McpError::ToolNotFound {
+            server: session.name().to_owned(),
+            tool: tool.to_owned(),
+            similar: similar_names(tool, tools.iter().map(|t| t.name.as_str())),
+            total: tools.len(),
+        });
+    };
+    repeatable.store(found.is_repeatable(), std::sync::atomic::Ordering::SeqCst);
+    session.call_tool(tool, arguments.clone()).await
+}
+
+/// Whether the failed call may have reached the tool: the request was sent
+/// and the connection died or timed out before the answer.
+fn reached_tool(error: &McpError) -> bool {
+    match error {
+        McpError::ConnectionClosed {
+            method,
+            request_sent,
+            ..
+        } => method == "tools/call" && *request_sent,
+        McpError::Timeout { method, .. } => method == "tools/call",
+        _ => false,
+    }
+}
+
+enum Arguments {
+    Given(Option<Map<String, Value>>),
+    Stdin { wait: Option<Duration> },
+}
+
+async fn read_arguments(arguments: Arguments) -> Result<Option<Map<String, Value>>, McpError> {
+    let wait = match arguments {
+        Arguments::Given(arguments) => return Ok(arguments),
+        Arguments::Stdin { wait } => wait,
+    };
+    let text = tokio::task::spawn_blocking(move || read_stdin(wait))
+        .await
+        .map_err(|error| McpError::usage(format!("cannot read stdin: {error}")))?
+        .map_err(|error| McpError::usage(format!("cannot read stdin: {error}")))?;
+    match text {
+        Some(text) if !text.trim().is_empty() => parse_arguments(&text, "stdin"),
+        _ => Ok(None),
+    }
+}
+
+/// Reads stdin to its end; with `wait`, gives up (returns `None`) when no
+/// byte arrives within it.
+fn read_stdin(wait: Option<Duration>) -> std::io::Result<Option<String>> {
+    #[cfg(unix)]
+    if let Some(wait) = wait {
+        let mut poll = libc::pollfd {
+            fd: 0,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let millis = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: one valid pollfd for the duration of the call.
+        let ready = unsafe { libc::poll(&mut poll, 1, millis) };
+        if ready == 0 {
+            crate::debug!(
+                "no arguments on stdin within {}; calling with none",
+                crate::error::format_duration(wait)
+            );
+            return Ok(None);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = wait;
+    let mut text = String::new();
+    std::io::stdin().lock().read_to_string(&mut text)?;
+    Ok(Some(text))
+}
+
+/// Parses tool arguments: one JSON object (empty input means none).
+fn parse_arguments(
+    text: &str,
+    origin: &'static str,
+) -> Result<Option<Map<String, Value>>, McpError> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(Some(map)),
+        Ok(other) => Err(McpError::InvalidJsonArguments {
+            message: format!(
+                "expected a JSON object, found {}",
+                match other {
+                    Value::Array(_) => "an array",
+                    Value::String(_) => "a string",
+                    Value::Number(_) => "a number",
+                    Value::Bool(_) => "a boolean",
+                    _ => "null",
+                }
+            ),
+            origin,
+        }),
+        Err(error) => Err(McpError::InvalidJsonArguments {
+            message: format!(
+                "{} at line {}, column {} of the {origin}",
+                error_kind(&error),
+                error.line(),
+                error.column()
+            ),
+            origin,
+        }),
+    }
+}
+
+fn error_kind(error: &serde_json::Error) -> String {
+    // serde_json appends " at line L column C"; the position is added by the caller.
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(index) => text[..index].to_owned(),
+        None => text,
+    }
+}
+
+fn print_result(
+    context: &Context,
+    server: &str,
+    tool: &str,
+    result: &Value,
+) -> Result<(), McpError> {
+    let is_error = result.get("isError").and_then(Value::as_bool) == Some(true);
+    if is_error {
+        let message = content_text(result);
+        return Err(McpError::ToolError {
+            server: server.to_owned(),
+            tool: tool.to_owned(),
+            message: if message.trim().is_empty() {
+                "(no message)".to_owned()
+            } else {
+                message.trim_end().to_owned()
+            },
+        });
+    }
+    if context.printer.json() {
+        return context.printer.out_json(result);
+    }
+    let mut text = content_text(result);
+    if text.is_empty()
+        && let Some(structured) = result.get("structuredContent")
+    {
+        text = serde_json::to_string_pretty(structured).unwrap_or_default();
+    }
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    context.printer.out(&text)
+}
+
+/// The result's content as text: text blocks as they are, other blocks
+/// summarised by type and size.
+fn content_text(result: &Value) -> String {
+    let blocks = result
+        .get("content")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut parts: Vec<String> = Vec::new();
+    for block in blocks {
+        let kind = block
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown");
+        let text = |key: &str| block.get(key).and_then(Value::as_str);
+        let part = match kind {
+            "text" => text("text").unwrap_or("").to_owned(),
+            "image" | "audio" => format!(
+                "[{kind}: {}, {}]",
+                text("mimeType").unwrap_or("unknown type"),
+                size(base64_len(text("data").unwrap_or("")))
+            ),
+            "resource" => {
+                let resource = block.get("resource").cloned().unwrap_or_default();
+                let field = |key: &str| resource.get(key).and_then(Value::as_str);
+                let bytes = match (field("text"), field("blob")) {
+                    (Some(text), _) => text.len(),
+                    (None, Some(blob)) => base64_len(blob),
+                    (None, None) => 0,
+                };
+                format!(
+                    "[resource: {}, {}, {}]",
+                    field("uri").unwrap_or("?"),
+                    field("mimeType").unwrap_or("unknown type"),
+                    size(bytes)
+                )
+            }
+            "resource_link" => format!(
+                "[resource link: {}{}]",
+                text("uri").unwrap_or("?"),
+                text("name")
+                    .map(|name| format!(" ({name})"))
+                    .unwrap_or_default()
+            ),
+            other => format!("[{other} content]"),
+        };
+        parts.push(part);
+    }
+    parts.join("\n")
+}
+
+fn base64_len(data: &str) -> usize {
+    let trimmed = data.trim_end_matches('=');
+    trimmed.len() * 3 / 4
+}
+
+fn size(bytes: usize) -> String {
+    if bytes < 10 * 1024 {
+        format!("{bytes} bytes")
+    } else if bytes < 10 * 1024 * 1024 {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{} MiB", bytes / (1024 * 1024))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn arguments_must_be_an_object_and_errors_have_positions() {
+        assert_eq!(parse_arguments("  ", "argument").unwrap(), None);
+        assert!(
+            parse_arguments(r#"{"a": 1}"#, "argument")
+                .unwrap()
+                .is_some()
+        );
+        let error = parse_arguments("{\"a\": }", "argument").unwrap_err();
+        assert!(error.to_string().contains("line 1, column 7"), "{error}");
+        let error = parse_arguments("[1]", "stdin").unwrap_err();
+        assert!(error.to_string().contains("found an array"), "{error}");
+    }
+
+    #[test]
+    fn content_is_printed_as_text_or_summarised() {
+        let result = json!({"content": [
+            {"type": "text", "text": "hello"},
+            {"type": "image", "mimeType": "image/png", "data": "aGVsbG8="},
+            {"type": "resource", "resource": {"uri": "test://x", "mimeType": "text/plain", "text": "abc"}},
+        ]});
+        assert_eq!(
+            content_text(&result),
+            "hello\n[image: image/png, 5 bytes]\n[resource: test://x, text/plain, 3 bytes]"
+        );
+    }
+}

@@ -1,0 +1,73 @@
+//! `mcp-cli grep <glob>`: tool names across all servers.
+
+use serde_json::json;
+
+use super::list::{fetch_all, one_line};
+use super::{Context, close_all};
+use crate::config::Glob;
+use crate::error::McpError;
+
+/// Prints `server/tool` for every visible tool whose name (or `server/tool`)
+/// matches the glob. No match is `NO_MATCH`, exit 1, like grep(1). A server
+/// that fails does not hide matches on the others, but sets the exit code.
+pub async fn grep(context: &Context, pattern: &str) -> Result<(), McpError> {
+    let glob = Glob::new(pattern);
+    let mut signals = context.signals.clone();
+    let results = tokio::select! {
+        results = fetch_all(context) => results,
+        error = signals.interrupted() => return Err(error),
+    };
+    let mut sessions = Vec::new();
+    let mut first_error = None;
+    let mut text = String::new();
+    let mut matches = Vec::new();
+    for (entry, result) in context.config.servers.iter().zip(results) {
+        let (session, listing) = match result {
+            Ok(found) => found,
+            Err(error) => {
+                match first_error {
+                    None => first_error = Some(error),
+                    Some(_) => context.printer.error(&error),
+                }
+                continue;
+            }
+        };
+        sessions.push(session);
+        for tool in &listing.tools {
+            let path = format!("{}/{}", entry.name, tool.name);
+            if !(glob.is_match(&tool.name) || glob.is_match(&path)) {
+                continue;
+            }
+            if context.printer.json() {
+                matches.push(json!({
+                    "server": entry.name,
+                    "tool": tool.name,
+                    "description": tool.description(),
+                }));
+            } else {
+                match tool.description().filter(|_| context.with_descriptions) {
+                    Some(description) => {
+                        text.push_str(&format!("{path} - {}\n", one_line(description)))
+                    }
+                    None => text.push_str(&format!("{path}\n")),
+                }
+            }
+        }
+    }
+    let found = !matches.is_empty() || !text.is_empty();
+    let printed = if context.printer.json() {
+        context.printer.out_json(&json!(matches))
+    } else {
+        context.printer.out(&text)
+    };
+    close_all(sessions).await;
+    printed?;
+    match (found, first_error) {
+        (_, Some(error)) => Err(error),
+        (true, None) => Ok(()),
+        (false, None) => Err(McpError::NoMatch {
+            pattern: pattern.to_owned(),
+            servers: context.config.servers.len(),
+        }),
+    }
+}

@@ -1,0 +1,208 @@
+//! `mcp-cli info [<server> [<tool>]]`: a server's details, or one tool's schema.
+
+use serde_json::{Value, json};
+
+use super::{Context, Listing, close_all, fetch, parameters, similar_names, split_target};
+use crate::config::{ServerConfig, ServerEntry};
+use crate::error::McpError;
+
+/// Shows every server (no target), one server, or one tool.
+pub async fn info(
+    context: &Context,
+    target: Option<&str>,
+    tool: Option<&str>,
+) -> Result<(), McpError> {
+    let Some(target) = target else {
+        return super::list(context).await;
+    };
+    let (server, tool) = split_target(target, tool);
+    let entry = context.config.server(server)?;
+    if let Some(tool) = tool
+        && !entry.filter.allows(tool)
+    {
+        return Err(McpError::ToolDisabled {
+            server: server.to_owned(),
+            tool: tool.to_owned(),
+        });
+    }
+    let mut signals = context.signals.clone();
+    let (session, listing) = tokio::select! {
+        fetched = fetch(context, entry) => fetched?,
+        error = signals.interrupted() => return Err(error),
+    };
+    let printed = match tool {
+        None if context.printer.json() => context.printer.out_json(&server_json(entry, &listing)),
+        None => context.printer.out(&server_text(entry, &listing)),
+        Some(tool_name) => match listing.tools.iter().find(|tool| tool.name == tool_name) {
+            Some(tool) if context.printer.json() => context.printer.out_json(&tool.raw),
+            Some(tool) => context.printer.out(&tool_text(server, &tool.raw)),
+            None => Err(McpError::ToolNotFound {
+                server: server.to_owned(),
+                tool: tool_name.to_owned(),
+                similar: similar_names(tool_name, listing.tools.iter().map(|t| t.name.as_str())),
+                total: listing.tools.len(),
+            }),
+        },
+    };
+    close_all(vec![session]).await;
+    printed
+}
+
+fn transport_lines(entry: &ServerEntry) -> Vec<(&'static str, String)> {
+    match &entry.transport {
+        ServerConfig::Stdio {
+            command,
+            args,
+            env,
+            cwd,
+        } => {
+            let mut lines = vec![
+                ("Transport", "stdio".to_owned()),
+                ("Command", shell_words(command, args)),
+            ];
+            if !env.is_empty() {
+                let env: Vec<String> = env
+                    .iter()
+                    .map(|setting| format!("{}={}", setting.name, setting.display))
+                    .collect();
+                lines.push(("Environment", env.join(" ")));
+            }
+            if let Some(cwd) = cwd {
+                lines.push(("Directory", cwd.display().to_string()));
+            }
+            lines
+        }
+        ServerConfig::Http {
+            url,
+            headers,
+            legacy_sse,
+        } => {
+            let mut lines = vec![
+                (
+                    "Transport",
+                    if *legacy_sse { "sse" } else { "http" }.to_owned(),
+                ),
+                ("URL", url.clone()),
+            ];
+            if !headers.is_empty() {
+                let headers: Vec<String> = headers
+                    .iter()
+                    .map(|setting| format!("{}: {}", setting.name, setting.display))
+                    .collect();
+                lines.push(("Headers", headers.join(", ")));
+            }
+            lines
+        }
+    }
+}
+
+fn server_text(entry: &ServerEntry, listing: &Listing) -> String {
+    let mut text = format!("{}\n", entry.name);
+    let mut lines = transport_lines(entry);
+    let info = &listing.info;
+    let identity = [info.name.as_deref(), info.version.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !identity.is_empty() {
+        lines.push(("Server", identity));
+    }
+    lines.push(("Protocol", info.protocol_version.clone()));
+    for (label, value) in lines {
+        text.push_str(&format!("  {label}: {value}\n"));
+    }
+    if let Some(instructions) = info
+        .instructions
+        .as_deref()
+        .filter(|i| !i.trim().is_empty())
+    {
+        text.push_str("  Instructions:\n");
+        for line in instructions.trim().lines() {
+            text.push_str(&format!("    {line}\n"));
+        }
+    }
+    text.push_str(&format!("\nTools ({}):\n", listing.tools.len()));
+    for tool in &listing.tools {
+        text.push_str(&format!("  {}\n", tool.name));
+        if let Some(description) = tool.description() {
+            text.push_str(&format!("    {}\n", super::list::one_line(description)));
+        }
+        let params = tool
+            .raw
+            .get("inputSchema")
+            .map(parameters)
+            .unwrap_or_default();
+        if !params.is_empty() {
+            text.push_str(&format!("    Parameters: {}\n", params.join(", ")));
+        }
+    }
+    if listing.hidden > 0 {
+        text.push_str(&format!(
+            "  ({} more hidden by allowedTools/disabledTools)\n",
+            listing.hidden
+        ));
+    }
+    text
+}
+
+fn server_json(entry: &ServerEntry, listing: &Listing) -> Value {
+    let info = &listing.info;
+    let mut transport = serde_json::Map::new();
+    for (label, value) in transport_lines(entry) {
+        transport.insert(label.to_lowercase(), json!(value));
+    }
+    json!({
+        "name": entry.name,
+        "transport": transport,
+        "serverInfo": {"name": info.name, "version": info.version},
+        "protocolVersion": info.protocol_version,
+        "instructions": info.instructions,
+        "tools": listing.tools.iter().map(|tool| tool.raw.clone()).collect::<Vec<_>>(),
+        "hiddenTools": listing.hidden,
+    })
+}
+
+fn tool_text(server: &str, tool: &Value) -> String {
+    let name = tool.get("name").and_then(Value::as_str).unwrap_or("");
+    let mut text = format!("{server}/{name}\n");
+    if let Some(title) = tool.get("title").and_then(Value::as_str) {
+        text.push_str(&format!("  Title: {title}\n"));
+    }
+    if let Some(description) = tool.get("description").and_then(Value::as_str) {
+        text.push_str("\nDescription:\n");
+        for line in description.trim().lines() {
+            text.push_str(&format!("  {line}\n"));
+        }
+    }
+    for (label, key) in [
+        ("Input schema", "inputSchema"),
+        ("Output schema", "outputSchema"),
+        ("Annotations", "annotations"),
+    ] {
+        if let Some(value) = tool.get(key) {
+            let pretty = serde_json::to_string_pretty(value).unwrap_or_default();
+            text.push_str(&format!("\n{label}:\n{pretty}\n"));
+        }
+    }
+    text
+}
+
+/// A command line as a shell would read it back.
+fn shell_words(command: &str, args: &[String]) -> String {
+    std::iter::once(command)
+        .chain(args.iter().map(String::as_str))
+        .map(|word| {
+            let plain = !word.is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+            if plain {
+                word.to_owned()
+            } else {
+                format!("'{}'", word.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

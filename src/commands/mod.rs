@@ -1,0 +1,269 @@
+//! The verbs, one module each, and what they share: reaching a server with
+//! retries under the overall deadline, and stopping on a signal.
+
+mod call;
+mod grep;
+mod info;
+mod list;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+pub use call::call;
+pub use grep::grep;
+pub use info::info;
+pub use list::list;
+
+use crate::client::{ConnectOptions, Progress, ServerInfo, Session, Tool};
+use crate::config::{Config, ServerEntry};
+use crate::error::McpError;
+use crate::printer::Printer;
+use crate::retry::{self, RetryConfig};
+
+/// What every command gets.
+pub struct Context {
+    /// The loaded config and settings.
+    pub config: Config,
+    /// Output.
+    pub printer: Arc<Printer>,
+    /// `-d`: show descriptions.
+    pub with_descriptions: bool,
+    /// Signals received (SIGINT, SIGTERM), as their exit codes.
+    pub signals: Signals,
+}
+
+impl Context {
+    /// How sessions are opened; `progress` receives the call's progress.
+    pub fn connect_options(
+        &self,
+        progress: Option<Arc<dyn Fn(Progress) + Send + Sync>>,
+    ) -> ConnectOptions {
+        ConnectOptions {
+            request_timeout: self.config.request_timeout,
+            debug: self.config.debug,
+            progress,
+        }
+    }
+
+    /// The retry policy from the config.
+    pub fn retry(&self) -> RetryConfig {
+        RetryConfig::from_config(&self.config)
+    }
+}
+
+/// The signals a command should stop for.
+#[derive(Clone)]
+pub struct Signals(pub watch::Receiver<Option<u8>>);
+
+impl Signals {
+    /// Resolves with `Interrupted` when a signal arrives.
+    pub async fn interrupted(&mut self) -> McpError {
+        loop {
+            if let Some(signal) = *self.0.borrow_and_update() {
+                return McpError::Interrupted { signal };
+            }
+            if self.0.changed().await.is_err() {
+                // No sender: no signal will ever come.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+/// A server's details and visible tools.
+pub struct Listing {
+    /// What the server said about itself.
+    pub info: ServerInfo,
+    /// Tools that pass the config's filters.
+    pub tools: Vec<Tool>,
+    /// How many tools the filters hide.
+    pub hidden: usize,
+}
+
+/// Connects to `entry` and lists its tools: retried on transient errors,
+/// all under the overall deadline. The session is returned open, so results
+/// can be printed before servers are stopped.
+pub async fn fetch(context: &Context, entry: &ServerEntry) -> Result<(Session, Listing), McpError> {
+    let options = context.connect_options(None);
+    let retry = context.retry();
+    let operation = || async {
+        let mut session = Session::connect(entry, &options).await?;
+        let tools = session.list_tools().await?;
+        Ok((session, tools))
+    };
+    let label = format!("connecting to `{}`", entry.name);
+    let (session, tools) = retry::timeout_wrapper(
+        retry::retry_with_backoff_if(operation, &retry, &label, retry::is_transient),
+        context.config.timeout,
+    )
+    .await
+    .map_err(|error| during(error, &label))?;
+    let total = tools.len();
+    let tools: Vec<Tool> = tools
+        .into_iter()
+        .filter(|tool| entry.filter.allows(&tool.name))
+        .collect();
+    let listing = Listing {
+        info: session.info().clone(),
+        hidden: total - tools.len(),
+        tools,
+    };
+    Ok((session, listing))
+}
+
+/// Names what was running when the deadline passed.
+pub fn during(error: McpError, what: &str) -> McpError {
+    match error {
+        McpError::OperationCancelled { timeout, .. } => McpError::OperationCancelled {
+            timeout,
+            during: Some(what.to_owned()),
+        },
+        other => other,
+    }
+}
+
+/// Splits `server/tool` or `server tool`.
+pub fn split_target<'a>(target: &'a str, next: Option<&'a str>) -> (&'a str, Option<&'a str>) {
+    match target.split_once('/') {
+        Some((server, tool)) if !server.is_empty() && !tool.is_empty() => (server, Some(tool)),
+        _ => (target, next),
+    }
+}
+
+/// Up to five tool names close to `wanted`, best first.
+pub fn similar_names<'a>(wanted: &str, names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let wanted_lower = wanted.to_lowercase();
+    let mut scored: Vec<(usize, &str)> = names
+        .filter_map(|name| {
+            let lower = name.to_lowercase();
+            let distance = edit_distance(&wanted_lower, &lower);
+            let close = distance <= (wanted.len() / 3).max(2)
+                || lower.contains(&wanted_lower)
+                || wanted_lower.contains(&lower);
+            close.then_some((distance, name))
+        })
+        .collect();
+    scored.sort();
+    scored
+        .into_iter()
+        .take(5)
+        .map(|(_, name)| name.to_owned())
+        .collect()
+}
+
+/// Levenshtein distance, for did-you-mean suggestions.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// The parameters of a schema: `name: type` when required, `[name]: type` otherwise.
+pub fn parameters(schema: &serde_json::Value) -> Vec<String> {
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(|required| required.as_array())
+        .map(|items| items.iter().filter_map(|item| item.as_str()).collect())
+        .unwrap_or_default();
+    schema
+        .get("properties")
+        .and_then(|properties| properties.as_object())
+        .map(|properties| {
+            properties
+                .iter()
+                .map(|(name, property)| {
+                    let kind = type_of(property);
+                    if required.contains(&name.as_str()) {
+                        format!("{name}: {kind}")
+                    } else {
+                        format!("[{name}]: {kind}")
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn type_of(property: &serde_json::Value) -> String {
+    match property.get("type") {
+        Some(serde_json::Value::String(kind)) if kind == "array" => {
+            match property.get("items").map(type_of) {
+                Some(items) if items != "any" => format!("{items}[]"),
+                _ => "array".to_owned(),
+            }
+        }
+        Some(serde_json::Value::String(kind)) => kind.clone(),
+        Some(serde_json::Value::Array(kinds)) => kinds
+            .iter()
+            .filter_map(|kind| kind.as_str())
+            .collect::<Vec<_>>()
+            .join(" | "),
+        _ if property.get("enum").is_some() => "enum".to_owned(),
+        _ if property.get("anyOf").is_some() || property.get("oneOf").is_some() => {
+            "union".to_owned()
+        }
+        _ => "any".to_owned(),
+    }
+}
+
+/// Closes sessions concurrently.
+pub async fn close_all(sessions: Vec<Session>) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for session in sessions {
+        tasks.spawn(session.close());
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_targets() {
+        assert_eq!(split_target("a/b", None), ("a", Some("b")));
+        assert_eq!(split_target("a", Some("b")), ("a", Some("b")));
+        assert_eq!(split_target("a", None), ("a", None));
+    }
+
+    #[test]
+    fn suggests_close_names() {
+        let names = [
+            "read_file",
+            "write_file",
+            "list_directory",
+            "read_media_file",
+        ];
+        let similar = similar_names("read_fil", names.iter().copied());
+        assert_eq!(similar[0], "read_file");
+        assert!(similar_names("zzz", names.iter().copied()).is_empty());
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn describes_parameters() {
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": {
+                "path": {"type": "string"},
+                "count": {"type": "integer"},
+                "tags": {"type": "array", "items": {"type": "string"}},
+            },
+            "required": ["path"]
+        });
+        assert_eq!(
+            parameters(&schema),
+            ["path: string", "[count]: integer", "[tags]: string[]"]
+        );
+    }
+}

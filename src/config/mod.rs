@@ -1,0 +1,647 @@
+//! The config file: where it is found, how it is parsed, what it may hold.
+//!
+//! The format is Claude Desktop's `mcp_servers.json` (`mcpServers`), or VS
+//! Code's (`servers`), with comments and trailing commas allowed. Each entry
+//! is validated into a [`ServerConfig`] with errors that name the file, line
+//! and column, or the key path. `${VAR}` and `${VAR:-default}` are replaced
+//! in every string of a server entry.
+
+mod glob;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+pub use glob::Glob;
+
+use crate::env_vars;
+use crate::error::McpError;
+use crate::settings::Settings;
+
+/// The resolved configuration: the servers, and the settings from `MCP_*`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file the servers came from.
+    pub path: PathBuf,
+    /// The servers, in file order.
+    pub servers: Vec<ServerEntry>,
+    /// Overall deadline of one command (`MCP_TIMEOUT`).
+    pub timeout: Duration,
+    /// Per-request timeout (`MCP_REQUEST_TIMEOUT`), `None` for the overall deadline.
+    pub request_timeout: Option<Duration>,
+    /// Servers contacted at once (`MCP_CONCURRENCY`).
+    pub concurrency: usize,
+    /// Retries after the first attempt (`MCP_MAX_RETRIES`).
+    pub retry_max: u32,
+    /// Base retry delay in milliseconds (`MCP_RETRY_DELAY`).
+    pub retry_delay_ms: u64,
+    /// Debug output (`MCP_DEBUG`).
+    pub debug: bool,
+    /// Warnings found while loading (unknown keys, unset variables).
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// The server called `name`, or `SERVER_NOT_FOUND` listing the others.
+    pub fn server(&self, name: &str) -> Result<&ServerEntry, McpError> {
+        self.servers
+            .iter()
+            .find(|entry| entry.name == name)
+            .ok_or_else(|| McpError::ServerNotFound {
+                server: name.to_owned(),
+                available: self
+                    .servers
+                    .iter()
+                    .map(|entry| entry.name.clone())
+                    .collect(),
+            })
+    }
+}
+
+/// One configured server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerEntry {
+    /// Its key in the config.
+    pub name: String,
+    /// How to reach it.
+    pub transport: ServerConfig,
+    /// Which of its tools are visible.
+    pub filter: ToolFilter,
+}
+
+/// How to reach a server, after `${VAR}` substitution.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerConfig {
+    /// A child process speaking MCP on stdin/stdout.
+    Stdio {
+        /// The program.
+        command: String,
+        /// Its arguments.
+        args: Vec<String>,
+        /// Variables added to the inherited environment.
+        env: Vec<Setting>,
+        /// Working directory.
+        cwd: Option<PathBuf>,
+    },
+    /// A Streamable HTTP (or legacy SSE) endpoint.
+    Http {
+        /// The endpoint.
+        url: String,
+        /// Extra request headers.
+        headers: Vec<Setting>,
+        /// `sse` when the config asks for the legacy transport.
+        legacy_sse: bool,
+    },
+}
+
+/// A name and value from `env` or `headers`, with what may be shown of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setting {
+    /// The name.
+    pub name: String,
+    /// The value after substitution.
+    pub value: String,
+    /// The value as `info` shows it: as written when it came from `${VAR}`,
+    /// `***` when the name looks secret, else the value.
+    pub display: String,
+}
+
+/// `allowedTools` / `disabledTools` of one server.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ToolFilter {
+    allowed: Option<Vec<Glob>>,
+    disabled: Vec<Glob>,
+}
+
+impl ToolFilter {
+    /// Whether the tool is visible: allowed (or no allow list) and not disabled.
+    pub fn allows(&self, tool: &str) -> bool {
+        let allowed = self
+            .allowed
+            .as_ref()
+            .is_none_or(|globs| globs.iter().any(|glob| glob.is_match(tool)));
+        allowed && !self.disabled.iter().any(|glob| glob.is_match(tool))
+    }
+}
+
+/// Where the config is looked for, in order, when neither `MCP_CONFIG_PATH`
+/// nor `-c` names it.
+pub fn default_paths() -> Vec<PathBuf> {
+    let mut paths = vec![PathBuf::from("mcp_servers.json")];
+    if let Some(home) = std::env::var_os("HOME").filter(|home| !home.is_empty()) {
+        let home = PathBuf::from(home);
+        paths.push(home.join(".mcp_servers.json"));
+        paths.push(home.join(".config/mcp/mcp_servers.json"));
+    }
+    paths
+}
+
+/// Finds the config file: `MCP_CONFIG_PATH`, then `-c`, then [`default_paths`].
+pub fn find(explicit: Option<&Path>) -> Result<PathBuf, McpError> {
+    if let Some(path) = env_vars::get(env_vars::MCP_CONFIG_PATH) {
+        return Ok(PathBuf::from(path));
+    }
+    if let Some(path) = explicit {
+        return Ok(path.to_owned());
+    }
+    let searched = default_paths();
+    searched
+        .iter()
+        .find(|path| path.is_file())
+        .cloned()
+        .ok_or(McpError::ConfigNotFound { searched })
+}
+
+/// Reads, parses and validates the config file at `path`.
+pub fn load(path: &Path, settings: &Settings) -> Result<Config, McpError> {
+    let text = std::fs::read_to_string(path).map_err(|source| McpError::ConfigRead {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut loader = Loader {
+        path,
+        strict_env: settings.strict_env,
+        warnings: Vec::new(),
+    };
+    let servers = loader.parse(&text)?;
+    if servers.is_empty() {
+        loader
+            .warnings
+            .push(format!("`{}` defines no server", path.display()));
+    }
+    Ok(Config {
+        path: path.to_owned(),
+        servers,
+        timeout: settings.timeout,
+        request_timeout: settings.request_timeout,
+        concurrency: settings.concurrency,
+        retry_max: settings.retry_max,
+        retry_delay_ms: settings.retry_delay_ms,
+        debug: settings.debug,
+        warnings: loader.warnings,
+    })
+}
+
+/// The keys a server entry may have; others are warned about.
+const SERVER_KEYS: &[&str] = &[
+    "command",
+    "args",
+    "env",
+    "cwd",
+    "url",
+    "headers",
+    "type",
+    "allowedTools",
+    "disabledTools",
+    "disabled",
+    "description",
+];
+
+struct Loader<'a> {
+    path: &'a Path,
+    strict_env: bool,
+    warnings: Vec<String>,
+}
+
+impl Loader<'_> {
+    fn parse(&mut self, text: &str) -> Result<Vec<ServerEntry>, McpError> {
+        let options = jsonc_parser::ParseOptions {
+            allow_comments: true,
+            allow_trailing_commas: true,
+            allow_loose_object_property_names: false,
+            allow_missing_commas: false,
+            allow_single_quoted_strings: false,
+            allow_hexadecimal_numbers: false,
+            allow_unary_plus_numbers: false,
+            ..Default::default()
+        };
+        let root: Value = jsonc_parser::parse_to_serde_value(text, &options).map_err(|error| {
+            let line = error.line_display();
+            McpError::ConfigSyntax {
+                path: self.path.to_owned(),
+                line,
+                column: error.column_display(),
+                message: error.kind().to_string(),
+                snippet: text
+                    .lines()
+                    .nth(line.saturating_sub(1))
+                    .unwrap_or("")
+                    .trim_end()
+                    .to_owned(),
+            }
+        })?;
+        let Value::Object(root) = root else {
+            return Err(self.invalid("(root)", "expected an object with `mcpServers`"));
+        };
+        let (key, servers) = match (root.get("mcpServers"), root.get("servers")) {
+            (Some(servers), _) => ("mcpServers", servers),
+            (None, Some(servers)) => ("servers", servers),
+            (None, None) => {
+                return Err(self.invalid(
+                    "(root)",
+                    "missing `mcpServers` (or VS Code's `servers`) object",
+                ));
+            }
+        };
+        for other in root.keys() {
+            if !matches!(
+                other.as_str(),
+                "mcpServers" | "servers" | "$schema" | "inputs"
+            ) {
+                self.warnings.push(format!(
+                    "`{}`: unknown top-level key `{other}` ignored",
+                    self.path.display()
+                ));
+            }
+        }
+        let Value::Object(servers) = servers else {
+            return Err(self.invalid(key, "expected an object of servers"));
+        };
+        let mut entries = Vec::with_capacity(servers.len());
+        for (name, entry) in servers {
+            let at = format!("{key}.{name}");
+            let Value::Object(entry) = entry else {
+                return Err(self.invalid(&at, "expected an object"));
+            };
+            if entry.get("disabled") == Some(&Value::Bool(true)) {
+                continue;
+            }
+            entries.push(self.server(name, &at, entry)?);
+        }
+        Ok(entries)
+    }
+
+    fn server(
+        &mut self,
+        name: &str,
+        at: &str,
+        entry: &Map<String, Value>,
+    ) -> Result<ServerEntry, McpError> {
+        for key in entry.keys() {
+            if !SERVER_KEYS.contains(&key.as_str()) {
+                self.warnings.push(format!(
+                    "`{}`: unknown key `{at}.{key}` ignored",
+                    self.path.display()
+                ));
+            }
+        }
+        let kind = self.opt_string(name, at, entry, "type")?;
+        let command = self.opt_string(name, at, entry, "command")?;
+        let url = self.opt_string(name, at, entry, "url")?;
+        let transport = match (command, url) {
+            (Some(_), Some(_)) => {
+                return Err(self.invalid(at, "has both `command` and `url`; keep one"));
+            }
+            (None, None) => {
+                return Err(self.invalid(
+                    at,
+                    "needs `command` (a stdio server) or `url` (an HTTP server)",
+                ));
+            }
+            (Some((command, _)), None) => {
+                if let Some((kind, _)) = &kind
+                    && kind != "stdio"
+                {
+                    return Err(self.invalid(
+                        &format!("{at}.type"),
+                        &format!("`{kind}` does not go with `command`; use \"stdio\""),
+                    ));
+                }
+                if command.trim().is_empty() {
+                    return Err(self.invalid(&format!("{at}.command"), "is empty"));
+                }
+                ServerConfig::Stdio {
+                    command,
+                    args: self.string_list(name, at, entry, "args")?,
+                    env: self.settings(name, at, entry, "env")?,
+                    cwd: self
+                        .opt_string(name, at, entry, "cwd")?
+                        .map(|(cwd, _)| PathBuf::from(cwd)),
+                }
+            }
+            (None, Some((url, _))) => {
+                let legacy_sse = match kind.as_ref().map(|(kind, _)| kind.as_str()) {
+                    None | Some("http" | "streamable-http" | "streamableHttp") => false,
+                    Some("sse") => true,
+                    Some(other) => {
+                        return Err(self.invalid(
+                            &format!("{at}.type"),
+                            &format!("`{other}` does not go with `url`; use \"http\" or \"sse\""),
+                        ));
+                    }
+                };
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(self.invalid(
+                        &format!("{at}.url"),
+                        &format!("`{url}` is not an http:// or https:// URL"),
+                    ));
+                }
+                ServerConfig::Http {
+                    url,
+                    headers: self.settings(name, at, entry, "headers")?,
+                    legacy_sse,
+                }
+            }
+        };
+        let allowed = match entry.get("allowedTools") {
+            None => None,
+            Some(_) => Some(self.string_list(name, at, entry, "allowedTools")?),
+        };
+        let disabled = self.string_list(name, at, entry, "disabledTools")?;
+        Ok(ServerEntry {
+            name: name.to_owned(),
+            transport,
+            filter: ToolFilter {
+                allowed: allowed.map(|list| list.iter().map(|glob| Glob::new(glob)).collect()),
+                disabled: disabled.iter().map(|glob| Glob::new(glob)).collect(),
+            },
+        })
+    }
+
+    /// A string value, substituted; also returns whether `${...}` occurred.
+    fn opt_string(
+        &mut self,
+        server: &str,
+        at: &str,
+        entry: &Map<String, Value>,
+        key: &str,
+    ) -> Result<Option<(String, bool)>, McpError> {
+        match entry.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(raw)) => {
+                Ok(Some((self.substitute(server, raw)?, raw.contains("${"))))
+            }
+            Some(other) => Err(self.invalid(
+                &format!("{at}.{key}"),
+                &format!("expected a string, found {}", type_name(other)),
+            )),
+        }
+    }
+
+    fn string_list(
+        &mut self,
+        server: &str,
+        at: &str,
+        entry: &Map<String, Value>,
+        key: &str,
+    ) -> Result<Vec<String>, McpError> {
+        match entry.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(index, item)| match item {
+                    Value::String(raw) => self.substitute(server, raw),
+                    other => Err(self.invalid(
+                        &format!("{at}.{key}[{index}]"),
+                        &format!("expected a string, found {}", type_name(other)),
+                    )),
+                })
+                .collect(),
+            Some(other) => Err(self.invalid(
+                &format!("{at}.{key}"),
+                &format!("expected an array of strings, found {}", type_name(other)),
+            )),
+        }
+    }
+
+    fn settings(
+        &mut self,
+        server: &str,
+        at: &str,
+        entry: &Map<String, Value>,
+        key: &str,
+    ) -> Result<Vec<Setting>, McpError> {
+        let object = match entry.get(key) {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Object(object)) => object,
+            Some(other) => {
+                return Err(self.invalid(
+                    &format!("{at}.{key}"),
+                    &format!("expected an object of strings, found {}", type_name(other)),
+                ));
+            }
+        };
+        object
+            .iter()
+            .map(|(name, value)| {
+                let raw = match value {
+                    Value::String(raw) => raw.clone(),
+                    // Numbers and booleans are what people write for `PORT: 8080`.
+                    Value::Number(_) | Value::Bool(_) => value.to_string(),
+                    other => {
+                        return Err(self.invalid(
+                            &format!("{at}.{key}.{name}"),
+                            &format!("expected a string, found {}", type_name(other)),
+                        ));
+                    }
+                };
+                let display = if raw.contains("${") {
+                    raw.clone()
+                } else if looks_secret(name) {
+                    "***".to_owned()
+                } else {
+                    raw.clone()
+                };
+                Ok(Setting {
+                    name: name.clone(),
+                    value: self.substitute(server, &raw)?,
+                    display,
+                })
+            })
+            .collect()
+    }
+
+    /// Replaces `${VAR}` and `${VAR:-default}` in `raw`.
+    fn substitute(&mut self, server: &str, raw: &str) -> Result<String, McpError> {
+        let mut out = String::with_capacity(raw.len());
+        let mut rest = raw;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let Some(len) = rest[start..].find('}') else {
+                out.push_str(&rest[start..]);
+                return Ok(out);
+            };
+            let inner = &rest[start + 2..start + len];
+            let (var, default) = match inner.split_once(":-") {
+                Some((var, default)) => (var, Some(default)),
+                None => (inner, None),
+            };
+            match (std::env::var(var).ok(), default) {
+                (Some(value), _) if !(value.is_empty() && default.is_some()) => {
+                    out.push_str(&value)
+                }
+                (_, Some(default)) => out.push_str(default),
+                (None, None) if self.strict_env => {
+                    return Err(McpError::MissingEnvVar {
+                        var: var.to_owned(),
+                        server: server.to_owned(),
+                        path: self.path.to_owned(),
+                    });
+                }
+                (_, None) => self.warnings.push(format!(
+                    "environment variable `{var}` used by server `{server}` is not set; using an empty value"
+                )),
+            }
+            rest = &rest[start + len + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn invalid(&self, key: &str, message: &str) -> McpError {
+        McpError::ConfigInvalid {
+            path: self.path.to_owned(),
+            key: key.to_owned(),
+            message: message.to_owned(),
+        }
+    }
+}
+
+fn looks_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "key",
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "auth",
+        "credential",
+        "cookie",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<(Vec<ServerEntry>, Vec<String>), McpError> {
+        let mut loader = Loader {
+            path: Path::new("test.json"),
+            strict_env: true,
+            warnings: Vec::new(),
+        };
+        let servers = loader.parse(text)?;
+        Ok((servers, loader.warnings))
+    }
+
+    #[test]
+    fn accepts_comments_trailing_commas_and_keeps_order() {
+        let (servers, warnings) = parse(
+            r#"{
+              // a comment
+              "mcpServers": {
+                "zeta": { "command": "z", "args": ["1", "2",], },
+                "alpha": { "url": "https://example.com/mcp", "headers": {"Authorization": "Bearer x"} },
+              },
+            }"#,
+        )
+        .unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let names: Vec<_> = servers.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["zeta", "alpha"]);
+        let ServerConfig::Http { headers, .. } = &servers[1].transport else {
+            panic!("expected http");
+        };
+        assert_eq!(headers[0].display, "***");
+    }
+
+    #[test]
+    fn syntax_errors_name_line_and_column() {
+        let error =
+            parse("{\n  \"mcpServers\": {\n    \"a\": { \"command\": }\n  }\n}").unwrap_err();
+        let McpError::ConfigSyntax { line, snippet, .. } = &error else {
+            panic!("{error:?}");
+        };
+        assert_eq!(*line, 3);
+        assert!(snippet.contains("\"command\": }"));
+    }
+
+    #[test]
+    fn shape_errors_name_the_key_path() {
+        let cases = [
+            (r#"{"other": {}}"#, "(root)"),
+            (r#"{"mcpServers": {"a": {}}}"#, "mcpServers.a"),
+            (
+                r#"{"mcpServers": {"a": {"command": "x", "url": "http://h"}}}"#,
+                "mcpServers.a",
+            ),
+            (
+                r#"{"mcpServers": {"a": {"command": "x", "args": [1]}}}"#,
+                "mcpServers.a.args[0]",
+            ),
+            (r#"{"servers": {"a": {"command": 3}}}"#, "servers.a.command"),
+            (
+                r#"{"mcpServers": {"a": {"url": "ftp://h"}}}"#,
+                "mcpServers.a.url",
+            ),
+        ];
+        for (text, expected) in cases {
+            match parse(text) {
+                Err(McpError::ConfigInvalid { key, .. }) => assert_eq!(key, expected, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_keys_warn() {
+        let (_, warnings) =
+            parse(r#"{"mcpServers": {"a": {"command": "x", "colour": "red"}}}"#).unwrap();
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("mcpServers.a.colour"));
+    }
+
+    #[test]
+    fn substitutes_variables_with_defaults() {
+        // SAFETY: tests in this module set distinct variable names.
+        unsafe { std::env::set_var("MCP_CLI_TEST_SUBST", "value") };
+        let (servers, _) = parse(
+            r#"{"mcpServers": {"a": {"command": "${MCP_CLI_TEST_SUBST}", "args": ["${MCP_CLI_TEST_UNSET_X:-fallback}", "pre-${MCP_CLI_TEST_SUBST}-post"], "env": {"TOKEN": "${MCP_CLI_TEST_SUBST}"}}}}"#,
+        )
+        .unwrap();
+        let ServerConfig::Stdio {
+            command, args, env, ..
+        } = &servers[0].transport
+        else {
+            panic!()
+        };
+        assert_eq!(command, "value");
+        assert_eq!(args, &["fallback", "pre-value-post"]);
+        assert_eq!(env[0].value, "value");
+        assert_eq!(env[0].display, "${MCP_CLI_TEST_SUBST}");
+        let error = parse(r#"{"mcpServers": {"srv": {"command": "${MCP_CLI_TEST_UNSET_Y}"}}}"#)
+            .unwrap_err();
+        assert!(
+            matches!(&error, McpError::MissingEnvVar { var, server, .. } if var == "MCP_CLI_TEST_UNSET_Y" && server == "srv")
+        );
+    }
+
+    #[test]
+    fn filters_disabled_wins() {
+        let (servers, _) = parse(
+            r#"{"mcpServers": {"a": {"command": "x", "allowedTools": ["read_*", "list*"], "disabledTools": ["*secret*"]}}}"#,
+        )
+        .unwrap();
+        let filter = &servers[0].filter;
+        assert!(filter.allows("READ_file"));
+        assert!(filter.allows("list_dir"));
+        assert!(!filter.allows("write_file"));
+        assert!(!filter.allows("read_secret"));
+    }
+}

@@ -1,0 +1,104 @@
+//! Every environment variable mcp-cli reads, declared once.
+//!
+//! Nothing else in the crate reads a variable by a literal name; `--help`
+//! and the README's table are made from [`ALL`].
+
+/// One documented environment variable.
+#[derive(Debug, Clone, Copy)]
+pub struct EnvVar {
+    /// The variable's name.
+    pub name: &'static str,
+    /// Its default, as shown in `--help`.
+    pub default: &'static str,
+    /// What it does.
+    pub doc: &'static str,
+}
+
+/// Path of the config file; wins over `-c/--config`.
+pub const MCP_CONFIG_PATH: &str = "MCP_CONFIG_PATH";
+/// Overall deadline of one command, in seconds.
+pub const MCP_TIMEOUT: &str = "MCP_TIMEOUT";
+/// Per-request timeout in seconds; restarts when the server reports progress.
+pub const MCP_REQUEST_TIMEOUT: &str = "MCP_REQUEST_TIMEOUT";
+/// How many servers are contacted at once.
+pub const MCP_CONCURRENCY: &str = "MCP_CONCURRENCY";
+/// Retries after the first attempt.
+pub const MCP_MAX_RETRIES: &str = "MCP_MAX_RETRIES";
+/// Base delay between retries, in milliseconds.
+pub const MCP_RETRY_DELAY: &str = "MCP_RETRY_DELAY";
+/// Debug output on stderr.
+pub const MCP_DEBUG: &str = "MCP_DEBUG";
+/// Whether an unset `${VAR}` is an error.
+pub const MCP_STRICT_ENV: &str = "MCP_STRICT_ENV";
+/// Test only: make retry delays zero.
+pub const MCP_TEST_NO_RETRY_DELAY: &str = "MCP_TEST_NO_RETRY_DELAY";
+/// Disables colour (https://no-color.org).
+pub const NO_COLOR: &str = "NO_COLOR";
+
+/// The variables a user sets, in the order `--help` shows them.
+pub const ALL: &[EnvVar] = &[
+    EnvVar {
+        name: MCP_CONFIG_PATH,
+        default: "",
+        doc: "config file to use (wins over -c/--config)",
+    },
+    EnvVar {
+        name: MCP_TIMEOUT,
+        default: "1800",
+        doc: "overall deadline of a command in seconds, retries included",
+    },
+    EnvVar {
+        name: MCP_REQUEST_TIMEOUT,
+        default: "MCP_TIMEOUT",
+        doc: "per-request timeout in seconds; restarts on progress",
+    },
+    EnvVar {
+        name: MCP_CONCURRENCY,
+        default: "5",
+        doc: "servers contacted at once when listing",
+    },
+    EnvVar {
+        name: MCP_MAX_RETRIES,
+        default: "3",
+        doc: "retries after the first attempt on transient errors (0: none)",
+    },
+    EnvVar {
+        name: MCP_RETRY_DELAY,
+        default: "1000",
+        doc: "base retry delay in milliseconds, doubled each retry",
+    },
+    EnvVar {
+        name: MCP_DEBUG,
+        default: "false",
+        doc: "log retries and stream server stderr to stderr",
+    },
+    EnvVar {
+        name: MCP_STRICT_ENV,
+        default: "true",
+        doc: "an unset ${VAR} in the config is an error (false: empty + warning)",
+    },
+    EnvVar {
+        name: NO_COLOR,
+        default: "",
+        doc: "disable colour",
+    },
+];
+
+/// The variables as the `--help` section "Environment variables".
+pub fn help_section() -> String {
+    let mut out = String::from("Environment variables:\n");
+    for var in ALL {
+        let default = if var.default.is_empty() {
+            String::new()
+        } else {
+            format!(" [default: {}]", var.default)
+        };
+        out.push_str(&format!("  {:<20} {}{default}\n", var.name, var.doc));
+    }
+    out
+}
+
+/// Reads a variable, treating an empty value as unset.
+pub fn get(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}

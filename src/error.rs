@@ -1,0 +1,593 @@
+//! The one error type of mcp-cli, its exit codes, and how it is shown.
+//!
+//! Every failure a command can meet is a variant of [`McpError`] with
+//! structured fields (server, method, duration, path), never a
+//! pre-formatted string. Three things are derived from a variant:
+//! its `TYPE` (the stable name agents match on), its exit code (one of
+//! the classes in [`exit`]) and a suggestion: the next step for the user.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::json;
+
+/// The documented exit codes, one per class of failure.
+pub mod exit {
+    /// Everything worked.
+    pub const SUCCESS: u8 = 0;
+    /// The caller's mistake: usage, config, arguments, unknown names.
+    pub const CLIENT: u8 = 1;
+    /// The server's answer was an error: `isError`, JSON-RPC error, protocol violation.
+    pub const SERVER: u8 = 2;
+    /// The server could not be reached or kept: spawn, connection, timeout.
+    pub const NETWORK: u8 = 3;
+    /// Authentication or authorization failed.
+    pub const AUTH: u8 = 4;
+    /// Interrupted by SIGINT (Ctrl-C).
+    pub const SIGINT: u8 = 130;
+    /// Terminated by SIGTERM.
+    pub const SIGTERM: u8 = 143;
+}
+
+/// Everything that can go wrong in mcp-cli.
+#[derive(Debug, thiserror::Error)]
+pub enum McpError {
+    /// A command-line usage error (from the argument parser or a verb).
+    #[error("{message}")]
+    Usage {
+        /// What is wrong.
+        message: String,
+        /// What to type instead.
+        suggestion: Option<String>,
+    },
+
+    /// The first word is not a verb mcp-cli knows.
+    #[error("unknown subcommand `{verb}`")]
+    UnknownSubcommand {
+        /// What the user typed.
+        verb: String,
+        /// The closest verb, if one is close.
+        did_you_mean: Option<&'static str>,
+    },
+
+    /// `mcp-cli <server> <tool>` without a verb: call or info?
+    #[error("`{}` names a server or tool but no verb", words.join(" "))]
+    AmbiguousCommand {
+        /// The words given.
+        words: Vec<String>,
+    },
+
+    /// No config file at any of the searched places.
+    #[error("no config file found")]
+    ConfigNotFound {
+        /// Every path that was tried, in order.
+        searched: Vec<PathBuf>,
+    },
+
+    /// A config file (or the file named explicitly) could not be read.
+    #[error("cannot read config `{}`", path.display())]
+    ConfigRead {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The config file is not valid JSON (comments and trailing commas allowed).
+    #[error("invalid JSON in `{}` at line {line}, column {column}: {message}", path.display())]
+    ConfigSyntax {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The parser's message.
+        message: String,
+        /// The offending line of the file.
+        snippet: String,
+    },
+
+    /// The config file parses but does not have the expected shape.
+    #[error("invalid config `{}` at `{key}`: {message}", path.display())]
+    ConfigInvalid {
+        /// The file.
+        path: PathBuf,
+        /// The key path, for example `mcpServers.fs.args[1]`.
+        key: String,
+        /// What is wrong there.
+        message: String,
+    },
+
+    /// `${VAR}` names a variable that is not set.
+    #[error("environment variable `{var}` used by server `{server}` is not set")]
+    MissingEnvVar {
+        /// The variable.
+        var: String,
+        /// The server whose entry uses it.
+        server: String,
+        /// The config file.
+        path: PathBuf,
+    },
+
+    /// An `MCP_*` setting has a value that cannot be used.
+    #[error("invalid value `{value}` for `{var}`: expected {expected}")]
+    InvalidSetting {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What it should be.
+        expected: &'static str,
+    },
+
+    /// No server of that name in the config.
+    #[error("server `{server}` not found")]
+    ServerNotFound {
+        /// The name asked for.
+        server: String,
+        /// The configured names.
+        available: Vec<String>,
+    },
+
+    /// The server has no tool of that name (after filters).
+    #[error("tool `{tool}` not found on server `{server}`")]
+    ToolNotFound {
+        /// The server.
+        server: String,
+        /// The tool asked for.
+        tool: String,
+        /// Up to five close names.
+        similar: Vec<String>,
+        /// How many tools the server has.
+        total: usize,
+    },
+
+    /// The tool exists but `allowedTools`/`disabledTools` hide it.
+    #[error("tool `{tool}` on server `{server}` is disabled by the config")]
+    ToolDisabled {
+        /// The server.
+        server: String,
+        /// The tool.
+        tool: String,
+    },
+
+    /// The tool arguments are not a JSON object.
+    #[error("invalid JSON arguments: {message}")]
+    InvalidJsonArguments {
+        /// What the parser said, with line and column.
+        message: String,
+        /// Where the arguments came from (`argument` or `stdin`).
+        origin: &'static str,
+    },
+
+    /// `grep` found nothing.
+    #[error("no tool matches `{pattern}`")]
+    NoMatch {
+        /// The glob.
+        pattern: String,
+        /// How many servers were searched.
+        servers: usize,
+    },
+
+    /// The tool ran and reported an error (`isError: true`).
+    #[error("tool `{tool}` on server `{server}` returned an error: {message}")]
+    ToolError {
+        /// The server.
+        server: String,
+        /// The tool.
+        tool: String,
+        /// The text the tool returned.
+        message: String,
+    },
+
+    /// The server answered a request with a JSON-RPC error.
+    #[error("server `{server}` answered `{method}` with error {code}: {message}")]
+    ServerError {
+        /// The server.
+        server: String,
+        /// The request method.
+        method: String,
+        /// The JSON-RPC error code.
+        code: i32,
+        /// The error message.
+        message: String,
+    },
+
+    /// The server broke the protocol (garbage, unexpected answer).
+    #[error("server `{server}` broke the protocol during `{method}`: {message}")]
+    Protocol {
+        /// The server.
+        server: String,
+        /// The request method.
+        method: String,
+        /// What went wrong.
+        message: String,
+        /// The last lines the server wrote to stderr.
+        stderr: Vec<String>,
+    },
+
+    /// The server process could not be started.
+    #[error("cannot start server `{server}` (`{command}`)")]
+    Spawn {
+        /// The server.
+        server: String,
+        /// The program.
+        command: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The connection ended before the answer arrived.
+    #[error("server `{server}` closed the connection during `{method}`{}", exit_status.as_ref().map(|s| format!(" ({s})")).unwrap_or_default())]
+    ConnectionClosed {
+        /// The server.
+        server: String,
+        /// The request method.
+        method: String,
+        /// Whether the request had been sent: if so, it may have run.
+        request_sent: bool,
+        /// How the process ended, when known.
+        exit_status: Option<String>,
+        /// The last lines the server wrote to stderr.
+        stderr: Vec<String>,
+    },
+
+    /// One request took longer than its per-request timeout.
+    #[error("timed out awaiting `{method}` from server `{server}` after {}", format_duration(*duration))]
+    Timeout {
+        /// The server.
+        server: String,
+        /// The request method.
+        method: String,
+        /// The timeout.
+        duration: Duration,
+        /// The last lines the server wrote to stderr.
+        stderr: Vec<String>,
+    },
+
+    /// The overall deadline (`MCP_TIMEOUT`) passed; in-flight requests were cancelled.
+    #[error("operation cancelled: the deadline of {} (MCP_TIMEOUT) passed", format_duration(*timeout))]
+    OperationCancelled {
+        /// The deadline that passed.
+        timeout: Duration,
+        /// What was running when it passed, if known.
+        during: Option<String>,
+    },
+
+    /// Every attempt failed with a transient error.
+    #[error("failed after {attempts} attempts in {}: {source}", format_duration(*elapsed))]
+    MaxRetriesExceeded {
+        /// How many attempts were made.
+        attempts: u32,
+        /// How long they took, sleeps included.
+        elapsed: Duration,
+        /// The error of the last attempt.
+        #[source]
+        source: Box<McpError>,
+    },
+
+    /// The user interrupted the command.
+    #[error("interrupted by {}", if *signal == exit::SIGTERM { "SIGTERM" } else { "SIGINT" })]
+    Interrupted {
+        /// The exit code of the signal (130 or 143).
+        signal: u8,
+    },
+
+    /// Writing the output failed.
+    #[error("cannot write output")]
+    Output(#[source] std::io::Error),
+}
+
+impl McpError {
+    /// The error raised when the overall deadline passes.
+    pub fn operation_cancelled(timeout: Duration) -> Self {
+        McpError::OperationCancelled {
+            timeout,
+            during: None,
+        }
+    }
+
+    /// The error raised when every attempt failed, keeping the last cause.
+    pub fn max_retries_exceeded(attempts: u32, elapsed: Duration, source: McpError) -> Self {
+        McpError::MaxRetriesExceeded {
+            attempts,
+            elapsed,
+            source: Box::new(source),
+        }
+    }
+
+    /// A usage error without a suggestion.
+    pub fn usage(message: impl Into<String>) -> Self {
+        McpError::Usage {
+            message: message.into(),
+            suggestion: None,
+        }
+    }
+
+    /// The stable name of the error, shown as `Error [TYPE]`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            McpError::Usage { .. } => "USAGE_ERROR",
+            McpError::UnknownSubcommand { .. } => "UNKNOWN_SUBCOMMAND",
+            McpError::AmbiguousCommand { .. } => "AMBIGUOUS_COMMAND",
+            McpError::ConfigNotFound { .. } => "CONFIG_NOT_FOUND",
+            McpError::ConfigRead { .. } => "CONFIG_READ_FAILED",
+            McpError::ConfigSyntax { .. } => "CONFIG_INVALID_JSON",
+            McpError::ConfigInvalid { .. } => "CONFIG_INVALID",
+            McpError::MissingEnvVar { .. } => "MISSING_ENV_VAR",
+            McpError::InvalidSetting { .. } => "INVALID_SETTING",
+            McpError::ServerNotFound { .. } => "SERVER_NOT_FOUND",
+            McpError::ToolNotFound { .. } => "TOOL_NOT_FOUND",
+            McpError::ToolDisabled { .. } => "TOOL_DISABLED",
+            McpError::InvalidJsonArguments { .. } => "INVALID_JSON_ARGUMENTS",
+            McpError::NoMatch { .. } => "NO_MATCH",
+            McpError::ToolError { .. } => "TOOL_ERROR",
+            McpError::ServerError { .. } => "SERVER_ERROR",
+            McpError::Protocol { .. } => "PROTOCOL_ERROR",
+            McpError::Spawn { .. } => "SERVER_SPAWN_FAILED",
+            McpError::ConnectionClosed { .. } => "CONNECTION_CLOSED",
+            McpError::Timeout { .. } => "TIMEOUT",
+            McpError::OperationCancelled { .. } => "OPERATION_CANCELLED",
+            McpError::MaxRetriesExceeded { .. } => "MAX_RETRIES_EXCEEDED",
+            McpError::Interrupted { .. } => "INTERRUPTED",
+            McpError::Output(_) => "OUTPUT_ERROR",
+        }
+    }
+
+    /// The exit code of the error's class (see [`exit`]).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            McpError::Usage { .. }
+            | McpError::UnknownSubcommand { .. }
+            | McpError::AmbiguousCommand { .. }
+            | McpError::ConfigNotFound { .. }
+            | McpError::ConfigRead { .. }
+            | McpError::ConfigSyntax { .. }
+            | McpError::ConfigInvalid { .. }
+            | McpError::MissingEnvVar { .. }
+            | McpError::InvalidSetting { .. }
+            | McpError::ServerNotFound { .. }
+            | McpError::ToolNotFound { .. }
+            | McpError::ToolDisabled { .. }
+            | McpError::InvalidJsonArguments { .. }
+            | McpError::NoMatch { .. }
+            | McpError::Output(_) => exit::CLIENT,
+            McpError::ToolError { .. }
+            | McpError::ServerError { .. }
+            | McpError::Protocol { .. } => exit::SERVER,
+            McpError::Spawn { .. }
+            | McpError::ConnectionClosed { .. }
+            | McpError::Timeout { .. }
+            | McpError::OperationCancelled { .. } => exit::NETWORK,
+            McpError::MaxRetriesExceeded { source, .. } => source.exit_code(),
+            McpError::Interrupted { signal } => *signal,
+        }
+    }
+
+    /// Facts that help to understand the error, one per line.
+    pub fn details(&self) -> Vec<String> {
+        match self {
+            McpError::ConfigNotFound { searched } => searched
+                .iter()
+                .map(|p| format!("searched `{}`", p.display()))
+                .collect(),
+            McpError::ConfigRead { source, .. } | McpError::Spawn { source, .. } => {
+                vec![source.to_string()]
+            }
+            McpError::ConfigSyntax { line, snippet, .. } => vec![format!("{line} | {snippet}")],
+            McpError::ServerNotFound { available, .. } if available.is_empty() => {
+                vec!["the config defines no server".to_owned()]
+            }
+            McpError::ServerNotFound { available, .. } => {
+                vec![format!("available servers: {}", available.join(", "))]
+            }
+            McpError::ToolNotFound { similar, total, .. } if similar.is_empty() => {
+                vec![format!(
+                    "the server has {total} tools, none with a similar name"
+                )]
+            }
+            McpError::ToolNotFound { similar, total, .. } => vec![format!(
+                "similar tools: {} (of {total} tools)",
+                similar.join(", ")
+            )],
+            McpError::Protocol { stderr, .. }
+            | McpError::ConnectionClosed { stderr, .. }
+            | McpError::Timeout { stderr, .. }
+                if !stderr.is_empty() =>
+            {
+                let mut lines = vec!["server stderr (last lines):".to_owned()];
+                lines.extend(stderr.iter().map(|line| format!("  {line}")));
+                lines
+            }
+            McpError::OperationCancelled {
+                during: Some(during),
+                ..
+            } => vec![format!("was running: {during}")],
+            McpError::MaxRetriesExceeded { source, .. } => source.details(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The next step for the user, when there is one.
+    pub fn suggestion(&self) -> Option<String> {
+        Some(match self {
+            McpError::Usage { suggestion, .. } => suggestion.clone()?,
+            McpError::UnknownSubcommand { did_you_mean, .. } => match did_you_mean {
+                Some(verb) => format!("did you mean `mcp-cli {verb}`? See `mcp-cli --help`"),
+                None => "the verbs are list, info, grep and call; see `mcp-cli --help`".to_owned(),
+            },
+            McpError::AmbiguousCommand { words } => {
+                let target = words.join(" ");
+                format!(
+                    "use `mcp-cli call {target} '{{...}}'` to call a tool, or `mcp-cli info {target}` to see its schema"
+                )
+            }
+            McpError::ConfigNotFound { .. } => {
+                "create `mcp_servers.json` (see `examples/mcp_servers.json`), or point to one with `-c <path>` or MCP_CONFIG_PATH".to_owned()
+            }
+            McpError::ConfigRead { .. } => "check the path and its permissions".to_owned(),
+            McpError::ConfigSyntax { .. } | McpError::ConfigInvalid { .. } => {
+                "fix the config file; the README's config reference shows the format".to_owned()
+            }
+            McpError::MissingEnvVar { var, .. } => format!(
+                "export {var}=..., use `${{{var}:-default}}` in the config, or set MCP_STRICT_ENV=false to substitute an empty value"
+            ),
+            McpError::InvalidSetting { var, .. } => {
+                format!("unset {var} or give it a valid value; see `mcp-cli --help`")
+            }
+            McpError::ServerNotFound { .. } => {
+                "run `mcp-cli` to list the configured servers".to_owned()
+            }
+            McpError::ToolNotFound { server, .. } => {
+                format!("run `mcp-cli info {server}` to list its tools")
+            }
+            McpError::ToolDisabled { .. } => {
+                "remove it from `disabledTools` or add it to `allowedTools` in the config"
+                    .to_owned()
+            }
+            McpError::InvalidJsonArguments { .. } => {
+                "pass one JSON object, for example '{\"key\": \"value\"}'; quote it for your shell"
+                    .to_owned()
+            }
+            McpError::NoMatch { .. } => {
+                "use wildcards, for example `mcp-cli grep '*file*'`; matching ignores case"
+                    .to_owned()
+            }
+            McpError::ToolError { server, tool, .. } => format!(
+                "check the arguments against `mcp-cli info {server} {tool}`"
+            ),
+            McpError::ServerError { server, .. } => format!(
+                "check the request against `mcp-cli info {server}`; the server refused it"
+            ),
+            McpError::Protocol { server, .. } => format!(
+                "the server `{server}` wrote something that is not MCP; run it with MCP_DEBUG=1 to see its output"
+            ),
+            McpError::Spawn { command, .. } => {
+                format!("check that `{command}` is installed and on PATH")
+            }
+            McpError::ConnectionClosed {
+                request_sent: true,
+                method,
+                server,
+                ..
+            } if method == "tools/call" => format!(
+                "the call may have run on `{server}` before the connection was lost and was not retried; check the server's state before calling again"
+            ),
+            McpError::ConnectionClosed { server, .. } => format!(
+                "the server `{server}` exited; run it by hand or with MCP_DEBUG=1 to see why"
+            ),
+            McpError::Timeout { method, server, .. } if method == "tools/call" => format!(
+                "the call may still have run on `{server}`; check its state before calling again, or raise MCP_REQUEST_TIMEOUT"
+            ),
+            McpError::Timeout { .. } => {
+                "raise MCP_REQUEST_TIMEOUT, or check that the server is healthy".to_owned()
+            }
+            McpError::OperationCancelled { .. } => {
+                "raise MCP_TIMEOUT (seconds), or check that the server is healthy".to_owned()
+            }
+            McpError::MaxRetriesExceeded { source, .. } => source.suggestion()?,
+            McpError::Interrupted { .. } | McpError::Output(_) => return None,
+        })
+    }
+
+    /// The error as one JSON object, the `--json` form.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut value = json!({
+            "error": self.error_type(),
+            "message": self.to_string(),
+            "exitCode": self.exit_code(),
+        });
+        let details = self.details();
+        if !details.is_empty() {
+            value["details"] = json!(details);
+        }
+        if let Some(suggestion) = self.suggestion() {
+            value["suggestion"] = json!(suggestion);
+        }
+        value
+    }
+
+    /// The error in the human three-line form.
+    pub fn render(&self) -> String {
+        let mut out = format!("Error [{}]: {self}\n", self.error_type());
+        for line in self.details() {
+            // Indented detail lines continue the one before.
+            match line.strip_prefix("  ") {
+                Some(continued) => out.push_str(&format!("    {continued}\n")),
+                None => out.push_str(&format!("  Details: {line}\n")),
+            }
+        }
+        if let Some(suggestion) = self.suggestion() {
+            out.push_str(&format!("  Suggestion: {suggestion}\n"));
+        }
+        out
+    }
+}
+
+/// Formats a duration for humans: `250ms`, `2.5s`, `3m 20s`.
+pub fn format_duration(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if millis < 1000 {
+        format!("{millis}ms")
+    } else if millis < 60_000 {
+        let seconds = duration.as_secs_f64();
+        if millis.is_multiple_of(1000) {
+            format!("{}s", millis / 1000)
+        } else {
+            format!("{seconds:.1}s")
+        }
+    } else {
+        let seconds = duration.as_secs();
+        format!("{}m {}s", seconds / 60, seconds % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_retries_takes_the_class_of_its_cause() {
+        let cause = McpError::ConnectionClosed {
+            server: "s".into(),
+            method: "initialize".into(),
+            request_sent: false,
+            exit_status: None,
+            stderr: vec![],
+        };
+        let error = McpError::max_retries_exceeded(3, Duration::from_millis(1500), cause);
+        assert_eq!(error.exit_code(), exit::NETWORK);
+        assert_eq!(error.error_type(), "MAX_RETRIES_EXCEEDED");
+        assert!(
+            error
+                .to_string()
+                .starts_with("failed after 3 attempts in 1.5s")
+        );
+        let tool = McpError::ToolError {
+            server: "s".into(),
+            tool: "t".into(),
+            message: "m".into(),
+        };
+        let error = McpError::max_retries_exceeded(2, Duration::ZERO, tool);
+        assert_eq!(error.exit_code(), exit::SERVER);
+    }
+
+    #[test]
+    fn operation_cancelled_is_a_network_failure() {
+        let error = McpError::operation_cancelled(Duration::from_secs(2));
+        assert_eq!(error.exit_code(), exit::NETWORK);
+        assert_eq!(error.error_type(), "OPERATION_CANCELLED");
+        assert!(error.render().contains("Suggestion: raise MCP_TIMEOUT"));
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(format_duration(Duration::from_secs(2)), "2s");
+        assert_eq!(format_duration(Duration::from_millis(2500)), "2.5s");
+        assert_eq!(format_duration(Duration::from_secs(200)), "3m 20s");
+    }
+}

@@ -1,0 +1,223 @@
+//! mcp-cli: discover, inspect and call the tools of MCP servers from a shell.
+//!
+//! `main` parses argv ([`cli`]), resolves settings from `MCP_*` variables
+//! ([`settings`]) and the config file ([`config`]), runs one verb
+//! ([`commands`]) over connections from [`client`], with retries and one
+//! deadline from [`retry`], and prints through [`printer`]. Every failure is
+//! an [`error::McpError`], which decides the exit code.
+
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod client;
+pub mod commands;
+pub mod config;
+pub mod env_vars;
+pub mod error;
+pub mod printer;
+pub mod retry;
+pub mod settings;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use tokio::sync::watch;
+
+use crate::cli::{Args, Command};
+use crate::commands::{Context, Signals};
+use crate::error::{McpError, exit};
+use crate::printer::Printer;
+use crate::settings::Settings;
+
+/// Verbs and the words people type for them, for did-you-mean.
+const VERB_ALIASES: &[(&str, &str)] = &[
+    ("run", "call"),
+    ("exec", "call"),
+    ("execute", "call"),
+    ("invoke", "call"),
+    ("tool", "call"),
+    ("search", "grep"),
+    ("find", "grep"),
+    ("show", "info"),
+    ("describe", "info"),
+    ("inspect", "info"),
+    ("schema", "info"),
+    ("tools", "list"),
+    ("servers", "list"),
+];
+const VERBS: &[&str] = &["list", "info", "grep", "call"];
+
+/// Runs mcp-cli with the process's arguments and returns its exit code.
+pub fn main() -> ExitCode {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let json = argv.iter().any(|arg| arg == "--json");
+    let printer = Arc::new(Printer::new(json));
+    let code = match Args::try_parse_from(&argv) {
+        Ok(args) => run_in_runtime(args, printer),
+        Err(error) if !error.use_stderr() => {
+            // --help and --version: to stdout, success.
+            let _ = printer.out(&error.render().ansi().to_string());
+            exit::SUCCESS
+        }
+        Err(error) => report(&printer, &usage_error(&error)),
+    };
+    ExitCode::from(code)
+}
+
+fn run_in_runtime(args: Args, printer: Arc<Printer>) -> u8 {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return report(&printer, &McpError::Output(error)),
+    };
+    let code = runtime.block_on(async {
+        match run(args, printer.clone()).await {
+            Ok(()) => exit::SUCCESS,
+            Err(error) => report(&printer, &error),
+        }
+    });
+    // A blocked stdin reader must not hold the exit.
+    runtime.shutdown_background();
+    client::stop_all(Duration::from_millis(500));
+    code
+}
+
+/// Prints the error (unless stdout's reader went away) and returns its exit code.
+fn report(printer: &Printer, error: &McpError) -> u8 {
+    if let McpError::Output(io) = error
+        && io.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        return exit::SUCCESS;
+    }
+    printer.error(error);
+    error.exit_code()
+}
+
+fn usage_error(error: &clap::Error) -> McpError {
+    let rendered = error.render().to_string();
+    let message = rendered
+        .lines()
+        .next()
+        .unwrap_or("invalid usage")
+        .trim_start_matches("error: ")
+        .to_owned();
+    let usage = rendered
+        .lines()
+        .find_map(|line| line.strip_prefix("Usage: "))
+        .map(|usage| format!("usage: {usage}; see `mcp-cli --help`"));
+    McpError::Usage {
+        message,
+        suggestion: usage.or_else(|| Some("see `mcp-cli --help`".to_owned())),
+    }
+}
+
+async fn run(args: Args, printer: Arc<Printer>) -> Result<(), McpError> {
+    let Args {
+        config: config_flag,
+        with_descriptions,
+        json: _,
+        version: _,
+        command,
+    } = args;
+    let settings = Settings::from_env()?;
+    printer::set_debug(settings.debug);
+    let command = command.unwrap_or(Command::List);
+    if let Command::External(words) = &command {
+        return Err(external_error(words, config_flag.as_deref(), &settings));
+    }
+    let path = config::find(config_flag.as_deref())?;
+    let config = config::load(&path, &settings)?;
+    for warning in &config.warnings {
+        printer.warn(warning);
+    }
+    let context = Context {
+        config,
+        printer,
+        with_descriptions,
+        signals: Signals(watch_signals()),
+    };
+    match command {
+        Command::List => commands::list(&context).await,
+        Command::Info { target, tool } => {
+            commands::info(&context, target.as_deref(), tool.as_deref()).await
+        }
+        Command::Grep { pattern } => commands::grep(&context, &pattern).await,
+        Command::Call { target, rest } => commands::call(&context, &target, &rest).await,
+        Command::External(_) => unreachable!("handled above"),
+    }
+}
+
+/// `mcp-cli foo ...`: an unknown verb, or a server/tool without one.
+fn external_error(
+    words: &[String],
+    config_flag: Option<&std::path::Path>,
+    settings: &Settings,
+) -> McpError {
+    let first = words.first().map(String::as_str).unwrap_or("");
+    let is_server = || {
+        config::find(config_flag)
+            .and_then(|path| config::load(&path, settings))
+            .is_ok_and(|config| config.server(first).is_ok())
+    };
+    if words.len() >= 2 && !VERB_ALIASES.iter().any(|(alias, _)| *alias == first)
+        || first.contains('/')
+        || is_server()
+    {
+        return McpError::AmbiguousCommand {
+            words: words.to_vec(),
+        };
+    }
+    let lower = first.to_lowercase();
+    let did_you_mean = VERB_ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == lower)
+        .map(|(_, verb)| *verb)
+        .or_else(|| {
+            VERBS
+                .iter()
+                .copied()
+                .map(|verb| (commands::edit_distance(&lower, verb), verb))
+                .filter(|(distance, _)| *distance <= 2)
+                .min()
+                .map(|(_, verb)| verb)
+        });
+    McpError::UnknownSubcommand {
+        verb: first.to_owned(),
+        did_you_mean,
+    }
+}
+
+/// Watches SIGINT and SIGTERM. The first one is reported to the command,
+/// which cancels its requests and stops its servers; a second one stops
+/// every server and exits at once.
+fn watch_signals() -> watch::Receiver<Option<u8>> {
+    let (sender, receiver) = watch::channel(None);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        if let (Ok(mut interrupt), Ok(mut terminate)) = (interrupt, terminate) {
+            tokio::spawn(async move {
+                let mut received = false;
+                loop {
+                    let code = tokio::select! {
+                        _ = interrupt.recv() => exit::SIGINT,
+                        _ = terminate.recv() => exit::SIGTERM,
+                    };
+                    if received {
+                        client::stop_all(Duration::from_millis(100));
+                        std::process::exit(i32::from(code));
+                    }
+                    received = true;
+                    let _ = sender.send(Some(code));
+                }
+            });
+        }
+    }
+    receiver
+}

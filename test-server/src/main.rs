@@ -1,0 +1,694 @@
+//! `mcp-test-server`: a small MCP server over stdio that produces faults on
+//! demand, for mcp-cli's integration tests and demo.
+//!
+//! Transport: newline-delimited JSON-RPC 2.0 (one JSON object per line on
+//! stdin and on stdout). Methods: `initialize`, `ping`, `tools/list`
+//! (paginated, page size from env `MCP_TEST_PAGE_SIZE`, default 4; the cursor
+//! is the decimal index of the next tool) and `tools/call` (each call runs on
+//! its own thread). Notifications other than `notifications/cancelled` are
+//! ignored. stdin EOF ends the process with code 0.
+//!
+//! Tools, in listing order:
+//! - `echo {text: string}`: returns `text`. Read-only.
+//! - `add {a: number, b: number}`: returns the sum as text and as
+//!   `structuredContent: {"sum": N}` (declares an `outputSchema`).
+//! - `slow {seconds: number, progress?: boolean = true}`: sleeps, sending
+//!   `notifications/progress` every 250 ms when the request carries
+//!   `_meta.progressToken`; stops without replying when cancelled.
+//! - `fail`: returns a tool error (`isError: true`).
+//! - `mixed`: returns text, a 1x1 PNG image and an embedded text resource.
+//! - `huge {bytes: integer}`: returns exactly `bytes` bytes of alphabet lines.
+//! - `write {text?: string}`: destructive, non-idempotent; returns `written`.
+//! - `idem`: idempotent, not read-only; returns `done`.
+//! - `readonly`: read-only; returns `read`.
+//!
+//! Switches (all may be combined):
+//! - `--state DIR` (or env `MCP_TEST_STATE`): append `spawn` to
+//!   `DIR/events.log` at start, each tool name to `DIR/calls.log` when a call
+//!   starts, and `cancelled <requestId>` to `DIR/events.log` on cancellation.
+//! - `--exit-before-init`: exit 1 before reading anything.
+//! - `--fail-spawns K` (needs a state dir): the first K spawns exit 1.
+//! - `--crash-on-call`: exit 3 on any `tools/call`, without replying.
+//! - `--crash-on-call-tool NAME`: exit 3 on a call of tool NAME only.
+//! - `--garbage`: write three non-JSON-RPC lines before answering `initialize`.
+//! - `--garbage-only`: answer every request with `this is not json`.
+//! - `--hang`: read stdin but never reply to anything.
+//! - `--hang-on-call`: never reply to `tools/call` (calls and cancellations
+//!   are still recorded).
+//! - `--slow-start MS`: sleep MS milliseconds before reading stdin.
+//! - `--noisy-stderr N`: N noise lines on stderr at start, then one stderr
+//!   line per message received.
+//! - `--ignore-stdin-eof`: keep running (sleeping) after stdin EOF.
+//! - `--spawn-grandchild` (needs a state dir): start `sleep 300` and record
+//!   `grandchild <pid>` in `DIR/events.log`.
+//! - `--stderr-on-exit TEXT`: print TEXT to stderr on every fault exit.
+//! - `--help`: print usage and exit 0. Unknown arguments: usage, exit 2.
+
+use serde_json::{Map, Value, json};
+use std::collections::HashSet;
+use std::fs::{self, OpenOptions};
+use std::io::{self, BufRead, Write};
+use std::path::PathBuf;
+use std::process::{self, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use std::{env, thread};
+
+const PROTOCOL_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+const LATEST_PROTOCOL_VERSION: &str = "2025-11-25";
+const INSTRUCTIONS: &str =
+    "A test server for mcp-cli: echo, add, slow, fail, mixed, huge, write, idem, readonly.";
+/// A valid 1x1 RGBA PNG.
+const TINY_PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+const DEFAULT_PAGE_SIZE: usize = 4;
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+const SLEEP_STEP: Duration = Duration::from_millis(100);
+
+const USAGE: &str = "\
+usage: mcp-test-server [switches]
+
+An MCP server over stdio with faults on demand (tools: echo, add, slow, fail,
+mixed, huge, write, idem, readonly).
+
+  --state DIR                record spawns/calls/cancellations in DIR
+                             (env MCP_TEST_STATE)
+  --exit-before-init         exit 1 before reading anything
+  --fail-spawns K            first K spawns exit 1 (needs --state)
+  --crash-on-call            exit 3 on any tools/call
+  --crash-on-call-tool NAME  exit 3 on a call of tool NAME
+  --garbage                  write non-JSON-RPC lines before the initialize reply
+  --garbage-only             answer every request with non-JSON
+  --hang                     never reply to anything
+  --hang-on-call             never reply to tools/call
+  --slow-start MS            sleep MS milliseconds before reading stdin
+  --noisy-stderr N           N noise lines at start, one line per message
+  --ignore-stdin-eof         keep running after stdin EOF
+  --spawn-grandchild         start `sleep 300` and record its pid (needs --state)
+  --stderr-on-exit TEXT      print TEXT to stderr on every fault exit
+  --help                     print this help
+
+env: MCP_TEST_PAGE_SIZE (tools/list page size, default 4)
+";
+
+#[derive(Debug, Default)]
+struct Config {
+    state: Option<PathBuf>,
+    exit_before_init: bool,
+    fail_spawns: Option<u64>,
+    crash_on_call: bool,
+    crash_on_call_tool: Option<String>,
+    garbage: bool,
+    garbage_only: bool,
+    hang: bool,
+    hang_on_call: bool,
+    slow_start_ms: Option<u64>,
+    noisy_stderr: Option<u64>,
+    ignore_stdin_eof: bool,
+    spawn_grandchild: bool,
+    stderr_on_exit: Option<String>,
+    page_size: usize,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Config, String> {
+    let mut cfg = Config::default();
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--help" | "-h" => {
+                print!("{USAGE}");
+                process::exit(0);
+            }
+            "--state" => cfg.state = Some(PathBuf::from(value()?)),
+            "--exit-before-init" => cfg.exit_before_init = true,
+            "--fail-spawns" => cfg.fail_spawns = Some(parse_number(&arg, &value()?)?),
+            "--crash-on-call" => cfg.crash_on_call = true,
+            "--crash-on-call-tool" => cfg.crash_on_call_tool = Some(value()?),
+            "--garbage" => cfg.garbage = true,
+            "--garbage-only" => cfg.garbage_only = true,
+            "--hang" => cfg.hang = true,
+            "--hang-on-call" => cfg.hang_on_call = true,
+            "--slow-start" => cfg.slow_start_ms = Some(parse_number(&arg, &value()?)?),
+            "--noisy-stderr" => cfg.noisy_stderr = Some(parse_number(&arg, &value()?)?),
+            "--ignore-stdin-eof" => cfg.ignore_stdin_eof = true,
+            "--spawn-grandchild" => cfg.spawn_grandchild = true,
+            "--stderr-on-exit" => cfg.stderr_on_exit = Some(value()?),
+            _ => return Err(format!("unknown argument: {arg}")),
+        }
+    }
+    if cfg.state.is_none() {
+        cfg.state = env::var_os("MCP_TEST_STATE")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from);
+    }
+    if cfg.state.is_none() && cfg.fail_spawns.is_some() {
+        return Err("--fail-spawns needs --state DIR (or MCP_TEST_STATE)".into());
+    }
+    if cfg.state.is_none() && cfg.spawn_grandchild {
+        return Err("--spawn-grandchild needs --state DIR (or MCP_TEST_STATE)".into());
+    }
+    cfg.page_size = env::var("MCP_TEST_PAGE_SIZE")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(DEFAULT_PAGE_SIZE);
+    Ok(cfg)
+}
+
+fn parse_number(flag: &str, value: &str) -> Result<u64, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag} expects a non-negative integer, got {value:?}"))
+}
+
+struct Server {
+    cfg: Config,
+    out: Mutex<io::Stdout>,
+    /// Request ids (as JSON text) that the client cancelled.
+    cancelled: Mutex<HashSet<String>>,
+    /// Set at stdin EOF: every running call counts as cancelled.
+    stopping: AtomicBool,
+}
+
+impl Server {
+    fn write_line(&self, line: &str) {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buf = String::with_capacity(line.len() + 1);
+        buf.push_str(line);
+        buf.push('\n');
+        // A closed stdout is not our problem: stdin EOF will end the process.
+        let _ = out.write_all(buf.as_bytes());
+        let _ = out.flush();
+    }
+
+    fn send(&self, msg: &Value) {
+        self.write_line(&msg.to_string());
+    }
+
+    fn send_result(&self, id: &Value, result: Value) {
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "result": result}));
+    }
+
+    fn send_error(&self, id: &Value, code: i64, message: &str) {
+        self.send(
+            &json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}),
+        );
+    }
+
+    /// Appends one line to a file in the state dir, if there is one.
+    fn record(&self, file: &str, line: &str) {
+        let Some(dir) = &self.cfg.state else { return };
+        let path = dir.join(file);
+        let result = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
+        if let Err(e) = result {
+            eprintln!("mcp-test-server: cannot append to {}: {e}", path.display());
+        }
+    }
+
+    /// Exits with `code` after printing the fault message (and the
+    /// `--stderr-on-exit` text, if any).
+    fn fault_exit(&self, message: &str, code: i32) -> ! {
+        eprintln!("mcp-test-server: {message}");
+        if let Some(text) = &self.cfg.stderr_on_exit {
+            eprintln!("{text}");
+        }
+        process::exit(code);
+    }
+
+    fn is_cancelled(&self, key: &str) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+            || self
+                .cancelled
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(key)
+    }
+}
+
+fn main() {
+    let cfg = match parse_args(env::args().skip(1)) {
+        Ok(cfg) => cfg,
+        Err(msg) => {
+            eprintln!("mcp-test-server: {msg}");
+            eprint!("{USAGE}");
+            process::exit(2);
+        }
+    };
+    if let Some(dir) = &cfg.state
+        && let Err(e) = fs::create_dir_all(dir)
+    {
+        eprintln!("mcp-test-server: cannot create {}: {e}", dir.display());
+        process::exit(2);
+    }
+    let srv = Arc::new(Server {
+        cfg,
+        out: Mutex::new(io::stdout()),
+        cancelled: Mutex::new(HashSet::new()),
+        stopping: AtomicBool::new(false),
+    });
+    let cfg = &srv.cfg;
+
+    srv.record("events.log", "spawn");
+    for i in 1..=cfg.noisy_stderr.unwrap_or(0) {
+        eprintln!("mcp-test-server: noise line {i}");
+    }
+    if cfg.spawn_grandchild {
+        spawn_grandchild(&srv);
+    }
+    if cfg.exit_before_init {
+        srv.fault_exit("exiting before initialize (fault injected)", 1);
+    }
+    if let (Some(k), Some(dir)) = (cfg.fail_spawns, &cfg.state) {
+        let log = fs::read_to_string(dir.join("events.log")).unwrap_or_default();
+        let n = log.lines().filter(|l| *l == "spawn").count() as u64;
+        if n <= k {
+            srv.fault_exit(&format!("still starting (spawn {n} of {k} failing)"), 1);
+        }
+    }
+    if let Some(ms) = cfg.slow_start_ms {
+        thread::sleep(Duration::from_millis(ms));
+    }
+
+    let mut stdin = io::stdin().lock();
+    let mut buf = Vec::new();
+    let mut calls: Vec<JoinHandle<()>> = Vec::new();
+    loop {
+        buf.clear();
+        match stdin.read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let line = String::from_utf8_lossy(&buf);
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Value>(line) {
+            Ok(msg) => {
+                calls.retain(|call| !call.is_finished());
+                calls.extend(handle_message(&srv, msg));
+            }
+            Err(e) => srv.send_error(&Value::Null, -32700, &format!("Parse error: {e}")),
+        }
+    }
+    if cfg.ignore_stdin_eof {
+        loop {
+            thread::sleep(Duration::from_secs(3600));
+        }
+    }
+    // Let quick calls still in flight reply; a running `slow` stops silently.
+    srv.stopping.store(true, Ordering::Relaxed);
+    for call in calls {
+        let _ = call.join();
+    }
+    process::exit(0);
+}
+
+fn spawn_grandchild(srv: &Server) {
+    let child = Command::new("sleep")
+        .arg("300")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    match child {
+        // Deliberately neither waited for nor killed: it must outlive us.
+        Ok(child) => srv.record("events.log", &format!("grandchild {}", child.id())),
+        Err(e) => eprintln!("mcp-test-server: cannot spawn grandchild: {e}"),
+    }
+}
+
+/// Handles one incoming message; returns the thread running a tool call.
+fn handle_message(srv: &Arc<Server>, msg: Value) -> Option<JoinHandle<()>> {
+    let method = msg.get("method").and_then(Value::as_str);
+    if srv.cfg.noisy_stderr.is_some() {
+        eprintln!(
+            "mcp-test-server: received {}",
+            method.unwrap_or("(no method)")
+        );
+    }
+    let id = msg.get("id").filter(|id| !id.is_null()).cloned();
+    let params = msg.get("params").cloned().unwrap_or(Value::Null);
+    let Some(method) = method else {
+        // A response to a server request (we send none) is ignored.
+        if msg.get("result").is_none() && msg.get("error").is_none() {
+            srv.send_error(&id.unwrap_or(Value::Null), -32600, "Invalid Request");
+        }
+        return None;
+    };
+    let Some(id) = id else {
+        if method == "notifications/cancelled" {
+            handle_cancelled(srv, &params);
+        }
+        return None;
+    };
+    if srv.cfg.hang {
+        return None;
+    }
+    if srv.cfg.garbage_only {
+        srv.write_line("this is not json");
+        return None;
+    }
+    match method {
+        "initialize" => handle_initialize(srv, &id, &params),
+        "ping" => srv.send_result(&id, json!({})),
+        "tools/list" => handle_list(srv, &id, &params),
+        "tools/call" => {
+            let srv = Arc::clone(srv);
+            return Some(thread::spawn(move || handle_call(&srv, &id, &params)));
+        }
+        _ => srv.send_error(&id, -32601, &format!("Method not found: {method}")),
+    }
+    None
+}
+
+fn handle_cancelled(srv: &Server, params: &Value) {
+    let Some(request_id) = params.get("requestId") else {
+        return;
+    };
+    let key = request_id.to_string();
+    srv.record("events.log", &format!("cancelled {key}"));
+    srv.cancelled
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key);
+}
+
+fn handle_initialize(srv: &Server, id: &Value, params: &Value) {
+    let requested = params.get("protocolVersion").and_then(Value::as_str);
+    let version = requested
+        .filter(|v| PROTOCOL_VERSIONS.contains(v))
+        .unwrap_or(LATEST_PROTOCOL_VERSION);
+    if srv.cfg.garbage {
+        srv.write_line("this is not json");
+        srv.write_line(r#"{"jsonrpc": "2.0", "garbage": true}"#);
+        srv.write_line("<<<binary-ish \u{1}\u{2}>>>");
+    }
+    srv.send_result(
+        id,
+        json!({
+            "protocolVersion": version,
+            "capabilities": {"tools": {"listChanged": false}},
+            "serverInfo": {"name": "mcp-test-server", "version": env!("CARGO_PKG_VERSION")},
+            "instructions": INSTRUCTIONS,
+        }),
+    );
+}
+
+fn handle_list(srv: &Server, id: &Value, params: &Value) {
+    let tools = tool_definitions();
+    let start = match params.get("cursor") {
+        None | Some(Value::Null) => 0,
+        Some(cursor) => match cursor.as_str().and_then(|c| c.parse::<usize>().ok()) {
+            Some(i) if i < tools.len() => i,
+            _ => return srv.send_error(id, -32602, &format!("Invalid cursor: {cursor}")),
+        },
+    };
+    let end = (start + srv.cfg.page_size).min(tools.len());
+    let mut result = json!({"tools": &tools[start..end]});
+    if end < tools.len() {
+        result["nextCursor"] = json!(end.to_string());
+    }
+    srv.send_result(id, result);
+}
+
+fn tool_definitions() -> Vec<Value> {
+    let no_args = json!({"type": "object", "properties": {}});
+    vec![
+        json!({
+            "name": "echo",
+            "description": "Returns the given text.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {"text": {"type": "string", "description": "Text to echo"}},
+                "required": ["text"],
+            },
+            "annotations": {"readOnlyHint": true},
+        }),
+        json!({
+            "name": "add",
+            "description": "Adds two numbers.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+                "required": ["a", "b"],
+            },
+            "outputSchema": {
+                "type": "object",
+                "properties": {"sum": {"type": "number"}},
+                "required": ["sum"],
+            },
+            "annotations": {"readOnlyHint": true, "idempotentHint": true},
+        }),
+        json!({
+            "name": "slow",
+            "description": "Sleeps for a while, reporting progress every 250 ms; can be cancelled.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "seconds": {"type": "number", "description": "How long to sleep"},
+                    "progress": {"type": "boolean", "description": "Send progress notifications (default true)"},
+                },
+                "required": ["seconds"],
+            },
+        }),
+        json!({
+            "name": "fail",
+            "description": "Always returns a tool error.",
+            "inputSchema": no_args,
+        }),
+        json!({
+            "name": "mixed",
+            "description": "Returns text, an image and an embedded resource.",
+            "inputSchema": no_args,
+        }),
+        json!({
+            "name": "huge",
+            "description": "Returns a text of exactly the given number of bytes.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {"bytes": {"type": "integer", "minimum": 0}},
+                "required": ["bytes"],
+            },
+        }),
+        json!({
+            "name": "write",
+            "description": "Pretends to write something (a tool with side effects).",
+            "inputSchema": {
+                "type": "object",
+                "properties": {"text": {"type": "string"}},
+            },
+            "annotations": {"destructiveHint": true, "idempotentHint": false, "readOnlyHint": false},
+        }),
+        json!({
+            "name": "idem",
+            "description": "An idempotent tool that is not read-only.",
+            "inputSchema": no_args,
+            "annotations": {"idempotentHint": true, "readOnlyHint": false},
+        }),
+        json!({
+            "name": "readonly",
+            "description": "A read-only tool.",
+            "inputSchema": no_args,
+            "annotations": {"readOnlyHint": true},
+        }),
+    ]
+}
+
+/// A tool outcome: `Ok(Some(result))`, `Ok(None)` for "do not reply"
+/// (cancelled), or `Err(message)` for a JSON-RPC invalid-params error.
+type ToolOutcome = Result<Option<Value>, String>;
+
+fn handle_call(srv: &Server, id: &Value, params: &Value) {
+    let Some(name) = params.get("name").and_then(Value::as_str) else {
+        return srv.send_error(id, -32602, "Missing required argument: name");
+    };
+    srv.record("calls.log", name);
+    if srv.cfg.crash_on_call || srv.cfg.crash_on_call_tool.as_deref() == Some(name) {
+        srv.fault_exit("crashing mid-call (fault injected)", 3);
+    }
+    if srv.cfg.hang_on_call {
+        return;
+    }
+    let empty = Map::new();
+    let args = match params.get("arguments") {
+        None | Some(Value::Null) => &empty,
+        Some(Value::Object(map)) => map,
+        Some(_) => {
+            return srv.send_error(id, -32602, "Invalid params: arguments must be an object");
+        }
+    };
+    let token = params
+        .get("_meta")
+        .and_then(|meta| meta.get("progressToken"))
+        .filter(|t| !t.is_null());
+    let outcome = run_tool(srv, id, name, args, token);
+    srv.cancelled
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&id.to_string());
+    match outcome {
+        Ok(Some(result)) => srv.send_result(id, result),
+        Ok(None) => {}
+        Err(message) => srv.send_error(id, -32602, &message),
+    }
+}
+
+fn run_tool(
+    srv: &Server,
+    id: &Value,
+    name: &str,
+    args: &Map<String, Value>,
+    token: Option<&Value>,
+) -> ToolOutcome {
+    let result = match name {
+        "echo" => text_result(required(args, "text", "string", Value::as_str)?),
+        "add" => {
+            let a = required(args, "a", "number", Value::as_f64)?;
+            let b = required(args, "b", "number", Value::as_f64)?;
+            let sum = match (args["a"].as_i64(), args["b"].as_i64()) {
+                (Some(a), Some(b)) => a.checked_add(b).map(Value::from),
+                _ => None,
+            }
+            .unwrap_or_else(|| number(a + b));
+            if sum.is_null() {
+                return Ok(Some(error_result("the sum is not a finite number")));
+            }
+            json!({
+                "content": [{"type": "text", "text": sum.to_string()}],
+                "structuredContent": {"sum": sum},
+            })
+        }
+        "slow" => {
+            let seconds = required(args, "seconds", "number", Value::as_f64)?;
+            let progress = match args.get("progress") {
+                None | Some(Value::Null) => true,
+                Some(v) => v
+                    .as_bool()
+                    .ok_or("Invalid argument progress: expected boolean")?,
+            };
+            let duration = Duration::try_from_secs_f64(seconds)
+                .map_err(|_| "Invalid argument seconds: expected a non-negative number")?;
+            let token = token.filter(|_| progress);
+            if !sleep_with_progress(srv, id, duration, token) {
+                return Ok(None);
+            }
+            text_result(&format!("slept {} s", number(seconds)))
+        }
+        "fail" => error_result("something went wrong"),
+        "mixed" => json!({
+            "content": [
+                {"type": "text", "text": "mixed content follows"},
+                {"type": "image", "mimeType": "image/png", "data": TINY_PNG},
+                {
+                    "type": "resource",
+                    "resource": {
+                        "uri": "test://hello.txt",
+                        "mimeType": "text/plain",
+                        "text": "hello from a resource",
+                    },
+                },
+            ],
+        }),
+        "huge" => {
+            let bytes = required(args, "bytes", "non-negative integer", Value::as_u64)?;
+            let bytes = usize::try_from(bytes).map_err(|_| "Invalid argument bytes: too large")?;
+            let line = "abcdefghijklmnopqrstuvwxyz\n";
+            let mut text = line.repeat(bytes / line.len() + 1);
+            text.truncate(bytes);
+            text_result(&text)
+        }
+        "write" => {
+            if args
+                .get("text")
+                .is_some_and(|t| !t.is_string() && !t.is_null())
+            {
+                return Err("Invalid argument text: expected string".into());
+            }
+            text_result("written")
+        }
+        "idem" => text_result("done"),
+        "readonly" => text_result("read"),
+        _ => error_result(&format!("Unknown tool: {name}")),
+    };
+    Ok(Some(result))
+}
+
+/// Sleeps for `total` in small steps, sending progress notifications when
+/// there is a token. Returns false if the request was cancelled.
+fn sleep_with_progress(srv: &Server, id: &Value, total: Duration, token: Option<&Value>) -> bool {
+    let key = id.to_string();
+    let steps = total
+        .as_millis()
+        .div_ceil(PROGRESS_INTERVAL.as_millis())
+        .max(1) as u32;
+    let due = |k: u32| (PROGRESS_INTERVAL * k).min(total);
+    let start = Instant::now();
+    let mut k = 1;
+    loop {
+        if srv.is_cancelled(&key) {
+            return false;
+        }
+        let elapsed = start.elapsed();
+        if let Some(token) = token {
+            while k <= steps && elapsed >= due(k) {
+                srv.send(&json!({
+                    "jsonrpc": "2.0",
+                    "method": "notifications/progress",
+                    "params": {
+                        "progressToken": token,
+                        "progress": k,
+                        "total": steps,
+                        "message": format!("step {k} of {steps}"),
+                    },
+                }));
+                k += 1;
+            }
+        }
+        if elapsed >= total {
+            return !srv.is_cancelled(&key);
+        }
+        let mut wait = (total - elapsed).min(SLEEP_STEP);
+        if token.is_some() && k <= steps {
+            wait = wait.min(due(k).saturating_sub(elapsed));
+        }
+        thread::sleep(wait);
+    }
+}
+
+/// Reads a required argument, or explains what is wrong with it.
+fn required<'a, T>(
+    args: &'a Map<String, Value>,
+    name: &str,
+    kind: &str,
+    get: impl Fn(&'a Value) -> Option<T>,
+) -> Result<T, String> {
+    let value = args
+        .get(name)
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| format!("Missing required argument: {name}"))?;
+    get(value).ok_or_else(|| format!("Invalid argument {name}: expected {kind}"))
+}
+
+/// A JSON number that prints without a fraction when it is integral
+/// (`5`, not `5.0`). Non-finite values become null.
+fn number(x: f64) -> Value {
+    if x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 {
+        Value::from(x as i64)
+    } else {
+        Value::from(x)
+    }
+}
+
+fn text_result(text: &str) -> Value {
+    json!({"content": [{"type": "text", "text": text}]})
+}
+
+fn error_result(text: &str) -> Value {
+    json!({"content": [{"type": "text", "text": text}], "isError": true})
+}
