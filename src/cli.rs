@@ -61,7 +61,8 @@ pub enum Command {
 
     /// Search tool names across all servers with a glob (`*`, `?`; case-insensitive)
     ///
-    /// Matches the tool name or `server/tool`; prints `server/tool` per line.
+    /// Matches tool names, or `server/tool` when the glob has a `/`; prints
+    /// `server/tool` per line.
     /// Exits 1 when nothing matches, like grep(1).
     Grep {
         /// The glob, for example `'*file*'` (quote it for your shell)

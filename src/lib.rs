@@ -177,10 +177,12 @@ fn external_error(
         .find(|(alias, _)| *alias == lower)
         .map(|(_, verb)| *verb)
         .or_else(|| {
+            // The closest verb or alias, within two edits.
             VERBS
                 .iter()
-                .copied()
-                .map(|verb| (commands::edit_distance(&lower, verb), verb))
+                .map(|verb| (*verb, *verb))
+                .chain(VERB_ALIASES.iter().copied())
+                .map(|(word, verb)| (commands::edit_distance(&lower, word), verb))
                 .filter(|(distance, _)| *distance <= 2)
                 .min()
                 .map(|(_, verb)| verb)

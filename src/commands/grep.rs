@@ -7,8 +7,8 @@ use super::{Context, close_all};
 use crate::config::Glob;
 use crate::error::McpError;
 
-/// Prints `server/tool` for every visible tool whose name (or `server/tool`)
-/// matches the glob. No match is `NO_MATCH`, exit 1, like grep(1). A server
+/// Prints `server/tool` for every visible tool whose name matches the glob
+/// (or whose `server/tool` does, when the glob has a `/`). No match is `NO_MATCH`, exit 1, like grep(1). A server
 /// that fails does not hide matches on the others, but sets the exit code.
 pub async fn grep(context: &Context, pattern: &str) -> Result<(), McpError> {
     let glob = Glob::new(pattern);
@@ -35,7 +35,12 @@ pub async fn grep(context: &Context, pattern: &str) -> Result<(), McpError> {
         sessions.push(session);
         for tool in &listing.tools {
             let path = format!("{}/{}", entry.name, tool.name);
-            if !(glob.is_match(&tool.name) || glob.is_match(&path)) {
+            let subject = if pattern.contains('/') {
+                &path
+            } else {
+                &tool.name
+            };
+            if !glob.is_match(subject) {
                 continue;
             }
             if context.printer.json() {

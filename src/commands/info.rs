@@ -50,15 +50,10 @@ pub async fn info(
 
 fn transport_lines(entry: &ServerEntry) -> Vec<(&'static str, String)> {
     match &entry.transport {
-        ServerConfig::Stdio {
-            command,
-            args,
-            env,
-            cwd,
-        } => {
+        ServerConfig::Stdio { env, cwd, .. } => {
             let mut lines = vec![
                 ("Transport", "stdio".to_owned()),
-                ("Command", shell_words(command, args)),
+                ("Command", entry.shown.clone()),
             ];
             if !env.is_empty() {
                 let env: Vec<String> = env
@@ -73,16 +68,16 @@ fn transport_lines(entry: &ServerEntry) -> Vec<(&'static str, String)> {
             lines
         }
         ServerConfig::Http {
-            url,
             headers,
             legacy_sse,
+            ..
         } => {
             let mut lines = vec![
                 (
                     "Transport",
                     if *legacy_sse { "sse" } else { "http" }.to_owned(),
                 ),
-                ("URL", url.clone()),
+                ("URL", entry.shown.clone()),
             ];
             if !headers.is_empty() {
                 let headers: Vec<String> = headers
@@ -186,23 +181,4 @@ fn tool_text(server: &str, tool: &Value) -> String {
         }
     }
     text
-}
-
-/// A command line as a shell would read it back.
-fn shell_words(command: &str, args: &[String]) -> String {
-    std::iter::once(command)
-        .chain(args.iter().map(String::as_str))
-        .map(|word| {
-            let plain = !word.is_empty()
-                && word
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
-            if plain {
-                word.to_owned()
-            } else {
-                format!("'{}'", word.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }

@@ -66,6 +66,9 @@ pub struct ServerEntry {
     pub name: String,
     /// How to reach it.
     pub transport: ServerConfig,
+    /// The command line or URL as written, before `${VAR}` substitution,
+    /// so showing it reveals no secret.
+    pub shown: String,
     /// Which of its tools are visible.
     pub filter: ToolFilter,
 }
@@ -349,9 +352,22 @@ impl Loader<'_> {
             Some(_) => Some(self.string_list(name, at, entry, "allowedTools")?),
         };
         let disabled = self.string_list(name, at, entry, "disabledTools")?;
+        let raw = |key| entry.get(key).and_then(Value::as_str).unwrap_or("");
+        let shown = match &transport {
+            ServerConfig::Stdio { .. } => {
+                let args: Vec<&str> = entry
+                    .get("args")
+                    .and_then(Value::as_array)
+                    .map(|args| args.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                shell_words(raw("command"), &args)
+            }
+            ServerConfig::Http { .. } => raw("url").to_owned(),
+        };
         Ok(ServerEntry {
             name: name.to_owned(),
             transport,
+            shown,
             filter: ToolFilter {
                 allowed: allowed.map(|list| list.iter().map(|glob| Glob::new(glob)).collect()),
                 disabled: disabled.iter().map(|glob| Glob::new(glob)).collect(),
@@ -497,6 +513,25 @@ impl Loader<'_> {
             message: message.to_owned(),
         }
     }
+}
+
+/// A command line as a shell would read it back.
+pub fn shell_words(command: &str, args: &[&str]) -> String {
+    std::iter::once(command)
+        .chain(args.iter().copied())
+        .map(|word| {
+            let plain = !word.is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,${}".contains(c));
+            if plain {
+                word.to_owned()
+            } else {
+                format!("'{}'", word.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn looks_secret(name: &str) -> bool {

@@ -24,7 +24,7 @@
 //!
 //! Switches (all may be combined):
 //! - `--state DIR` (or env `MCP_TEST_STATE`): append `spawn` to
-//!   `DIR/events.log` at start, each tool name to `DIR/calls.log` when a call
+//!   `DIR/events.log` at start (`spawn <unix ms>`), each tool name to `DIR/calls.log` when a call
 //!   starts, and `cancelled <requestId>` to `DIR/events.log` on cancellation.
 //! - `--exit-before-init`: exit 1 before reading anything.
 //! - `--fail-spawns K` (needs a state dir): the first K spawns exit 1.
@@ -253,7 +253,10 @@ fn main() {
     });
     let cfg = &srv.cfg;
 
-    srv.record("events.log", "spawn");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    srv.record("events.log", &format!("spawn {now_ms}"));
     for i in 1..=cfg.noisy_stderr.unwrap_or(0) {
         eprintln!("mcp-test-server: noise line {i}");
     }
@@ -265,7 +268,7 @@ fn main() {
     }
     if let (Some(k), Some(dir)) = (cfg.fail_spawns, &cfg.state) {
         let log = fs::read_to_string(dir.join("events.log")).unwrap_or_default();
-        let n = log.lines().filter(|l| *l == "spawn").count() as u64;
+        let n = log.lines().filter(|l| l.starts_with("spawn")).count() as u64;
         if n <= k {
             srv.fault_exit(&format!("still starting (spawn {n} of {k} failing)"), 1);
         }

@@ -1,1 +1,11 @@
-//! Integration tests: the real binary against real servers.
+//! Integration tests: the real `mcp-cli` binary against the bundled fault
+//! server and real servers from npm and PyPI (installed by
+//! `tests/servers/install.sh`; a missing one fails, never skips).
+
+mod support;
+
+mod cli;
+mod commands;
+mod processes;
+mod real_servers;
+mod reliability;

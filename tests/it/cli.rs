@@ -1,0 +1,186 @@
+//! Usage, config and settings errors: each TYPE and exit code.
+
+use serde_json::json;
+
+use crate::support::Sandbox;
+
+#[test]
+fn help_teaches_verbs_variables_and_exit_codes() {
+    let run = Sandbox::new().run(&["--help"]);
+    let help = run.ok();
+    for needle in [
+        "call",
+        "grep",
+        "info",
+        "MCP_TIMEOUT",
+        "MCP_CONFIG_PATH",
+        "Exit codes",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
+    }
+    let version = Sandbox::new().run(&["-v"]);
+    assert!(version.ok().contains(env!("CARGO_PKG_VERSION")));
+    let call_help = Sandbox::new().run(&["call", "--help"]);
+    assert!(call_help.ok().contains("1 s"), "{}", call_help.stdout);
+}
+
+#[test]
+fn missing_config_lists_every_searched_path() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(&[]);
+    run.expect_error(1, "CONFIG_NOT_FOUND");
+    assert!(run.stderr.contains("mcp_servers.json"));
+    assert!(run.stderr.contains(".mcp_servers.json"));
+    assert!(run.stderr.contains(".config/mcp/mcp_servers.json"));
+}
+
+#[test]
+fn config_lookup_order_env_then_flag_then_cwd() {
+    let sandbox = Sandbox::new();
+    sandbox.write("a.json", r#"{"mcpServers": {"from-a": {"command": "x"}}}"#);
+    sandbox.write("b.json", r#"{"mcpServers": {"from-b": {"command": "x"}}}"#);
+    sandbox.write(
+        "mcp_servers.json",
+        r#"{"mcpServers": {"from-cwd": {"command": "x"}}}"#,
+    );
+    let missing = |run: crate::support::Run| run.stderr.clone();
+    // Each lookup names the server it found through SERVER_NOT_FOUND's list.
+    let stderr = missing(sandbox.run(&["info", "nope"]));
+    assert!(stderr.contains("from-cwd"), "{stderr}");
+    let stderr = missing(sandbox.run(&["-c", "b.json", "info", "nope"]));
+    assert!(stderr.contains("from-b"), "{stderr}");
+    let mut sandbox = sandbox;
+    sandbox.env("MCP_CONFIG_PATH", "a.json");
+    let stderr = missing(sandbox.run(&["-c", "b.json", "info", "nope"]));
+    assert!(stderr.contains("from-a"), "{stderr}");
+}
+
+#[test]
+fn invalid_json_names_line_and_column_with_the_line() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "mcp_servers.json",
+        "{\n  // comments are fine\n  \"mcpServers\": {\n    \"a\": {\"command\": \"x\",, }\n  }\n}\n",
+    );
+    let run = sandbox.run(&[]);
+    run.expect_error(1, "CONFIG_INVALID_JSON");
+    assert!(run.stderr.contains("line 4"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(r#""a": {"command": "x",, }"#),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn shape_errors_name_the_key() {
+    for (config, key) in [
+        (json!({"other": {}}), "mcpServers"),
+        (json!({"mcpServers": {"a": {"args": []}}}), "mcpServers.a"),
+        (
+            json!({"mcpServers": {"a": {"command": "x", "url": "http://h"}}}),
+            "both",
+        ),
+        (
+            json!({"mcpServers": {"a": {"command": "x", "args": "oops"}}}),
+            "mcpServers.a.args",
+        ),
+        (
+            json!({"servers": {"a": {"command": "x", "env": {"K": []}}}}),
+            "servers.a.env.K",
+        ),
+    ] {
+        let sandbox = Sandbox::new();
+        sandbox.write_config(&config);
+        let run = sandbox.run(&[]);
+        run.expect_error(1, "CONFIG_INVALID");
+        assert!(run.stderr.contains(key), "{key}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn unknown_keys_and_empty_lists_are_warnings() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {}, "extra": 1}));
+    let run = sandbox.run(&[]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(run.stderr.contains("warning"), "{}", run.stderr);
+    assert!(run.stderr.contains("defines no server"), "{}", run.stderr);
+    assert!(run.stderr.contains("extra"), "{}", run.stderr);
+}
+
+#[test]
+fn bad_settings_are_named() {
+    let mut sandbox = Sandbox::with_servers(json!({}));
+    sandbox.env("MCP_TIMEOUT", "abc");
+    let run = sandbox.run(&[]);
+    run.expect_error(1, "INVALID_SETTING");
+    assert!(run.stderr.contains("MCP_TIMEOUT"));
+    sandbox.env("MCP_TIMEOUT", "5").env("MCP_CONCURRENCY", "0");
+    sandbox.run(&[]).expect_error(1, "INVALID_SETTING");
+}
+
+#[test]
+fn verbs_unknown_and_ambiguous() {
+    let sandbox = Sandbox::with_servers(json!({"demo": {"command": "x"}}));
+    let run = sandbox.run(&["run", "demo", "echo"]);
+    run.expect_error(1, "UNKNOWN_SUBCOMMAND");
+    assert!(run.stderr.contains("mcp-cli call"), "{}", run.stderr);
+    let run = sandbox.run(&["search", "x"]);
+    run.expect_error(1, "UNKNOWN_SUBCOMMAND");
+    assert!(run.stderr.contains("mcp-cli grep"), "{}", run.stderr);
+    let run = sandbox.run(&["lst"]);
+    assert!(run.stderr.contains("mcp-cli list"), "{}", run.stderr);
+    sandbox
+        .run(&["demo", "echo"])
+        .expect_error(1, "AMBIGUOUS_COMMAND");
+    sandbox
+        .run(&["demo/echo"])
+        .expect_error(1, "AMBIGUOUS_COMMAND");
+    let run = sandbox.run(&["demo"]);
+    run.expect_error(1, "AMBIGUOUS_COMMAND");
+    assert!(run.stderr.contains("mcp-cli info demo"), "{}", run.stderr);
+    sandbox.run(&["call"]).expect_error(1, "USAGE_ERROR");
+    sandbox.run(&["--bogus"]).expect_error(1, "USAGE_ERROR");
+}
+
+#[test]
+fn unknown_server_lists_the_configured_ones() {
+    let sandbox =
+        Sandbox::with_servers(json!({"alpha": {"command": "x"}, "beta": {"command": "y"}}));
+    for args in [
+        &["info", "gamma"][..],
+        &["call", "gamma", "t"],
+        &["call", "gamma/t", "{}"],
+    ] {
+        let run = sandbox.run(args);
+        run.expect_error(1, "SERVER_NOT_FOUND");
+        assert!(run.stderr.contains("alpha, beta"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn json_errors_are_one_object_on_stderr() {
+    let sandbox = Sandbox::with_servers(json!({"alpha": {"command": "x"}}));
+    let run = sandbox.run(&["--json", "info", "gamma"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.is_empty());
+    let error: serde_json::Value = serde_json::from_str(run.stderr.trim()).unwrap();
+    assert_eq!(error["error"], "SERVER_NOT_FOUND");
+    assert_eq!(error["exitCode"], 1);
+    assert!(error["suggestion"].as_str().unwrap().contains("mcp-cli"));
+}
+
+#[test]
+fn missing_variables_fail_unless_strict_env_is_off() {
+    let mut sandbox = Sandbox::with_servers(json!({
+        "s": {"command": "x", "args": ["${MCP_CLI_IT_UNSET_VAR}"]}
+    }));
+    let run = sandbox.run(&[]);
+    run.expect_error(1, "MISSING_ENV_VAR");
+    assert!(run.stderr.contains("MCP_CLI_IT_UNSET_VAR") && run.stderr.contains("`s`"));
+    sandbox.env("MCP_STRICT_ENV", "false");
+    let run = sandbox.run(&["info", "nope"]);
+    run.expect_error(1, "SERVER_NOT_FOUND");
+    assert!(run.stderr.contains("warning") && run.stderr.contains("MCP_CLI_IT_UNSET_VAR"));
+}

@@ -1,0 +1,317 @@
+//! list, info, grep and call against the bundled server.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::{Sandbox, test_server};
+
+fn demo() -> Sandbox {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
+    sandbox
+}
+
+const DEMO_TOOLS: [&str; 9] = [
+    "echo", "add", "slow", "fail", "mixed", "huge", "write", "idem", "readonly",
+];
+
+#[test]
+fn list_follows_pagination_in_order() {
+    let mut sandbox = demo();
+    sandbox.env("MCP_TEST_PAGE_SIZE", "2");
+    let stdout = sandbox.run(&[]).ok().to_owned();
+    let listed: Vec<&str> = stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("  • "))
+        .collect();
+    assert_eq!(listed, DEMO_TOOLS);
+    let run = sandbox.run(&["list", "-d"]);
+    assert!(
+        run.ok().contains("  • echo - Returns the given text."),
+        "{}",
+        run.stdout
+    );
+    let json = sandbox.run(&["--json"]).json();
+    assert_eq!(json["servers"][0]["name"], "demo");
+    assert_eq!(json["servers"][0]["tools"].as_array().unwrap().len(), 9);
+}
+
+#[test]
+fn info_shows_server_and_tool() {
+    let sandbox = demo();
+    let stdout = sandbox.run(&["info", "demo"]).ok().to_owned();
+    for needle in [
+        "Transport: stdio",
+        "mcp-test-server",
+        "Protocol: ",
+        "Instructions:",
+        "Tools (9):",
+        "Parameters: a: number, b: number",
+        "Parameters: seconds: number, [progress]: boolean",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle}:\n{stdout}");
+    }
+    let stdout = sandbox.run(&["info", "demo/add"]).ok().to_owned();
+    assert!(stdout.contains("Input schema:") && stdout.contains("Output schema:"));
+    assert!(stdout.contains("\"idempotentHint\": true"), "{stdout}");
+    let same = sandbox.run(&["info", "demo", "add"]);
+    assert_eq!(same.ok(), stdout);
+    let tool = sandbox.run(&["--json", "info", "demo", "add"]).json();
+    assert_eq!(tool["outputSchema"]["required"], json!(["sum"]));
+    let run = sandbox.run(&["info", "demo", "ad"]);
+    run.expect_error(1, "TOOL_NOT_FOUND");
+    assert!(run.stderr.contains("similar tools: add"), "{}", run.stderr);
+}
+
+#[test]
+fn info_redacts_secrets() {
+    let mut sandbox = Sandbox::new();
+    sandbox.env("MCP_CLI_IT_SECRET", "hunter2");
+    let mut server = sandbox.server(&[]);
+    server["env"] =
+        json!({"API_TOKEN": "literal-secret", "MODE": "fast", "KEY2": "${MCP_CLI_IT_SECRET}"});
+    server["args"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("--stderr-on-exit"));
+    server["args"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("${MCP_CLI_IT_SECRET}"));
+    sandbox.write_config(&json!({"mcpServers": {"demo": server}}));
+    let run = sandbox.run(&["info", "demo"]);
+    let stdout = run.ok();
+    assert!(
+        !stdout.contains("hunter2") && !stdout.contains("literal-secret"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("API_TOKEN=***") && stdout.contains("MODE=fast"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("${MCP_CLI_IT_SECRET}"), "{stdout}");
+}
+
+#[test]
+fn grep_matches_globs_case_insensitively() {
+    let sandbox = demo();
+    // Without a `/` the glob matches tool names only, not the server's.
+    assert_eq!(
+        sandbox.run(&["grep", "*E*"]).ok(),
+        "demo/echo\ndemo/mixed\ndemo/huge\ndemo/write\ndemo/idem\ndemo/readonly\n"
+    );
+    assert_eq!(sandbox.run(&["grep", "demo/?dd"]).ok(), "demo/add\n");
+    let run = sandbox.run(&["grep", "-d", "add"]);
+    assert_eq!(run.ok(), "demo/add - Adds two numbers.\n");
+    let run = sandbox.run(&["grep", "nothing*"]);
+    run.expect_error(1, "NO_MATCH");
+    assert!(run.stdout.is_empty());
+    let json = sandbox.run(&["--json", "grep", "echo"]).json();
+    assert_eq!(
+        json,
+        json!([{"server": "demo", "tool": "echo", "description": "Returns the given text."}])
+    );
+}
+
+#[test]
+fn filters_apply_to_every_command() {
+    let sandbox = Sandbox::new();
+    let mut server = sandbox.server(&[]);
+    server["allowedTools"] = json!(["*E*", "add"]);
+    server["disabledTools"] = json!(["WRITE", "id?m"]);
+    sandbox.write_config(&json!({"mcpServers": {"demo": server}}));
+    let listed = sandbox.run(&[]).ok().to_owned();
+    assert_eq!(
+        listed,
+        "demo\n  • echo\n  • add\n  • mixed\n  • huge\n  • readonly\n"
+    );
+    assert_eq!(
+        sandbox.run(&["grep", "*"]).ok(),
+        "demo/echo\ndemo/add\ndemo/mixed\ndemo/huge\ndemo/readonly\n"
+    );
+    sandbox
+        .run(&["call", "demo", "write", "{}"])
+        .expect_error(1, "TOOL_DISABLED");
+    sandbox
+        .run(&["call", "demo", "slow", "{}"])
+        .expect_error(1, "TOOL_DISABLED");
+    sandbox
+        .run(&["info", "demo", "idem"])
+        .expect_error(1, "TOOL_DISABLED");
+    assert!(
+        sandbox
+            .run(&["info", "demo"])
+            .ok()
+            .contains("4 more hidden")
+    );
+    assert!(sandbox.log("calls.log").is_empty(), "a disabled tool ran");
+}
+
+#[test]
+fn call_prints_text_and_json() {
+    let sandbox = demo();
+    assert_eq!(
+        sandbox
+            .run(&["call", "demo", "echo", r#"{"text":"hi there"}"#])
+            .ok(),
+        "hi there\n"
+    );
+    assert_eq!(
+        sandbox.run(&["call", "demo/add", r#"{"a":2,"b":3}"#]).ok(),
+        "5\n"
+    );
+    let result = sandbox
+        .run(&["--json", "call", "demo", "add", r#"{"a":2,"b":3}"#])
+        .json();
+    assert_eq!(result["structuredContent"], json!({"sum": 5}));
+    assert_eq!(result["content"][0]["text"], "5");
+    let mixed = sandbox.run(&["call", "demo", "mixed"]).ok().to_owned();
+    assert_eq!(
+        mixed,
+        "mixed content follows\n[image: image/png, 70 bytes]\n[resource: test://hello.txt, text/plain, 21 bytes]\n"
+    );
+}
+
+#[test]
+fn call_errors_have_their_classes() {
+    let sandbox = demo();
+    let run = sandbox.run(&["call", "demo", "fail"]);
+    run.expect_error(2, "TOOL_ERROR");
+    assert!(run.stderr.contains("something went wrong") && run.stdout.is_empty());
+    let run = sandbox.run(&["--json", "call", "demo", "fail"]);
+    let error: serde_json::Value = serde_json::from_str(run.stderr.trim()).unwrap();
+    assert_eq!((error["error"].as_str(), run.code), (Some("TOOL_ERROR"), 2));
+    sandbox
+        .run(&["call", "demo", "add", r#"{"a":1}"#])
+        .expect_error(2, "SERVER_ERROR");
+    let run = sandbox.run(&["call", "demo", "echo", r#"{"text": "x",}"#]);
+    run.expect_error(1, "INVALID_JSON_ARGUMENTS");
+    assert!(run.stderr.contains("line 1, column"), "{}", run.stderr);
+    sandbox
+        .run(&["call", "demo", "echo", "[1]"])
+        .expect_error(1, "INVALID_JSON_ARGUMENTS");
+    let run = sandbox.run(&["call", "demo", "ehco", "{}"]);
+    run.expect_error(1, "TOOL_NOT_FOUND");
+    assert!(
+        run.stderr.contains("echo") && run.stderr.contains("of 9 tools"),
+        "{}",
+        run.stderr
+    );
+    sandbox
+        .run(&["call", "demo"])
+        .expect_error(1, "USAGE_ERROR");
+    assert!(sandbox.log("calls.log").iter().all(|call| call != "echo"));
+}
+
+#[test]
+fn call_reads_arguments_from_stdin() {
+    let sandbox = demo();
+    let run = sandbox.run_with_stdin(&["call", "demo", "echo"], r#"{"text":"piped"}"#);
+    assert_eq!(run.ok(), "piped\n");
+    let run = sandbox.run_with_stdin(&["call", "demo/echo", "-"], "{\"text\":\n\"dash\"}\n");
+    assert_eq!(run.ok(), "dash\n");
+    let run = sandbox.run_with_stdin(&["call", "demo", "echo"], "{oops");
+    run.expect_error(1, "INVALID_JSON_ARGUMENTS");
+    assert!(run.stderr.contains("stdin"));
+    // An argument wins over stdin, which is then not read.
+    let run = sandbox.run_with_stdin(&["call", "demo", "echo", r#"{"text":"arg"}"#], "garbage");
+    assert_eq!(run.ok(), "arg\n");
+}
+
+#[test]
+fn silent_open_stdin_does_not_hang() {
+    let sandbox = demo();
+    // `sleep 60 | mcp-cli call ...`: stdin open, nothing written.
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("60")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pipe = sleeper.stdout.take().unwrap();
+    let child = sandbox
+        .command(&["call", "demo", "readonly"])
+        .stdin(pipe)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run = crate::support::finish(child);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert_eq!(run.ok(), "read\n");
+    assert!(
+        run.elapsed < Duration::from_secs(3),
+        "took {:?}",
+        run.elapsed
+    );
+}
+
+#[test]
+fn large_output_is_complete_through_a_pipe_and_head_exits_quietly() {
+    let sandbox = demo();
+    let bytes = 3 * 1024 * 1024 + 17;
+    let run = sandbox.run(&["call", "demo", "huge", &format!(r#"{{"bytes": {bytes}}}"#)]);
+    // The text plus the newline mcp-cli ends it with, if it lacked one.
+    let out = run.ok();
+    assert!(
+        out.len() == bytes || out.len() == bytes + 1,
+        "got {} bytes",
+        out.len()
+    );
+    assert!(out.starts_with("abcdefghijklmnopqrstuvwxyz\nabc"));
+
+    let script = format!(
+        "'{}' call demo huge '{{\"bytes\": {bytes}}}' | head -c 10; echo \" status=${{PIPESTATUS[0]}}\"",
+        crate::support::mcp_cli().display()
+    );
+    let shell = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(sandbox.path())
+        .env("HOME", sandbox.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&shell.stdout);
+    let stderr = String::from_utf8_lossy(&shell.stderr);
+    assert_eq!(stdout, "abcdefghij status=0\n", "stderr: {stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
+fn debug_streams_server_stderr_with_its_name() {
+    let mut sandbox = Sandbox::new();
+    sandbox
+        .write_config(&json!({"mcpServers": {"noisy": sandbox.server(&["--noisy-stderr", "2"])}}));
+    let quiet = sandbox.run(&["call", "noisy", "readonly"]);
+    assert_eq!(quiet.ok(), "read\n");
+    assert!(!quiet.stderr.contains("noise"), "{}", quiet.stderr);
+    sandbox.env("MCP_DEBUG", "1");
+    let run = sandbox.run(&["call", "noisy", "readonly"]);
+    assert_eq!(run.ok(), "read\n");
+    assert!(
+        run.stderr.contains("[noisy] mcp-test-server: noise line 1"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn garbage_on_stdout_is_skipped() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"g": sandbox.server(&["--garbage"])}}));
+    assert_eq!(
+        sandbox
+            .run(&["call", "g", "echo", r#"{"text":"fine"}"#])
+            .ok(),
+        "fine\n"
+    );
+}
+
+#[test]
+fn a_relative_command_resolves_against_the_working_directory() {
+    let sandbox = Sandbox::new();
+    std::fs::copy(test_server(), sandbox.path().join("server-copy")).unwrap();
+    sandbox.write_config(&json!({"mcpServers": {"rel": {"command": "./server-copy"}}}));
+    assert_eq!(sandbox.run(&["call", "rel", "readonly"]).ok(), "read\n");
+}

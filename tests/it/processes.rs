@@ -1,0 +1,153 @@
+//! Child processes: stopped with the command, on success, failure and signals.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::{Sandbox, alive, finish, pids_matching, wait_for};
+
+fn grandchild(sandbox: &Sandbox) -> u32 {
+    sandbox
+        .log("events.log")
+        .iter()
+        .find_map(|line| line.strip_prefix("grandchild "))
+        .expect("the server recorded its grandchild")
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn servers_and_their_children_are_gone_after_a_command() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {
+        "stubborn": sandbox.server(&["--spawn-grandchild", "--ignore-stdin-eof"])
+    }}));
+    let run = sandbox.run(&["call", "stubborn", "readonly"]);
+    assert_eq!(run.ok(), "read\n");
+    // A server that ignores stdin EOF costs at most the shutdown grace.
+    assert!(
+        run.elapsed < Duration::from_secs(3),
+        "took {:?}",
+        run.elapsed
+    );
+    let pid = grandchild(&sandbox);
+    assert!(
+        wait_for(Duration::from_secs(2), || !alive(pid)),
+        "grandchild {pid} survived"
+    );
+    let marker = sandbox.state().display().to_string();
+    assert!(pids_matching(&marker).is_empty(), "server left behind");
+}
+
+fn interrupt_mid_call(signal: &str, code: i32) {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&["--spawn-grandchild"])}}));
+    let child = sandbox
+        .command(&["call", "demo", "slow", r#"{"seconds": 30}"#])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    assert!(
+        wait_for(Duration::from_secs(10), || sandbox
+            .log("calls.log")
+            .contains(&"slow".to_owned())),
+        "the call never started"
+    );
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let run = finish(child);
+    assert_eq!(run.code, code, "{run:#?}");
+    assert!(run.stderr.contains("Error [INTERRUPTED]"), "{}", run.stderr);
+    assert!(
+        run.elapsed < Duration::from_secs(5),
+        "took {:?}",
+        run.elapsed
+    );
+    let events = sandbox.log("events.log");
+    assert!(
+        events.iter().any(|e| e.starts_with("cancelled")),
+        "{events:?}"
+    );
+    let grandchild = grandchild(&sandbox);
+    assert!(
+        wait_for(Duration::from_secs(2), || !alive(grandchild)),
+        "grandchild survived"
+    );
+    let marker = sandbox.state().display().to_string();
+    assert!(pids_matching(&marker).is_empty(), "server left behind");
+}
+
+#[test]
+fn ctrl_c_mid_call_cancels_stops_the_server_and_exits_130() {
+    interrupt_mid_call("-INT", 130);
+}
+
+#[test]
+fn sigterm_mid_call_exits_143() {
+    interrupt_mid_call("-TERM", 143);
+}
+
+#[test]
+fn parallel_listing_reports_a_broken_server_in_place() {
+    let mut sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {
+        "first": sandbox.server(&[]),
+        "broken": sandbox.server(&["--exit-before-init", "--stderr-on-exit", "config file missing"]),
+        "missing": {"command": "/nonexistent/server"},
+        "last": sandbox.server(&["--slow-start", "300"]),
+    }}));
+    sandbox.env("MCP_MAX_RETRIES", "0");
+    let run = sandbox.run(&[]);
+    assert_eq!(run.code, 3, "{run:#?}");
+    let lines: Vec<&str> = run.stdout.lines().filter(|l| !l.starts_with(' ')).collect();
+    assert_eq!(lines.len(), 4, "{}", run.stdout);
+    assert_eq!(lines[0], "first");
+    assert!(
+        lines[1].starts_with("broken  (failed: ") && lines[1].contains("initialize"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].starts_with("missing  (failed: cannot start"),
+        "{}",
+        lines[2]
+    );
+    assert_eq!(lines[3], "last");
+    assert_eq!(run.stdout.matches("  • echo").count(), 2);
+    // The first failure in full on stderr, with the server's own words.
+    assert!(run.stderr.contains("config file missing"), "{}", run.stderr);
+    let json = sandbox.run(&["--json"]).json();
+    assert_eq!(json["servers"][1]["error"]["error"], "CONNECTION_CLOSED");
+    assert_eq!(json["servers"][2]["error"]["error"], "SERVER_SPAWN_FAILED");
+}
+
+#[test]
+fn listing_runs_servers_concurrently() {
+    let mut sandbox = Sandbox::new();
+    let servers: serde_json::Map<String, serde_json::Value> = (0..4)
+        .map(|i| (format!("s{i}"), sandbox.server(&["--slow-start", "700"])))
+        .collect();
+    sandbox.write_config(&json!({ "mcpServers": servers }));
+    let run = sandbox.run(&[]);
+    run.ok();
+    assert!(
+        run.elapsed < Duration::from_millis(2000),
+        "took {:?}",
+        run.elapsed
+    );
+    sandbox.env("MCP_CONCURRENCY", "1");
+    let run = sandbox.run(&[]);
+    run.ok();
+    assert!(
+        run.elapsed >= Duration::from_millis(2800),
+        "took {:?}",
+        run.elapsed
+    );
+}

@@ -1,0 +1,197 @@
+//! Retries, the overall deadline, cancellation and the call safety rule,
+//! proven with the test server's own run counter.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::Sandbox;
+
+fn spawn_times(sandbox: &Sandbox, dir: &str) -> Vec<u64> {
+    std::fs::read_to_string(sandbox.path().join(dir).join("events.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.strip_prefix("spawn "))
+        .map(|ms| ms.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn transient_connect_failures_are_retried_with_growing_delays() {
+    let mut sandbox = Sandbox::new();
+    let state = sandbox.path().join("flaky");
+    sandbox.write_config(&json!({"mcpServers": {"flaky": {
+        "command": crate::support::test_server(),
+        "args": ["--state", state, "--fail-spawns", "3"]}}}));
+    sandbox
+        .env("MCP_RETRY_DELAY", "200")
+        .env("MCP_MAX_RETRIES", "3");
+    let run = sandbox.run(&["call", "flaky", "echo", r#"{"text":"up"}"#]);
+    assert_eq!(run.ok(), "up\n");
+    let times = spawn_times(&sandbox, "flaky");
+    assert_eq!(times.len(), 4, "{times:?}");
+    let gaps: Vec<u64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    // Nominal 200, 400, 800 ms with ±25% jitter, plus spawn time.
+    for (gap, nominal) in gaps.iter().zip([200u64, 400, 800]) {
+        assert!(*gap >= nominal * 3 / 4, "gaps {gaps:?}");
+        assert!(*gap <= nominal * 5 / 4 + 150, "gaps {gaps:?}");
+    }
+    assert!(gaps[0] < gaps[1] && gaps[1] < gaps[2], "gaps {gaps:?}");
+}
+
+#[test]
+fn exhausted_retries_say_how_many_attempts_and_keep_the_cause() {
+    let mut sandbox = Sandbox::new();
+    sandbox
+        .write_config(&json!({"mcpServers": {"down": sandbox.server(&["--fail-spawns", "100"])}}));
+    sandbox
+        .env("MCP_MAX_RETRIES", "2")
+        .env("MCP_TEST_NO_RETRY_DELAY", "1");
+    let run = sandbox.run(&["call", "down", "echo", "{}"]);
+    run.expect_error(3, "MAX_RETRIES_EXCEEDED");
+    assert!(
+        run.stderr.contains("failed after 3 attempts in"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("still starting"), "{}", run.stderr);
+    assert_eq!(spawn_times(&sandbox, "state").len(), 3);
+    // Listing retries the same way.
+    let run = sandbox.run(&[]);
+    assert_eq!(run.code, 3, "{run:#?}");
+    assert_eq!(spawn_times(&sandbox, "state").len(), 6);
+}
+
+#[test]
+fn zero_retries_make_exactly_one_attempt() {
+    let mut sandbox = Sandbox::new();
+    sandbox
+        .write_config(&json!({"mcpServers": {"down": sandbox.server(&["--fail-spawns", "100"])}}));
+    sandbox.env("MCP_MAX_RETRIES", "0");
+    let run = sandbox.run(&["call", "down", "echo", "{}"]);
+    run.expect_error(3, "CONNECTION_CLOSED");
+    assert_eq!(spawn_times(&sandbox, "state").len(), 1);
+}
+
+#[test]
+fn a_call_that_reached_a_side_effecting_tool_runs_once() {
+    let mut sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"crashy": sandbox.server(&["--crash-on-call"])}}));
+    sandbox
+        .env("MCP_MAX_RETRIES", "3")
+        .env("MCP_TEST_NO_RETRY_DELAY", "1");
+    let run = sandbox.run(&["call", "crashy", "write", r#"{"text":"once"}"#]);
+    run.expect_error(3, "CONNECTION_CLOSED");
+    assert!(run.stderr.contains("not retried"), "{}", run.stderr);
+    assert_eq!(sandbox.log("calls.log"), ["write"]);
+    assert_eq!(spawn_times(&sandbox, "state").len(), 1);
+}
+
+#[test]
+fn an_idempotent_or_read_only_tool_is_retried_after_the_same_fault() {
+    for tool in ["idem", "readonly"] {
+        let mut sandbox = Sandbox::new();
+        sandbox
+            .write_config(&json!({"mcpServers": {"crashy": sandbox.server(&["--crash-on-call"])}}));
+        sandbox
+            .env("MCP_MAX_RETRIES", "2")
+            .env("MCP_TEST_NO_RETRY_DELAY", "1");
+        let run = sandbox.run(&["call", "crashy", tool, "{}"]);
+        run.expect_error(3, "MAX_RETRIES_EXCEEDED");
+        assert_eq!(sandbox.log("calls.log"), [tool, tool, tool]);
+    }
+}
+
+#[test]
+fn the_deadline_cancels_a_hanging_call() {
+    let mut sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"stuck": sandbox.server(&["--hang-on-call"])}}));
+    sandbox.env("MCP_TIMEOUT", "2");
+    let run = sandbox.run(&["call", "stuck", "write", "{}"]);
+    run.expect_error(3, "OPERATION_CANCELLED");
+    assert!(
+        run.elapsed < Duration::from_millis(2500),
+        "took {:?}",
+        run.elapsed
+    );
+    assert!(
+        run.elapsed >= Duration::from_secs(2),
+        "took {:?}",
+        run.elapsed
+    );
+    assert_eq!(sandbox.log("calls.log"), ["write"]);
+    let events = sandbox.log("events.log");
+    assert!(
+        events.iter().any(|e| e.starts_with("cancelled")),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn the_deadline_bounds_a_server_that_never_initializes() {
+    let mut sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {
+        "mute": sandbox.server(&["--hang"]),
+        "garbled": sandbox.server(&["--garbage-only"]),
+    }}));
+    sandbox.env("MCP_TIMEOUT", "1");
+    for server in ["mute", "garbled"] {
+        let run = sandbox.run(&["call", server, "echo", "{}"]);
+        run.expect_error(3, "OPERATION_CANCELLED");
+        assert!(
+            run.elapsed < Duration::from_millis(1500),
+            "took {:?}",
+            run.elapsed
+        );
+    }
+}
+
+#[test]
+fn a_deadline_shorter_than_the_next_backoff_stops_retrying() {
+    let mut sandbox = Sandbox::new();
+    sandbox
+        .write_config(&json!({"mcpServers": {"down": sandbox.server(&["--fail-spawns", "100"])}}));
+    sandbox
+        .env("MCP_TIMEOUT", "2.2")
+        .env("MCP_RETRY_DELAY", "1000")
+        .env("MCP_MAX_RETRIES", "5");
+    let run = sandbox.run(&["call", "down", "echo", "{}"]);
+    // Attempts at 0 and after 0.75-1.25 s; the next delay (1.5-2.5 s) would
+    // end past the 2.2 s deadline, so mcp-cli stops at once with the cause.
+    run.expect_error(3, "MAX_RETRIES_EXCEEDED");
+    assert!(
+        run.elapsed < Duration::from_millis(1800),
+        "took {:?}",
+        run.elapsed
+    );
+    assert_eq!(spawn_times(&sandbox, "state").len(), 2);
+}
+
+#[test]
+fn progress_restarts_the_request_timeout() {
+    let mut sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
+    sandbox.env("MCP_REQUEST_TIMEOUT", "1");
+    let run = sandbox.run(&["call", "demo", "slow", r#"{"seconds": 2}"#]);
+    assert_eq!(run.ok(), "slept 2 s\n");
+    // No progress on a TTY-less stderr.
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    let run = sandbox.run(&[
+        "call",
+        "demo",
+        "slow",
+        r#"{"seconds": 2, "progress": false}"#,
+    ]);
+    run.expect_error(3, "TIMEOUT");
+    assert!(
+        run.stderr.contains("tools/call") && run.stderr.contains("1s"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        sandbox
+            .log("events.log")
+            .iter()
+            .any(|e| e.starts_with("cancelled"))
+    );
+}
