@@ -135,6 +135,7 @@ async fn run(args: Args, printer: Arc<Printer>) -> Result<(), McpError> {
         printer.warn(warning);
     }
     let context = Context {
+        deadline: tokio::time::Instant::now() + config.timeout,
         config,
         printer,
         with_descriptions,

@@ -8,6 +8,7 @@
 mod process;
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +23,10 @@ use rmcp::{ClientHandler, Peer, RoleClient, ServiceExt};
 use serde_json::{Map, Value};
 
 pub use process::{SHUTDOWN_GRACE, stop_all};
+
+/// How long a server whose request was cancelled gets to read the
+/// cancellation and exit by itself, before SIGTERM.
+pub const CANCEL_GRACE: Duration = Duration::from_millis(250);
 
 use crate::config::{ServerConfig, ServerEntry};
 use crate::error::McpError;
@@ -134,6 +139,9 @@ pub struct Session {
     request_timeout: Option<Duration>,
     active: Arc<Mutex<Option<ProgressToken>>>,
     info: ServerInfo,
+    /// Set once a request was cancelled: the server is then given a moment
+    /// to read `notifications/cancelled` before it is stopped.
+    abandoned: Arc<AtomicBool>,
 }
 
 impl Session {
@@ -211,6 +219,7 @@ impl Session {
             request_timeout: options.request_timeout,
             active,
             info,
+            abandoned: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -298,6 +307,7 @@ impl Session {
         let mut guard = CancelOnDrop {
             peer,
             id: Some(handle.id.clone()),
+            abandoned: self.abandoned.clone(),
         };
         if track_progress {
             *self.active.lock().expect("progress lock") = Some(handle.progress_token.clone());
@@ -322,6 +332,8 @@ impl Session {
                 message: message.into_owned(),
             },
             ServiceError::Timeout { timeout } => {
+                // rmcp has sent `notifications/cancelled`.
+                self.abandoned.store(true, Ordering::SeqCst);
                 let stderr = self.stderr_now();
                 McpError::Timeout {
                     server,
@@ -381,11 +393,16 @@ impl Session {
 
     /// Closes the connection and stops the server (see [`SHUTDOWN_GRACE`]).
     pub async fn close(mut self) {
-        // Let a pending `notifications/cancelled` reach the server first.
+        // Let a pending `notifications/cancelled` go out first.
         tokio::task::yield_now().await;
         let process = self.process.take();
         let _ = tokio::time::timeout(Duration::from_millis(100), self.service.close()).await;
-        if let Some(process) = process {
+        if let Some(mut process) = process {
+            if self.abandoned.load(Ordering::SeqCst) {
+                // Its stdin is closed now: a server that reads to the end sees
+                // the cancellation and exits by itself.
+                process.wait_exit(CANCEL_GRACE).await;
+            }
             process.shutdown().await;
         }
     }
@@ -395,6 +412,7 @@ impl Session {
 struct CancelOnDrop {
     peer: Peer<RoleClient>,
     id: Option<RequestId>,
+    abandoned: Arc<AtomicBool>,
 }
 
 impl Drop for CancelOnDrop {
@@ -402,6 +420,7 @@ impl Drop for CancelOnDrop {
         let Some(id) = self.id.take() else {
             return;
         };
+        self.abandoned.store(true, Ordering::SeqCst);
         let peer = self.peer.clone();
         let notification = ClientNotification::CancelledNotification(Notification::new(
             CancelledNotificationParam::new(Some(id), Some("cancelled by mcp-cli".to_owned())),

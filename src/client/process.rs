@@ -162,6 +162,11 @@ impl ServerProcess {
         self.stderr.lines()
     }
 
+    /// Waits up to `limit` for the process to exit by itself.
+    pub async fn wait_exit(&mut self, limit: Duration) {
+        let _ = tokio::time::timeout(limit, self.child.wait()).await;
+    }
+
     /// Stops the server: SIGTERM to its group at once (its result is already
     /// in hand), SIGKILL to the group if it is still there after
     /// [`SHUTDOWN_GRACE`].

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
-use super::{Context, during, similar_names, split_target};
+use super::{Context, similar_names, split_target};
 use crate::client::{Progress, Session};
 use crate::error::McpError;
 use crate::retry;
@@ -109,10 +109,9 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
         retry::retry_with_backoff_if(attempt, &retry_config, &label, may_retry).await
     };
     let mut signals = context.signals.clone();
+    let what = format!("tools/call `{label}`");
     let result = tokio::select! {
-        result = retry::timeout_wrapper(work, context.config.timeout) => {
-            result.map_err(|error| during(error, &format!("tools/call `{label}`")))
-        }
+        result = context.until_deadline(work, &what) => result,
         error = signals.interrupted() => Err(error),
     };
     let printed = match result {

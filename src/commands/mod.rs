@@ -31,6 +31,8 @@ pub struct Context {
     pub with_descriptions: bool,
     /// Signals received (SIGINT, SIGTERM), as their exit codes.
     pub signals: Signals,
+    /// When the command must be done (`MCP_TIMEOUT` after it started).
+    pub deadline: tokio::time::Instant,
 }
 
 impl Context {
@@ -43,6 +45,25 @@ impl Context {
             request_timeout: self.config.request_timeout,
             debug: self.config.debug,
             progress,
+        }
+    }
+
+    /// Runs `operation` until the command's deadline; `what` names it if the
+    /// deadline passes.
+    pub async fn until_deadline<T>(
+        &self,
+        operation: impl std::future::Future<Output = Result<T, McpError>>,
+        what: &str,
+    ) -> Result<T, McpError> {
+        let remaining = self
+            .deadline
+            .saturating_duration_since(tokio::time::Instant::now());
+        match retry::timeout_wrapper(operation, remaining).await {
+            Err(McpError::OperationCancelled { .. }) => Err(McpError::OperationCancelled {
+                timeout: self.config.timeout,
+                during: Some(what.to_owned()),
+            }),
+            other => other,
         }
     }
 
@@ -93,12 +114,12 @@ pub async fn fetch(context: &Context, entry: &ServerEntry) -> Result<(Session, L
         Ok((session, tools))
     };
     let label = format!("connecting to `{}`", entry.name);
-    let (session, tools) = retry::timeout_wrapper(
-        retry::retry_with_backoff_if(operation, &retry, &label, retry::is_transient),
-        context.config.timeout,
-    )
-    .await
-    .map_err(|error| during(error, &label))?;
+    let (session, tools) = context
+        .until_deadline(
+            retry::retry_with_backoff_if(operation, &retry, &label, retry::is_transient),
+            &label,
+        )
+        .await?;
     let total = tools.len();
     let tools: Vec<Tool> = tools
         .into_iter()
@@ -110,17 +131,6 @@ pub async fn fetch(context: &Context, entry: &ServerEntry) -> Result<(Session, L
         tools,
     };
     Ok((session, listing))
-}
-
-/// Names what was running when the deadline passed.
-pub fn during(error: McpError, what: &str) -> McpError {
-    match error {
-        McpError::OperationCancelled { timeout, .. } => McpError::OperationCancelled {
-            timeout,
-            during: Some(what.to_owned()),
-        },
-        other => other,
-    }
 }
 
 /// Splits `server/tool` or `server tool`.

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Benchmark mcp-cli against the least an MCP client can do.
+
+Runs each scenario interleaved (mcp-cli, reference, mcp-cli, ...) so that
+machine noise hits both alike, and prints medians and the ratio
+mcp-cli / reference. Peak RSS of the mcp-cli process (VmHWM, not its
+servers) is sampled in separate, untimed runs.
+
+    python3 bench/run.py            # build release, run every scenario
+    python3 bench/run.py --runs 50  # more runs per side
+
+Scenarios:
+  cold-call   `call echo` on the bundled server: spawn, initialize, call, exit
+  list        listing server-everything, against a reference that kills the
+              server right after `tools/list`
+  large       a 5 MB tool result through a pipe
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RELEASE = os.path.join(ROOT, "target", "release")
+MCP_CLI = os.path.join(RELEASE, "mcp-cli")
+REFERENCE = os.path.join(RELEASE, "mcp-reference-client")
+TEST_SERVER = os.path.join(RELEASE, "mcp-test-server")
+EVERYTHING = os.path.join(ROOT, "tests", "servers", "node_modules", ".bin", "mcp-server-everything")
+
+
+def timed(argv, env):
+    started = time.perf_counter()
+    result = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"failed ({result.returncode}): {' '.join(argv)}\n{result.stderr.decode()}")
+    return elapsed
+
+
+def peak_rss_kib(argv, env):
+    """VmHWM of the process itself, sampled until it exits."""
+    process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    while process.poll() is None:
+        try:
+            with open(f"/proc/{process.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            pass
+        time.sleep(0.0005)
+    return peak
+
+
+def scenario(name, ours, reference, env, runs):
+    for _ in range(2):  # warm the page cache and npm's module cache
+        timed(ours, env)
+        timed(reference, env)
+    a, b = [], []
+    for _ in range(runs):
+        a.append(timed(ours, env))
+        b.append(timed(reference, env))
+    rss = max(peak_rss_kib(ours, env) for _ in range(5))
+    ma, mb = statistics.median(a), statistics.median(b)
+    print(f"{name:<11} mcp-cli {ma * 1000:8.1f} ms   reference {mb * 1000:8.1f} ms   "
+          f"ratio {ma / mb:5.3f}   mcp-cli peak RSS {rss / 1024:5.1f} MiB   ({runs} runs each)")
+    return {"scenario": name, "mcp_cli_ms": ma * 1000, "reference_ms": mb * 1000,
+            "ratio": ma / mb, "peak_rss_mib": rss / 1024, "runs": runs}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    if not args.no_build:
+        subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet"], cwd=ROOT, check=True)
+        subprocess.run([os.path.join(ROOT, "tests", "servers", "install.sh")], cwd=ROOT, check=True,
+                       env={**os.environ, "SKIP_VERIFY": "1"})
+    work = tempfile.mkdtemp(prefix="mcp-cli-bench-")
+    config = os.path.join(work, "mcp_servers.json")
+    with open(config, "w") as file:
+        json.dump({"mcpServers": {
+            "demo": {"command": TEST_SERVER},
+            "everything": {"command": EVERYTHING, "args": ["stdio"]},
+        }}, file)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_")}
+    # Listing one server: a config with only server-everything.
+    only_everything = os.path.join(work, "everything.json")
+    with open(only_everything, "w") as file:
+        json.dump({"mcpServers": {"everything": {"command": EVERYTHING, "args": ["stdio"]}}}, file)
+
+    echo = '{"text":"hello"}'
+    results = [
+        scenario("cold-call",
+                 [MCP_CLI, "-c", config, "call", "demo", "echo", echo],
+                 [REFERENCE, "call", "echo", echo, "--", TEST_SERVER], env, args.runs),
+        scenario("list",
+                 [MCP_CLI, "-c", only_everything],
+                 [REFERENCE, "list", "--", EVERYTHING, "stdio"], env, max(args.runs // 2, 5)),
+        scenario("large",
+                 [MCP_CLI, "-c", config, "call", "demo", "huge", '{"bytes":5000000}'],
+                 [REFERENCE, "call", "huge", '{"bytes":5000000}', "--", TEST_SERVER], env, args.runs),
+    ]
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump(results, file, indent=2)
+
+
+if __name__ == "__main__":
+    main()
