@@ -58,7 +58,7 @@ pub fn main() -> ExitCode {
         Ok(args) => run_in_runtime(args, printer),
         Err(error) if !error.use_stderr() => {
             // --help and --version: to stdout, success.
-            let _ = printer.out(&error.render().ansi().to_string());
+            let _ = printer.out(&error.render().to_string());
             exit::SUCCESS
         }
         Err(error) => report(&printer, &usage_error(&error)),

@@ -135,7 +135,8 @@ impl ClientHandler for Handler {
 pub struct Session {
     server: String,
     service: RunningService<RoleClient, Handler>,
-    process: Option<process::ServerProcess>,
+    process: tokio::sync::Mutex<Option<process::ServerProcess>>,
+    stderr: process::StderrTail,
     request_timeout: Option<Duration>,
     active: Arc<Mutex<Option<ProgressToken>>>,
     info: ServerInfo,
@@ -215,7 +216,8 @@ impl Session {
         Ok(Session {
             server: entry.name.clone(),
             service,
-            process: Some(child),
+            stderr: child.stderr_tail(),
+            process: tokio::sync::Mutex::new(Some(child)),
             request_timeout: options.request_timeout,
             active,
             info,
@@ -234,7 +236,7 @@ impl Session {
     }
 
     /// Every tool, following `nextCursor` to the end.
-    pub async fn list_tools(&mut self) -> Result<Vec<Tool>, McpError> {
+    pub async fn list_tools(&self) -> Result<Vec<Tool>, McpError> {
         let mut tools = Vec::new();
         let mut cursor: Option<String> = None;
         let mut seen_cursors = std::collections::HashSet::new();
@@ -273,7 +275,7 @@ impl Session {
     ///
     /// A server's progress notifications restart the per-request timeout.
     pub async fn call_tool(
-        &mut self,
+        &self,
         name: &str,
         arguments: Option<Map<String, Value>>,
     ) -> Result<Value, McpError> {
@@ -291,7 +293,7 @@ impl Session {
     /// Sends one request under the per-request timeout. Dropping the returned
     /// future (the overall deadline, Ctrl-C) sends `notifications/cancelled`.
     async fn request(
-        &mut self,
+        &self,
         method: &'static str,
         request: ClientRequest,
         track_progress: bool,
@@ -321,7 +323,7 @@ impl Session {
         }
     }
 
-    async fn request_error(&mut self, method: &str, error: ServiceError, sent: bool) -> McpError {
+    async fn request_error(&self, method: &str, error: ServiceError, sent: bool) -> McpError {
         let server = self.server.clone();
         let method = method.to_owned();
         match error {
@@ -343,7 +345,7 @@ impl Session {
                 }
             }
             ServiceError::TransportSend(_) | ServiceError::TransportClosed => {
-                let (stderr, exit_status) = match self.process.as_mut() {
+                let (stderr, exit_status) = match self.process.lock().await.as_mut() {
                     Some(process) => process.settle().await,
                     None => (Vec::new(), None),
                 };
@@ -365,10 +367,7 @@ impl Session {
     }
 
     fn stderr_now(&self) -> Vec<String> {
-        self.process
-            .as_ref()
-            .map(|process| process.stderr_lines())
-            .unwrap_or_default()
+        self.stderr.lines()
     }
 
     fn unexpected(&self, method: &str, result: &ServerResult) -> McpError {
@@ -395,7 +394,7 @@ impl Session {
     pub async fn close(mut self) {
         // Let a pending `notifications/cancelled` go out first.
         tokio::task::yield_now().await;
-        let process = self.process.take();
+        let process = self.process.get_mut().take();
         let _ = tokio::time::timeout(Duration::from_millis(100), self.service.close()).await;
         if let Some(mut process) = process {
             if self.abandoned.load(Ordering::SeqCst) {

@@ -150,16 +150,16 @@ impl ServerProcess {
             .ok()
             .and_then(Result::ok);
         if status.is_some()
-            && let Some(drain) = self.drain.as_mut()
+            && let Some(drain) = self.drain.take()
         {
             let _ = tokio::time::timeout(Duration::from_millis(200), drain).await;
         }
         (self.stderr.lines(), status.map(describe_status))
     }
 
-    /// The last lines of stderr read so far.
-    pub fn stderr_lines(&self) -> Vec<String> {
-        self.stderr.lines()
+    /// The buffer of the last stderr lines, shared.
+    pub fn stderr_tail(&self) -> StderrTail {
+        self.stderr.clone()
     }
 
     /// Waits up to `limit` for the process to exit by itself.

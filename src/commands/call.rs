@@ -124,9 +124,11 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
     printed
 }
 
-/// One attempt: list the tools (for existence and annotations), then call.
+/// One attempt: list the tools, then call. The list comes first, not beside
+/// the call: it must be whole before the call can fail, because the tool's
+/// annotations decide whether a call that died in flight may be repeated.
 async fn call_once(
-    session: &mut Session,
+    session: &Session,
     tool: &str,
     arguments: &Option<Map<String, Value>>,
     repeatable: &std::sync::atomic::AtomicBool,

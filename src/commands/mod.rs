@@ -109,7 +109,7 @@ pub async fn fetch(context: &Context, entry: &ServerEntry) -> Result<(Session, L
     let options = context.connect_options(None);
     let retry = context.retry();
     let operation = || async {
-        let mut session = Session::connect(entry, &options).await?;
+        let session = Session::connect(entry, &options).await?;
         let tools = session.list_tools().await?;
         Ok((session, tools))
     };

@@ -3,7 +3,7 @@
 //!
 //! Transport: newline-delimited JSON-RPC 2.0 (one JSON object per line on
 //! stdin and on stdout). Methods: `initialize`, `ping`, `tools/list`
-//! (paginated, page size from env `MCP_TEST_PAGE_SIZE`, default 4; the cursor
+//! (paginated, page size from env `MCP_TEST_PAGE_SIZE`, default 100; the cursor
 //! is the decimal index of the next tool) and `tools/call` (each call runs on
 //! its own thread). Notifications other than `notifications/cancelled` are
 //! ignored. stdin EOF ends the process with code 0.
@@ -62,7 +62,7 @@ const INSTRUCTIONS: &str =
     "A test server for mcp-cli: echo, add, slow, fail, mixed, huge, write, idem, readonly.";
 /// A valid 1x1 RGBA PNG.
 const TINY_PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
-const DEFAULT_PAGE_SIZE: usize = 4;
+const DEFAULT_PAGE_SIZE: usize = 100;
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 const SLEEP_STEP: Duration = Duration::from_millis(100);
 
@@ -89,7 +89,7 @@ mixed, huge, write, idem, readonly).
   --stderr-on-exit TEXT      print TEXT to stderr on every fault exit
   --help                     print this help
 
-env: MCP_TEST_PAGE_SIZE (tools/list page size, default 4)
+env: MCP_TEST_PAGE_SIZE (tools/list page size, default 100)
 ";
 
 #[derive(Debug, Default)]

@@ -99,7 +99,11 @@ impl Sandbox {
     pub fn new() -> Self {
         Sandbox {
             dir: tempfile::tempdir().expect("temp dir"),
-            env: vec![("MCP_RETRY_DELAY".into(), "50".into())],
+            // Small pages, so every listing exercises pagination.
+            env: vec![
+                ("MCP_RETRY_DELAY".into(), "50".into()),
+                ("MCP_TEST_PAGE_SIZE".into(), "4".into()),
+            ],
         }
     }
 
