@@ -22,10 +22,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
 use tokio::sync::watch;
 
-use crate::cli::{Args, Command};
+use crate::cli::{Args, Command, Parsed};
 use crate::commands::{Context, Signals};
 use crate::error::{McpError, exit};
 use crate::printer::Printer;
@@ -51,19 +50,26 @@ const VERBS: &[&str] = &["list", "info", "grep", "call"];
 
 /// Runs mcp-cli with the process's arguments and returns its exit code.
 pub fn main() -> ExitCode {
-    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let json = argv.iter().any(|arg| arg == "--json");
     let printer = Arc::new(Printer::new(json));
-    let code = match Args::try_parse_from(&argv) {
-        Ok(args) => run_in_runtime(args, printer),
-        Err(error) if !error.use_stderr() => {
-            // --help and --version: to stdout, success.
-            let _ = printer.out(&error.render().to_string());
-            exit::SUCCESS
-        }
-        Err(error) => report(&printer, &usage_error(&error)),
+    let code = match cli::parse(argv) {
+        Ok(Parsed::Run(args)) => run_in_runtime(args, printer),
+        Ok(Parsed::Help(text)) => report_output(&printer, printer.out(&text)),
+        Ok(Parsed::Version) => report_output(
+            &printer,
+            printer.out(&format!("mcp-cli {}\n", env!("CARGO_PKG_VERSION"))),
+        ),
+        Err(error) => report(&printer, &error),
     };
     ExitCode::from(code)
+}
+
+fn report_output(printer: &Printer, result: Result<(), McpError>) -> u8 {
+    match result {
+        Ok(()) => exit::SUCCESS,
+        Err(error) => report(printer, &error),
+    }
 }
 
 fn run_in_runtime(args: Args, printer: Arc<Printer>) -> u8 {
@@ -97,30 +103,11 @@ fn report(printer: &Printer, error: &McpError) -> u8 {
     error.exit_code()
 }
 
-fn usage_error(error: &clap::Error) -> McpError {
-    let rendered = error.render().to_string();
-    let message = rendered
-        .lines()
-        .next()
-        .unwrap_or("invalid usage")
-        .trim_start_matches("error: ")
-        .to_owned();
-    let usage = rendered
-        .lines()
-        .find_map(|line| line.strip_prefix("Usage: "))
-        .map(|usage| format!("usage: {usage}; see `mcp-cli --help`"));
-    McpError::Usage {
-        message,
-        suggestion: usage.or_else(|| Some("see `mcp-cli --help`".to_owned())),
-    }
-}
-
 async fn run(args: Args, printer: Arc<Printer>) -> Result<(), McpError> {
     let Args {
         config: config_flag,
         with_descriptions,
         json: _,
-        version: _,
         command,
     } = args;
     let settings = Settings::from_env()?;

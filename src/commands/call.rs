@@ -6,13 +6,14 @@
 
 use std::io::{IsTerminal, Read};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
 use super::{Context, similar_names, split_target};
-use crate::client::{Progress, Session};
+use crate::client::{Progress, Session, Tool};
 use crate::error::McpError;
 use crate::retry;
 
@@ -70,7 +71,7 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
     });
     let options = context.connect_options(Some(progress));
     let slot: Mutex<Option<Session>> = Mutex::new(None);
-    let repeatable = std::sync::atomic::AtomicBool::new(false);
+    let repeatable = AtomicBool::new(false);
     let retry_config = context.retry();
 
     let work = async {
@@ -104,7 +105,7 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
         };
         let may_retry = |error: &McpError| {
             retry::is_transient(error)
-                && (!reached_tool(error) || repeatable.load(std::sync::atomic::Ordering::SeqCst))
+                && (!reached_tool(error) || repeatable.load(Ordering::SeqCst))
         };
         retry::retry_with_backoff_if(attempt, &retry_config, &label, may_retry).await
     };
@@ -124,26 +125,41 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
     printed
 }
 
-/// One attempt: list the tools, then call. The list comes first, not beside
-/// the call: it must be whole before the call can fail, because the tool's
-/// annotations decide whether a call that died in flight may be repeated.
+/// One attempt: the call, with `tools/list` sent beside it rather than
+/// before it, so the listing costs no round trip. The listing tells an
+/// unknown tool from a failing one, and gives the tool's annotations: whether
+/// a call that died in flight may be repeated. A server answers the listing
+/// before it reads the call, so a call that crashes the server still finds
+/// the annotations; when the tool was not seen in time (a listing of several
+/// pages cut short), the call counts as not repeatable.
 async fn call_once(
     session: &Session,
     tool: &str,
     arguments: &Option<Map<String, Value>>,
-    repeatable: &std::sync::atomic::AtomicBool,
+    repeatable: &AtomicBool,
 ) -> Result<Value, McpError> {
-    let tools = session.list_tools().await?;
-    let Some(found) = tools.iter().find(|candidate| candidate.name == tool) else {
+    let (tools, result) = tokio::join!(
+        session.list_tools(),
+        session.call_tool(tool, arguments.clone())
+    );
+    let Ok(tools) = tools else {
+        return result;
+    };
+    let found = tools.iter().find(|candidate| candidate.name == tool);
+    repeatable.store(found.is_some_and(Tool::is_repeatable), Ordering::SeqCst);
+    let refused = match &result {
+        Ok(value) => value.get("isError").and_then(Value::as_bool) == Some(true),
+        Err(error) => matches!(error, McpError::ServerError { .. }),
+    };
+    if found.is_none() && refused {
         return Err(McpError::ToolNotFound {
             server: session.name().to_owned(),
             tool: tool.to_owned(),
             similar: similar_names(tool, tools.iter().map(|t| t.name.as_str())),
             total: tools.len(),
         });
-    };
-    repeatable.store(found.is_repeatable(), std::sync::atomic::Ordering::SeqCst);
-    session.call_tool(tool, arguments.clone()).await
+    }
+    result
 }
 
 /// Whether the failed call may have reached the tool: the request was sent

@@ -93,9 +93,11 @@ fn an_idempotent_or_read_only_tool_is_retried_after_the_same_fault() {
         let mut sandbox = Sandbox::new();
         sandbox
             .write_config(&json!({"mcpServers": {"crashy": sandbox.server(&["--crash-on-call"])}}));
+        // One page: the listing sent beside the call is whole before the crash.
         sandbox
             .env("MCP_MAX_RETRIES", "2")
-            .env("MCP_TEST_NO_RETRY_DELAY", "1");
+            .env("MCP_TEST_NO_RETRY_DELAY", "1")
+            .env("MCP_TEST_PAGE_SIZE", "100");
         let run = sandbox.run(&["call", "crashy", tool, "{}"]);
         run.expect_error(3, "MAX_RETRIES_EXCEEDED");
         assert_eq!(sandbox.log("calls.log"), [tool, tool, tool]);
