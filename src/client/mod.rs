@@ -316,7 +316,9 @@ impl Session {
         }
         let result = handle.await_response().await;
         guard.id = None;
-        *self.active.lock().expect("progress lock") = None;
+        if track_progress {
+            *self.active.lock().expect("progress lock") = None;
+        }
         match result {
             Ok(result) => Ok(result),
             Err(error) => Err(self.request_error(method, error, true).await),

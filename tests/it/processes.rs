@@ -151,3 +151,80 @@ fn listing_runs_servers_concurrently() {
         run.elapsed
     );
 }
+
+#[test]
+fn a_second_ctrl_c_exits_at_once() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&["--ignore-stdin-eof"])}}));
+    let child = sandbox
+        .command(&["call", "demo", "slow", r#"{"seconds": 30}"#])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    assert!(wait_for(Duration::from_secs(10), || sandbox
+        .log("calls.log")
+        .contains(&"slow".to_owned())));
+    for _ in 0..2 {
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap();
+    }
+    let run = finish(child);
+    assert_eq!(run.code, 130, "{run:#?}");
+    assert!(
+        run.elapsed < Duration::from_secs(3),
+        "took {:?}",
+        run.elapsed
+    );
+    let marker = sandbox.state().display().to_string();
+    assert!(
+        wait_for(Duration::from_secs(2), || pids_matching(&marker).is_empty()),
+        "server left behind"
+    );
+}
+
+/// On a terminal, progress is drawn on stderr and cleared before the result;
+/// errors are coloured unless NO_COLOR is set.
+#[test]
+fn progress_and_colour_on_a_terminal() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
+    let in_terminal = |command: &str, no_color: bool| {
+        let mut script = std::process::Command::new("script");
+        script
+            .args(["-qec", command, "/dev/null"])
+            .current_dir(sandbox.path())
+            .env("HOME", sandbox.path())
+            .env_remove("NO_COLOR");
+        if no_color {
+            script.env("NO_COLOR", "1");
+        }
+        let output = script.output().expect("script(1) from util-linux");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let cli = crate::support::mcp_cli().display().to_string();
+    let screen = in_terminal(
+        &format!("'{cli}' call demo slow '{{\"seconds\": 1}}'"),
+        false,
+    );
+    assert!(
+        screen.contains("demo/slow: step 1 of 4 (1/4)"),
+        "{screen:?}"
+    );
+    assert!(screen.contains("\r\x1b[2K"), "{screen:?}");
+    assert!(screen.trim_end().ends_with("slept 1 s"), "{screen:?}");
+    let error = in_terminal(&format!("'{cli}' info nope"), false);
+    assert!(
+        error.contains("\x1b[1;31mError [SERVER_NOT_FOUND]"),
+        "{error:?}"
+    );
+    let plain = in_terminal(&format!("'{cli}' info nope"), true);
+    assert!(
+        plain.contains("Error [SERVER_NOT_FOUND]") && !plain.contains("\x1b["),
+        "{plain:?}"
+    );
+}
