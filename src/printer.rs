@@ -70,6 +70,17 @@ impl Printer {
             .map_err(McpError::Output)
     }
 
+    /// Writes pieces of data to stdout, in order, and flushes them.
+    pub fn out_pieces(&self, pieces: &[std::borrow::Cow<'_, str>]) -> Result<(), McpError> {
+        self.clear_progress();
+        let mut stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+        pieces
+            .iter()
+            .try_for_each(|piece| stdout.write_all(piece.as_bytes()))
+            .and_then(|()| stdout.flush())
+            .map_err(McpError::Output)
+    }
+
     /// Writes one JSON value to stdout, pretty, with a final newline.
     pub fn out_json(&self, value: &serde_json::Value) -> Result<(), McpError> {
         let mut text = serde_json::to_string_pretty(value).unwrap_or_default();

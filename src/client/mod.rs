@@ -95,6 +95,112 @@ impl Tool {
     }
 }
 
+/// A tool's result, read in place: a result of many megabytes is not copied.
+#[derive(Debug)]
+pub struct CallResult(rmcp::model::CallToolResult);
+
+/// One content block of a result.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Block<'a> {
+    /// Text.
+    Text(&'a str),
+    /// An image or audio clip: its kind, MIME type and decoded size.
+    Media {
+        /// `image` or `audio`.
+        kind: &'static str,
+        /// The MIME type.
+        mime_type: &'a str,
+        /// Size in bytes after base64 decoding.
+        bytes: usize,
+    },
+    /// An embedded resource.
+    Resource {
+        /// Its URI.
+        uri: &'a str,
+        /// Its MIME type, when given.
+        mime_type: Option<&'a str>,
+        /// Size in bytes (text, or blob after base64 decoding).
+        bytes: usize,
+    },
+    /// A link to a resource.
+    ResourceLink {
+        /// Its URI.
+        uri: &'a str,
+        /// Its name.
+        name: &'a str,
+    },
+    /// A block of a kind this version does not know.
+    Other,
+}
+
+impl CallResult {
+    /// Whether the tool reported an error (`isError: true`).
+    pub fn is_error(&self) -> bool {
+        self.0.is_error == Some(true)
+    }
+
+    /// The content blocks, in order.
+    pub fn blocks(&self) -> impl Iterator<Item = Block<'_>> {
+        use rmcp::model::{ContentBlock, ResourceContents};
+        self.0.content.iter().map(|block| match block {
+            ContentBlock::Text(text) => Block::Text(&text.text),
+            ContentBlock::Image(image) => Block::Media {
+                kind: "image",
+                mime_type: &image.mime_type,
+                bytes: base64_len(&image.data),
+            },
+            ContentBlock::Audio(audio) => Block::Media {
+                kind: "audio",
+                mime_type: &audio.mime_type,
+                bytes: base64_len(&audio.data),
+            },
+            ContentBlock::Resource(embedded) => match &embedded.resource {
+                ResourceContents::TextResourceContents {
+                    uri,
+                    mime_type,
+                    text,
+                    ..
+                } => Block::Resource {
+                    uri,
+                    mime_type: mime_type.as_deref(),
+                    bytes: text.len(),
+                },
+                ResourceContents::BlobResourceContents {
+                    uri,
+                    mime_type,
+                    blob,
+                    ..
+                } => Block::Resource {
+                    uri,
+                    mime_type: mime_type.as_deref(),
+                    bytes: base64_len(blob),
+                },
+                _ => Block::Other,
+            },
+            ContentBlock::ResourceLink(link) => Block::ResourceLink {
+                uri: &link.uri,
+                name: &link.name,
+            },
+            _ => Block::Other,
+        })
+    }
+
+    /// `structuredContent`, when the tool sent it.
+    pub fn structured(&self) -> Option<&Value> {
+        self.0.structured_content.as_ref()
+    }
+
+    /// The whole `CallToolResult` as pretty JSON.
+    pub fn to_json_string(&self) -> String {
+        serde_json::to_string_pretty(&self.0).unwrap_or_default()
+    }
+}
+
+/// Decoded size of base64 data.
+fn base64_len(data: &str) -> usize {
+    data.trim_end_matches('=').len() * 3 / 4
+}
+
 /// The client side of the connection: answers the server and forwards progress.
 #[derive(Clone)]
 struct Handler {
@@ -271,21 +377,19 @@ impl Session {
         }
     }
 
-    /// Calls a tool; the result is the whole `CallToolResult` as JSON.
+    /// Calls a tool.
     ///
     /// A server's progress notifications restart the per-request timeout.
     pub async fn call_tool(
         &self,
         name: &str,
         arguments: Option<Map<String, Value>>,
-    ) -> Result<Value, McpError> {
+    ) -> Result<CallResult, McpError> {
         let mut params = CallToolRequestParams::new(Cow::Owned(name.to_owned()));
         params.arguments = arguments;
         let request = ClientRequest::CallToolRequest(Request::new(params));
         match self.request("tools/call", request, true).await? {
-            ServerResult::CallToolResult(result) => {
-                Ok(serde_json::to_value(&result).unwrap_or(Value::Null))
-            }
+            ServerResult::CallToolResult(result) => Ok(CallResult(result)),
             other => Err(self.unexpected("tools/call", &other)),
         }
     }

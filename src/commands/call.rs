@@ -4,6 +4,7 @@
 //! again unless the tool declares `readOnlyHint` or `idempotentHint`.
 //! Connecting and listing retry freely.
 
+use std::borrow::Cow;
 use std::io::{IsTerminal, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +14,7 @@ use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
 use super::{Context, similar_names, split_target};
-use crate::client::{Progress, Session, Tool};
+use crate::client::{Block, CallResult, Progress, Session, Tool};
 use crate::error::McpError;
 use crate::retry;
 
@@ -137,7 +138,7 @@ async fn call_once(
     tool: &str,
     arguments: &Option<Map<String, Value>>,
     repeatable: &AtomicBool,
-) -> Result<Value, McpError> {
+) -> Result<CallResult, McpError> {
     let (tools, result) = tokio::join!(
         session.list_tools(),
         session.call_tool(tool, arguments.clone())
@@ -148,7 +149,7 @@ async fn call_once(
     let found = tools.iter().find(|candidate| candidate.name == tool);
     repeatable.store(found.is_some_and(Tool::is_repeatable), Ordering::SeqCst);
     let refused = match &result {
-        Ok(value) => value.get("isError").and_then(Value::as_bool) == Some(true),
+        Ok(value) => value.is_error(),
         Err(error) => matches!(error, McpError::ServerError { .. }),
     };
     if found.is_none() && refused {
@@ -272,11 +273,10 @@ fn print_result(
     context: &Context,
     server: &str,
     tool: &str,
-    result: &Value,
+    result: &CallResult,
 ) -> Result<(), McpError> {
-    let is_error = result.get("isError").and_then(Value::as_bool) == Some(true);
-    if is_error {
-        let message = content_text(result);
+    if result.is_error() {
+        let message = content_text(result).concat();
         return Err(McpError::ToolError {
             server: server.to_owned(),
             tool: tool.to_owned(),
@@ -288,74 +288,56 @@ fn print_result(
         });
     }
     if context.printer.json() {
-        return context.printer.out_json(result);
+        let mut json = result.to_json_string();
+        json.push('\n');
+        return context.printer.out(&json);
     }
-    let mut text = content_text(result);
-    if text.is_empty()
-        && let Some(structured) = result.get("structuredContent")
+    let mut pieces = content_text(result);
+    if pieces.is_empty()
+        && let Some(structured) = result.structured()
     {
-        text = serde_json::to_string_pretty(structured).unwrap_or_default();
+        pieces.push(Cow::Owned(
+            serde_json::to_string_pretty(structured).unwrap_or_default(),
+        ));
     }
-    if !text.is_empty() && !text.ends_with('\n') {
-        text.push('\n');
+    if pieces.last().is_some_and(|last| !last.ends_with('\n')) {
+        pieces.push(Cow::Borrowed("\n"));
     }
-    context.printer.out(&text)
+    context.printer.out_pieces(&pieces)
 }
 
-/// The result's content as text: text blocks as they are, other blocks
-/// summarised by type and size.
-fn content_text(result: &Value) -> String {
-    let blocks = result
-        .get("content")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let mut parts: Vec<String> = Vec::new();
-    for block in blocks {
-        let kind = block
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown");
-        let text = |key: &str| block.get(key).and_then(Value::as_str);
-        let part = match kind {
-            "text" => text("text").unwrap_or("").to_owned(),
-            "image" | "audio" => format!(
-                "[{kind}: {}, {}]",
-                text("mimeType").unwrap_or("unknown type"),
-                size(base64_len(text("data").unwrap_or("")))
-            ),
-            "resource" => {
-                let resource = block.get("resource").cloned().unwrap_or_default();
-                let field = |key: &str| resource.get(key).and_then(Value::as_str);
-                let bytes = match (field("text"), field("blob")) {
-                    (Some(text), _) => text.len(),
-                    (None, Some(blob)) => base64_len(blob),
-                    (None, None) => 0,
-                };
-                format!(
-                    "[resource: {}, {}, {}]",
-                    field("uri").unwrap_or("?"),
-                    field("mimeType").unwrap_or("unknown type"),
-                    size(bytes)
-                )
+/// The result's content as pieces of text, borrowed where they can be:
+/// text blocks as they are, other blocks summarised by type and size, one
+/// block a line.
+fn content_text(result: &CallResult) -> Vec<Cow<'_, str>> {
+    let mut pieces = Vec::new();
+    for (index, block) in result.blocks().enumerate() {
+        if index > 0 {
+            pieces.push(Cow::Borrowed("\n"));
+        }
+        pieces.push(match block {
+            Block::Text(text) => Cow::Borrowed(text),
+            Block::Media {
+                kind,
+                mime_type,
+                bytes,
+            } => Cow::Owned(format!("[{kind}: {mime_type}, {}]", size(bytes))),
+            Block::Resource {
+                uri,
+                mime_type,
+                bytes,
+            } => Cow::Owned(format!(
+                "[resource: {uri}, {}, {}]",
+                mime_type.unwrap_or("unknown type"),
+                size(bytes)
+            )),
+            Block::ResourceLink { uri, name } => {
+                Cow::Owned(format!("[resource link: {uri} ({name})]"))
             }
-            "resource_link" => format!(
-                "[resource link: {}{}]",
-                text("uri").unwrap_or("?"),
-                text("name")
-                    .map(|name| format!(" ({name})"))
-                    .unwrap_or_default()
-            ),
-            other => format!("[{other} content]"),
-        };
-        parts.push(part);
+            Block::Other => Cow::Borrowed("[content of an unknown type]"),
+        });
     }
-    parts.join("\n")
-}
-
-fn base64_len(data: &str) -> usize {
-    let trimmed = data.trim_end_matches('=');
-    trimmed.len() * 3 / 4
+    pieces
 }
 
 fn size(bytes: usize) -> String {
@@ -370,8 +352,6 @@ fn size(bytes: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
 
     #[test]
@@ -389,15 +369,9 @@ mod tests {
     }
 
     #[test]
-    fn content_is_printed_as_text_or_summarised() {
-        let result = json!({"content": [
-            {"type": "text", "text": "hello"},
-            {"type": "image", "mimeType": "image/png", "data": "aGVsbG8="},
-            {"type": "resource", "resource": {"uri": "test://x", "mimeType": "text/plain", "text": "abc"}},
-        ]});
-        assert_eq!(
-            content_text(&result),
-            "hello\n[image: image/png, 5 bytes]\n[resource: test://x, text/plain, 3 bytes]"
-        );
+    fn sizes_read_naturally() {
+        assert_eq!(size(70), "70 bytes");
+        assert_eq!(size(20 * 1024), "20 KiB");
+        assert_eq!(size(30 * 1024 * 1024), "30 MiB");
     }
 }
