@@ -134,7 +134,7 @@ pub fn spawn(launch: &Launch<'_>) -> Result<(ServerProcess, ChildStdout, ChildSt
             child,
             group,
             stderr,
-            drain: drain.map(Some).unwrap_or_default(),
+            drain,
         },
         stdout,
         stdin,

@@ -40,9 +40,11 @@ fn servers_and_their_children_are_gone_after_a_command() {
     assert!(pids_matching(&marker).is_empty(), "server left behind");
 }
 
-fn interrupt_mid_call(signal: &str, code: i32) {
+/// Starts `call demo slow` (30 s) on a server with `switches`; returns once
+/// the server has started the call.
+fn start_slow_call(switches: &[&str]) -> (Sandbox, std::process::Child) {
     let sandbox = Sandbox::new();
-    sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&["--spawn-grandchild"])}}));
+    sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(switches)}}));
     let child = sandbox
         .command(&["call", "demo", "slow", r#"{"seconds": 30}"#])
         .stdin(Stdio::null())
@@ -50,18 +52,26 @@ fn interrupt_mid_call(signal: &str, code: i32) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = child.id();
     assert!(
         wait_for(Duration::from_secs(10), || sandbox
             .log("calls.log")
             .contains(&"slow".to_owned())),
         "the call never started"
     );
+    (sandbox, child)
+}
+
+fn kill(signal: &str, pid: u32) {
     let status = std::process::Command::new("kill")
         .args([signal, &pid.to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+fn interrupt_mid_call(signal: &str, code: i32) {
+    let (sandbox, child) = start_slow_call(&["--spawn-grandchild"]);
+    kill(signal, child.id());
     let run = finish(child);
     assert_eq!(run.code, code, "{run:#?}");
     assert!(run.stderr.contains("Error [INTERRUPTED]"), "{}", run.stderr);
@@ -154,25 +164,9 @@ fn listing_runs_servers_concurrently() {
 
 #[test]
 fn a_second_ctrl_c_exits_at_once() {
-    let sandbox = Sandbox::new();
-    sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&["--ignore-stdin-eof"])}}));
-    let child = sandbox
-        .command(&["call", "demo", "slow", r#"{"seconds": 30}"#])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id().to_string();
-    assert!(wait_for(Duration::from_secs(10), || sandbox
-        .log("calls.log")
-        .contains(&"slow".to_owned())));
-    for _ in 0..2 {
-        std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap();
-    }
+    let (sandbox, child) = start_slow_call(&["--ignore-stdin-eof"]);
+    kill("-INT", child.id());
+    kill("-INT", child.id());
     let run = finish(child);
     assert_eq!(run.code, 130, "{run:#?}");
     assert!(
