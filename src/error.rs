@@ -270,9 +270,9 @@ pub enum McpError {
     },
 
     /// The user interrupted the command.
-    #[error("interrupted by {}", if *signal == exit::SIGTERM { "SIGTERM" } else { "SIGINT" })]
+    #[error("interrupted by {}", crate::signals::name(*signal))]
     Interrupted {
-        /// The exit code of the signal (130 or 143).
+        /// The exit code of the signal: 128 + its number.
         signal: u8,
     },
 

@@ -17,12 +17,11 @@ pub mod error;
 pub mod printer;
 pub mod retry;
 pub mod settings;
+pub mod signals;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-
-use tokio::sync::watch;
 
 use crate::cli::{Args, Command, Parsed};
 use crate::commands::{Context, Signals};
@@ -73,6 +72,8 @@ fn report_output(printer: &Printer, result: Result<(), McpError>) -> u8 {
 }
 
 fn run_in_runtime(args: Args, printer: Arc<Printer>) -> u8 {
+    // Before any other thread exists: every thread inherits the signal mask.
+    let signals = Signals(signals::watch());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -81,7 +82,7 @@ fn run_in_runtime(args: Args, printer: Arc<Printer>) -> u8 {
         Err(error) => return report(&printer, &McpError::Output(error)),
     };
     let code = runtime.block_on(async {
-        match run(args, printer.clone()).await {
+        match run(args, printer.clone(), signals).await {
             Ok(()) => exit::SUCCESS,
             Err(error) => report(&printer, &error),
         }
@@ -103,7 +104,7 @@ fn report(printer: &Printer, error: &McpError) -> u8 {
     error.exit_code()
 }
 
-async fn run(args: Args, printer: Arc<Printer>) -> Result<(), McpError> {
+async fn run(args: Args, printer: Arc<Printer>, signals: Signals) -> Result<(), McpError> {
     let Args {
         config: config_flag,
         with_descriptions,
@@ -126,7 +127,7 @@ async fn run(args: Args, printer: Arc<Printer>) -> Result<(), McpError> {
         config,
         printer,
         with_descriptions,
-        signals: Signals(watch_signals()),
+        signals,
     };
     match command {
         Command::List => commands::list(&context).await,
@@ -179,35 +180,4 @@ fn external_error(
         verb: first.to_owned(),
         did_you_mean,
     }
-}
-
-/// Watches SIGINT and SIGTERM. The first one is reported to the command,
-/// which cancels its requests and stops its servers; a second one stops
-/// every server and exits at once.
-fn watch_signals() -> watch::Receiver<Option<u8>> {
-    let (sender, receiver) = watch::channel(None);
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let interrupt = signal(SignalKind::interrupt());
-        let terminate = signal(SignalKind::terminate());
-        if let (Ok(mut interrupt), Ok(mut terminate)) = (interrupt, terminate) {
-            tokio::spawn(async move {
-                let mut received = false;
-                loop {
-                    let code = tokio::select! {
-                        _ = interrupt.recv() => exit::SIGINT,
-                        _ = terminate.recv() => exit::SIGTERM,
-                    };
-                    if received {
-                        client::stop_all(Duration::from_millis(100));
-                        std::process::exit(i32::from(code));
-                    }
-                    received = true;
-                    let _ = sender.send(Some(code));
-                }
-            });
-        }
-    }
-    receiver
 }

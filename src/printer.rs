@@ -24,12 +24,18 @@ pub fn debug_enabled() -> bool {
     DEBUG.load(Ordering::Relaxed)
 }
 
+/// Writes to stderr, ignoring failure: a closed stderr must not turn into a
+/// panic (exit 101) or hide the real exit code.
+pub fn to_stderr(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
 /// Prints a debug line on stderr under `MCP_DEBUG`.
 #[macro_export]
 macro_rules! debug {
     ($($arg:tt)*) => {
         if $crate::printer::debug_enabled() {
-            eprintln!("[mcp-cli] {}", format!($($arg)*));
+            $crate::printer::to_stderr(&format!("[mcp-cli] {}\n", format!($($arg)*)));
         }
     };
 }
@@ -95,9 +101,9 @@ impl Printer {
             return;
         }
         if self.color {
-            eprintln!("\x1b[33mwarning\x1b[0m: {message}");
+            to_stderr(&format!("\x1b[33mwarning\x1b[0m: {message}\n"));
         } else {
-            eprintln!("warning: {message}");
+            to_stderr(&format!("warning: {message}\n"));
         }
     }
 
@@ -105,15 +111,15 @@ impl Printer {
     pub fn error(&self, error: &McpError) {
         self.clear_progress();
         if self.json {
-            eprintln!("{}", error.to_json());
+            to_stderr(&format!("{}\n", error.to_json()));
             return;
         }
         let text = error.render();
         if self.color {
             let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
-            eprint!("\x1b[1;31m{first}\x1b[0m\n{rest}");
+            to_stderr(&format!("\x1b[1;31m{first}\x1b[0m\n{rest}"));
         } else {
-            eprint!("{text}");
+            to_stderr(&text);
         }
     }
 
@@ -125,7 +131,7 @@ impl Printer {
         let mut shown = self.progress_shown.lock().expect("progress lock");
         let width = 100;
         let line: String = line.chars().take(width).collect();
-        eprint!("\r\x1b[2K{line}");
+        to_stderr(&format!("\r\x1b[2K{line}"));
         *shown = true;
     }
 
@@ -133,7 +139,7 @@ impl Printer {
     pub fn clear_progress(&self) {
         let mut shown = self.progress_shown.lock().expect("progress lock");
         if *shown {
-            eprint!("\r\x1b[2K");
+            to_stderr("\r\x1b[2K");
             *shown = false;
         }
     }

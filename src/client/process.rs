@@ -10,8 +10,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::io::AsyncReadExt;
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 use tokio::task::JoinHandle;
 
 use crate::config::Setting;
@@ -112,22 +112,7 @@ pub fn spawn(launch: &Launch<'_>) -> Result<(ServerProcess, ChildStdout, ChildSt
         let tail = stderr.clone();
         let server = launch.server.to_owned();
         let debug = launch.debug;
-        tokio::spawn(async move {
-            let mut reader = BufReader::new(pipe);
-            let mut buffer = Vec::new();
-            while let Ok(n) = reader.read_until(b'\n', &mut buffer).await {
-                if n == 0 {
-                    break;
-                }
-                buffer.truncate(STDERR_LINE_BYTES);
-                let line = String::from_utf8_lossy(&buffer).trim_end().to_owned();
-                buffer.clear();
-                if debug {
-                    eprintln!("[{server}] {line}");
-                }
-                tail.push(line);
-            }
-        })
+        tokio::spawn(drain_stderr(pipe, tail, server, debug))
     });
     Ok((
         ServerProcess {
@@ -139,6 +124,37 @@ pub fn spawn(launch: &Launch<'_>) -> Result<(ServerProcess, ChildStdout, ChildSt
         stdout,
         stdin,
     ))
+}
+
+/// Reads a server's stderr to its end, keeping the last lines (each cut to
+/// [`STDERR_LINE_BYTES`]) and streaming them under `MCP_DEBUG`. Memory stays
+/// bounded even for a line that never ends.
+async fn drain_stderr(mut pipe: ChildStderr, tail: StderrTail, server: String, debug: bool) {
+    let mut chunk = [0u8; 8192];
+    let mut line: Vec<u8> = Vec::new();
+    let emit = |line: &mut Vec<u8>| {
+        let text = String::from_utf8_lossy(line).trim_end().to_owned();
+        line.clear();
+        if debug {
+            crate::printer::to_stderr(&format!("[{server}] {text}\n"));
+        }
+        tail.push(text);
+    };
+    while let Ok(read) = pipe.read(&mut chunk).await {
+        if read == 0 {
+            break;
+        }
+        for piece in chunk[..read].split_inclusive(|&byte| byte == b'\n') {
+            let room = STDERR_LINE_BYTES.saturating_sub(line.len());
+            line.extend_from_slice(&piece[..piece.len().min(room)]);
+            if piece.ends_with(b"\n") {
+                emit(&mut line);
+            }
+        }
+    }
+    if !line.is_empty() {
+        emit(&mut line);
+    }
 }
 
 impl ServerProcess {

@@ -44,6 +44,7 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
         )));
     }
     let entry = context.config.server(server)?;
+    context.config.check(entry)?;
     if !entry.filter.allows(&tool) {
         return Err(McpError::ToolDisabled {
             server: server.to_owned(),

@@ -106,6 +106,7 @@ pub struct Listing {
 /// all under the overall deadline. The session is returned open, so results
 /// can be printed before servers are stopped.
 pub async fn fetch(context: &Context, entry: &ServerEntry) -> Result<(Session, Listing), McpError> {
+    context.config.check(entry)?;
     let options = context.connect_options(None);
     let retry = context.retry();
     let operation = || async {

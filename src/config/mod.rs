@@ -43,6 +43,18 @@ pub struct Config {
 }
 
 impl Config {
+    /// `MISSING_ENV_VAR` when the server's entry uses an unset `${VAR}`.
+    pub fn check(&self, entry: &ServerEntry) -> Result<(), McpError> {
+        match &entry.unresolved {
+            Some(var) => Err(McpError::MissingEnvVar {
+                var: var.clone(),
+                server: entry.name.clone(),
+                path: self.path.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// The server called `name`, or `SERVER_NOT_FOUND` listing the others.
     pub fn server(&self, name: &str) -> Result<&ServerEntry, McpError> {
         self.servers
@@ -69,6 +81,9 @@ pub struct ServerEntry {
     /// The command line or URL as written, before `${VAR}` substitution,
     /// so showing it reveals no secret.
     pub shown: String,
+    /// A `${VAR}` the entry uses that is not set (under `MCP_STRICT_ENV`):
+    /// the server cannot be used, but the others can.
+    pub unresolved: Option<String>,
     /// Which of its tools are visible.
     pub filter: ToolFilter,
 }
@@ -166,6 +181,7 @@ pub fn load(path: &Path, settings: &Settings) -> Result<Config, McpError> {
         path,
         strict_env: settings.strict_env,
         warnings: Vec::new(),
+        missing: None,
     };
     let servers = loader.parse(&text)?;
     if servers.is_empty() {
@@ -205,6 +221,8 @@ struct Loader<'a> {
     path: &'a Path,
     strict_env: bool,
     warnings: Vec<String>,
+    /// The first unset variable of the entry being read.
+    missing: Option<String>,
 }
 
 impl Loader<'_> {
@@ -219,6 +237,8 @@ impl Loader<'_> {
             allow_unary_plus_numbers: false,
             ..Default::default()
         };
+        // Windows editors write a byte-order mark.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let root: Value = jsonc_parser::parse_to_serde_value(text, &options).map_err(|error| {
             let line = error.line_display();
             McpError::ConfigSyntax {
@@ -270,7 +290,10 @@ impl Loader<'_> {
             if entry.get("disabled") == Some(&Value::Bool(true)) {
                 continue;
             }
-            entries.push(self.server(name, &at, entry)?);
+            self.missing = None;
+            let mut server = self.server(name, &at, entry)?;
+            server.unresolved = self.missing.take();
+            entries.push(server);
         }
         Ok(entries)
     }
@@ -348,7 +371,7 @@ impl Loader<'_> {
             }
         };
         let allowed = match entry.get("allowedTools") {
-            None => None,
+            None | Some(Value::Null) => None,
             Some(_) => Some(self.string_list(name, at, entry, "allowedTools")?),
         };
         let disabled = self.string_list(name, at, entry, "disabledTools")?;
@@ -368,6 +391,7 @@ impl Loader<'_> {
             name: name.to_owned(),
             transport,
             shown,
+            unresolved: None,
             filter: ToolFilter {
                 allowed: allowed.map(|list| list.iter().map(|glob| Glob::new(glob)).collect()),
                 disabled: disabled.iter().map(|glob| Glob::new(glob)).collect(),
@@ -490,11 +514,7 @@ impl Loader<'_> {
                 }
                 (_, Some(default)) => out.push_str(default),
                 (None, None) if self.strict_env => {
-                    return Err(McpError::MissingEnvVar {
-                        var: var.to_owned(),
-                        server: server.to_owned(),
-                        path: self.path.to_owned(),
-                    });
+                    self.missing.get_or_insert_with(|| var.to_owned());
                 }
                 (_, None) => self.warnings.push(format!(
                     "environment variable `{var}` used by server `{server}` is not set; using an empty value"
@@ -570,6 +590,7 @@ mod tests {
             path: Path::new("test.json"),
             strict_env: true,
             warnings: Vec::new(),
+            missing: None,
         };
         let servers = loader.parse(text)?;
         Ok((servers, loader.warnings))
@@ -660,11 +681,18 @@ mod tests {
         assert_eq!(args, &["fallback", "pre-value-post"]);
         assert_eq!(env[0].value, "value");
         assert_eq!(env[0].display, "${MCP_CLI_TEST_SUBST}");
-        let error = parse(r#"{"mcpServers": {"srv": {"command": "${MCP_CLI_TEST_UNSET_Y}"}}}"#)
-            .unwrap_err();
-        assert!(
-            matches!(&error, McpError::MissingEnvVar { var, server, .. } if var == "MCP_CLI_TEST_UNSET_Y" && server == "srv")
+        // An unset variable makes its own server unusable, not the file.
+        let (servers, _) = parse(
+            r#"{"mcpServers": {"srv": {"command": "${MCP_CLI_TEST_UNSET_Y}x"}, "ok": {"command": "y"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            servers[0].unresolved.as_deref(),
+            Some("MCP_CLI_TEST_UNSET_Y")
         );
+        assert_eq!(servers[1].unresolved, None);
+        let bom = parse("\u{feff}{\"mcpServers\": {}}").unwrap();
+        assert!(bom.0.is_empty());
     }
 
     #[test]

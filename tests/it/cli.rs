@@ -172,13 +172,24 @@ fn json_errors_are_one_object_on_stderr() {
 }
 
 #[test]
-fn missing_variables_fail_unless_strict_env_is_off() {
-    let mut sandbox = Sandbox::with_servers(json!({
-        "s": {"command": "x", "args": ["${MCP_CLI_IT_UNSET_VAR}"]}
-    }));
-    let run = sandbox.run(&[]);
+fn a_missing_variable_disables_its_server_only() {
+    let mut sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {
+        "s": {"command": "x", "args": ["${MCP_CLI_IT_UNSET_VAR}"]},
+        "ok": sandbox.server(&[]),
+    }}));
+    let run = sandbox.run(&["call", "s", "t", "{}"]);
     run.expect_error(1, "MISSING_ENV_VAR");
     assert!(run.stderr.contains("MCP_CLI_IT_UNSET_VAR") && run.stderr.contains("`s`"));
+    assert_eq!(sandbox.run(&["call", "ok", "readonly"]).ok(), "read\n");
+    let run = sandbox.run(&[]);
+    run.expect_error(1, "MISSING_ENV_VAR");
+    assert!(
+        run.stdout.starts_with("s  (failed: environment variable"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("ok\n  • echo"), "{}", run.stdout);
     sandbox.env("MCP_STRICT_ENV", "false");
     let run = sandbox.run(&["info", "nope"]);
     run.expect_error(1, "SERVER_NOT_FOUND");

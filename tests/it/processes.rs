@@ -222,3 +222,8 @@ fn progress_and_colour_on_a_terminal() {
         "{plain:?}"
     );
 }
+
+#[test]
+fn sighup_mid_call_exits_129_and_leaves_nothing_behind() {
+    interrupt_mid_call("-HUP", 129);
+}
