@@ -488,7 +488,9 @@ impl McpError {
             McpError::OperationCancelled { .. } => {
                 "raise MCP_TIMEOUT (seconds), or check that the server is healthy".to_owned()
             }
-            McpError::MaxRetriesExceeded { source, .. } => source.suggestion()?,
+            McpError::MaxRetriesExceeded { attempts, .. } => format!(
+                "the failure lasted through {attempts} attempts: check that the server starts and stays up (run it by hand, or with MCP_DEBUG=1 to see each attempt), or raise MCP_MAX_RETRIES"
+            ),
             McpError::Interrupted { .. } | McpError::Output(_) => return None,
         })
     }

@@ -50,10 +50,11 @@ const VERBS: &[&str] = &["list", "info", "grep", "call"];
 /// Runs mcp-cli with the process's arguments and returns its exit code.
 pub fn main() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let json = argv.iter().any(|arg| arg == "--json");
-    let printer = Arc::new(Printer::new(json));
+    // Only a command line that does not parse is scanned for `--json` by hand.
+    let json_asked = argv.iter().any(|arg| arg == "--json");
+    let printer = Arc::new(Printer::new(json_asked));
     let code = match cli::parse(argv) {
-        Ok(Parsed::Run(args)) => run_in_runtime(args, printer),
+        Ok(Parsed::Run(args)) => run_in_runtime(Arc::new(Printer::new(args.json)), args),
         Ok(Parsed::Help(text)) => report_output(&printer, printer.out(&text)),
         Ok(Parsed::Version) => report_output(
             &printer,
@@ -71,7 +72,7 @@ fn report_output(printer: &Printer, result: Result<(), McpError>) -> u8 {
     }
 }
 
-fn run_in_runtime(args: Args, printer: Arc<Printer>) -> u8 {
+fn run_in_runtime(printer: Arc<Printer>, args: Args) -> u8 {
     // Before any other thread exists: every thread inherits the signal mask.
     let signals = Signals(signals::watch());
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -147,15 +148,14 @@ fn external_error(
     settings: &Settings,
 ) -> McpError {
     let first = words.first().map(String::as_str).unwrap_or("");
-    let is_server = || {
-        config::find(config_flag)
-            .and_then(|path| config::load(&path, settings))
-            .is_ok_and(|config| config.server(first).is_ok())
-    };
-    if words.len() >= 2 && !VERB_ALIASES.iter().any(|(alias, _)| *alias == first)
-        || first.contains('/')
-        || is_server()
-    {
+    // `mcp-cli <server> ...` or `mcp-cli <server>/<tool>`: a verb is missing.
+    let names_a_server = config::find(config_flag)
+        .and_then(|path| config::load(&path, settings))
+        .is_ok_and(|config| {
+            let (server, _) = commands::split_target(&config, first, None);
+            config.server(server).is_ok()
+        });
+    if names_a_server {
         return McpError::AmbiguousCommand {
             words: words.to_vec(),
         };

@@ -27,8 +27,8 @@ pub const JITTER: f64 = 0.25;
 pub const DEFAULT_MAX_DELAY_MS: u64 = 30_000;
 
 tokio::task_local! {
-    /// The deadline set by the enclosing [`timeout_wrapper`].
-    static DEADLINE: Instant;
+    /// When the enclosing [`timeout_wrapper`] started, and its deadline.
+    static WINDOW: (Instant, Instant);
 }
 
 /// How often and how patiently to retry.
@@ -180,8 +180,12 @@ where
     Fut: Future<Output = Result<T, McpError>>,
     R: FnMut(&McpError) -> bool,
 {
-    let started = Instant::now();
-    let deadline = DEADLINE.try_with(|deadline| *deadline).ok();
+    // Elapsed time counts from the enclosing deadline's start, so work done
+    // before the first attempt (reading stdin beside a connect) is included.
+    let (started, deadline) = match WINDOW.try_with(|window| *window) {
+        Ok((started, deadline)) => (started, Some(deadline)),
+        Err(_) => (Instant::now(), None),
+    };
     let attempts = Cell::new(0u32);
     let exhausted = Cell::new(false);
     let attempt = || {
@@ -231,8 +235,9 @@ pub async fn timeout_wrapper<T, Fut>(operation: Fut, timeout: Duration) -> Resul
 where
     Fut: Future<Output = Result<T, McpError>>,
 {
-    let deadline = Instant::now() + timeout;
-    let inner = DEADLINE.scope(deadline, operation);
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let inner = WINDOW.scope((started, deadline), operation);
     match tokio::time::timeout_at(deadline, inner).await {
         Ok(result) => result,
         Err(_) => Err(McpError::operation_cancelled(timeout)),

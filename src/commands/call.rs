@@ -23,7 +23,8 @@ pub const STDIN_WAIT: Duration = Duration::from_millis(1000);
 
 /// Calls the tool and prints its result.
 pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<(), McpError> {
-    let (server, tool, json) = match split_target(target, None) {
+    let split = split_target(&context.config, target, None);
+    let (server, tool, json) = match split {
         (server, Some(tool)) => (server, tool.to_owned(), rest.first()),
         (server, None) => match rest.first() {
             Some(tool) => (server, tool.clone(), rest.get(1)),
@@ -37,7 +38,7 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
             }
         },
     };
-    if split_target(target, None).1.is_some() && rest.len() > 1 {
+    if split.1.is_some() && rest.len() > 1 {
         return Err(McpError::usage(format!(
             "unexpected argument `{}` after the JSON arguments",
             rest[1]
@@ -209,8 +210,15 @@ fn read_stdin(wait: Option<Duration>) -> std::io::Result<Option<String>> {
             revents: 0,
         };
         let millis = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: one valid pollfd for the duration of the call.
-        let ready = unsafe { libc::poll(&mut poll, 1, millis) };
+        let ready = loop {
+            // SAFETY: one valid pollfd for the duration of the call.
+            let ready = unsafe { libc::poll(&mut poll, 1, millis) };
+            if ready >= 0
+                || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
+            {
+                break ready;
+            }
+        };
         if ready == 0 {
             crate::debug!(
                 "no arguments on stdin within {}; calling with none",
@@ -294,9 +302,10 @@ fn print_result(
         return context.printer.out(&json);
     }
     let mut pieces = content_text(result);
-    if pieces.is_empty()
+    if pieces.iter().all(|piece| piece.trim().is_empty())
         && let Some(structured) = result.structured()
     {
+        pieces.clear();
         pieces.push(Cow::Owned(
             serde_json::to_string_pretty(structured).unwrap_or_default(),
         ));

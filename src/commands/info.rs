@@ -15,7 +15,7 @@ pub async fn info(
     let Some(target) = target else {
         return super::list(context).await;
     };
-    let (server, tool) = split_target(target, tool);
+    let (server, tool) = split_target(&context.config, target, tool);
     let entry = context.config.server(server)?;
     if let Some(tool) = tool
         && !entry.filter.allows(tool)

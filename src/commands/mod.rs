@@ -134,9 +134,23 @@ pub async fn fetch(context: &Context, entry: &ServerEntry) -> Result<(Session, L
     Ok((session, listing))
 }
 
-/// Splits `server/tool` or `server tool`.
-pub fn split_target<'a>(target: &'a str, next: Option<&'a str>) -> (&'a str, Option<&'a str>) {
-    match target.split_once('/') {
+/// Splits `server/tool` (or takes `server` and `next`). A name the config
+/// has is never split, and the split falls after the longest configured
+/// prefix, so server names may contain `/`.
+pub fn split_target<'a>(
+    config: &Config,
+    target: &'a str,
+    next: Option<&'a str>,
+) -> (&'a str, Option<&'a str>) {
+    if config.server(target).is_ok() {
+        return (target, next);
+    }
+    let known = target
+        .match_indices('/')
+        .rev()
+        .map(|(index, _)| (&target[..index], &target[index + 1..]))
+        .find(|(server, tool)| !tool.is_empty() && config.server(server).is_ok());
+    match known.or_else(|| target.split_once('/')) {
         Some((server, tool)) if !server.is_empty() && !tool.is_empty() => (server, Some(tool)),
         _ => (target, next),
     }
@@ -242,9 +256,24 @@ mod tests {
 
     #[test]
     fn splits_targets() {
-        assert_eq!(split_target("a/b", None), ("a", Some("b")));
-        assert_eq!(split_target("a", Some("b")), ("a", Some("b")));
-        assert_eq!(split_target("a", None), ("a", None));
+        let config = crate::config::from_text(
+            std::path::Path::new("test.json"),
+            r#"{"mcpServers": {"a": {"command": "x"}, "org/srv": {"command": "y"}}}"#,
+            &crate::settings::Settings::default(),
+        )
+        .unwrap();
+        assert_eq!(split_target(&config, "a/b", None), ("a", Some("b")));
+        assert_eq!(split_target(&config, "a", Some("b")), ("a", Some("b")));
+        assert_eq!(split_target(&config, "a", None), ("a", None));
+        assert_eq!(
+            split_target(&config, "org/srv", Some("t")),
+            ("org/srv", Some("t"))
+        );
+        assert_eq!(
+            split_target(&config, "org/srv/t", None),
+            ("org/srv", Some("t"))
+        );
+        assert_eq!(split_target(&config, "other/t", None), ("other", Some("t")));
     }
 
     #[test]

@@ -177,13 +177,18 @@ pub fn load(path: &Path, settings: &Settings) -> Result<Config, McpError> {
         path: path.to_owned(),
         source,
     })?;
+    from_text(path, &text, settings)
+}
+
+/// Parses and validates config `text` read from `path`.
+pub fn from_text(path: &Path, text: &str, settings: &Settings) -> Result<Config, McpError> {
     let mut loader = Loader {
         path,
         strict_env: settings.strict_env,
         warnings: Vec::new(),
         missing: None,
     };
-    let servers = loader.parse(&text)?;
+    let servers = loader.parse(text)?;
     if servers.is_empty() {
         loader
             .warnings

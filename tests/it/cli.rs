@@ -129,6 +129,9 @@ fn verbs_unknown_and_ambiguous() {
     let run = sandbox.run(&["search", "x"]);
     run.expect_error(1, "UNKNOWN_SUBCOMMAND");
     assert!(run.stderr.contains("mcp-cli grep"), "{}", run.stderr);
+    let run = sandbox.run(&["cal", "demo", "echo", "{}"]);
+    run.expect_error(1, "UNKNOWN_SUBCOMMAND");
+    assert!(run.stderr.contains("mcp-cli call"), "{}", run.stderr);
     let run = sandbox.run(&["lst"]);
     assert!(run.stderr.contains("mcp-cli list"), "{}", run.stderr);
     sandbox

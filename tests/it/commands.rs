@@ -315,3 +315,30 @@ fn a_relative_command_resolves_against_the_working_directory() {
     sandbox.write_config(&json!({"mcpServers": {"rel": {"command": "./server-copy"}}}));
     assert_eq!(sandbox.run(&["call", "rel", "readonly"]).ok(), "read\n");
 }
+
+#[test]
+fn server_names_may_contain_a_slash() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"org/demo": sandbox.server(&[])}}));
+    let echo = r#"{"text":"slash"}"#;
+    assert_eq!(
+        sandbox.run(&["call", "org/demo", "echo", echo]).ok(),
+        "slash\n"
+    );
+    assert_eq!(
+        sandbox.run(&["call", "org/demo/echo", echo]).ok(),
+        "slash\n"
+    );
+    assert!(
+        sandbox
+            .run(&["info", "org/demo"])
+            .ok()
+            .contains("Tools (9):")
+    );
+    assert!(
+        sandbox
+            .run(&["info", "org/demo/add"])
+            .ok()
+            .contains("Input schema:")
+    );
+}
