@@ -122,6 +122,17 @@ pub enum McpError {
         expected: &'static str,
     },
 
+    /// The server needs a transport this build does not have (HTTP).
+    #[error(
+        "server `{server}` is an HTTP server (`{url}`); this build of mcp-cli speaks stdio only"
+    )]
+    TransportUnsupported {
+        /// The server.
+        server: String,
+        /// Its URL.
+        url: String,
+    },
+
     /// No server of that name in the config.
     #[error("server `{server}` not found")]
     ServerNotFound {
@@ -319,6 +330,7 @@ impl McpError {
             McpError::ConfigInvalid { .. } => "CONFIG_INVALID",
             McpError::MissingEnvVar { .. } => "MISSING_ENV_VAR",
             McpError::InvalidSetting { .. } => "INVALID_SETTING",
+            McpError::TransportUnsupported { .. } => "TRANSPORT_UNSUPPORTED",
             McpError::ServerNotFound { .. } => "SERVER_NOT_FOUND",
             McpError::ToolNotFound { .. } => "TOOL_NOT_FOUND",
             McpError::ToolDisabled { .. } => "TOOL_DISABLED",
@@ -349,6 +361,7 @@ impl McpError {
             | McpError::ConfigInvalid { .. }
             | McpError::MissingEnvVar { .. }
             | McpError::InvalidSetting { .. }
+            | McpError::TransportUnsupported { .. }
             | McpError::ServerNotFound { .. }
             | McpError::ToolNotFound { .. }
             | McpError::ToolDisabled { .. }
@@ -438,6 +451,9 @@ impl McpError {
             McpError::InvalidSetting { var, .. } => {
                 format!("unset {var} or give it a valid value; see `mcp-cli --help`")
             }
+            McpError::TransportUnsupported { server, .. } => format!(
+                "run `{server}` over stdio (`command` in the config) or through a stdio bridge such as `npx mcp-remote <url>`"
+            ),
             McpError::ServerNotFound { .. } => {
                 "run `mcp-cli` to list the configured servers".to_owned()
             }

@@ -119,6 +119,7 @@ pub fn is_transient(error: &McpError) -> bool {
         | McpError::ConfigInvalid { .. }
         | McpError::MissingEnvVar { .. }
         | McpError::InvalidSetting { .. }
+        | McpError::TransportUnsupported { .. }
         | McpError::ServerNotFound { .. }
         | McpError::ToolNotFound { .. }
         | McpError::ToolDisabled { .. }
@@ -403,6 +404,10 @@ mod tests {
                 var: "MCP_TIMEOUT",
                 value: "x".into(),
                 expected: "e",
+            },
+            McpError::TransportUnsupported {
+                server: "s".into(),
+                url: "http://h".into(),
             },
             McpError::ServerNotFound {
                 server: "s".into(),

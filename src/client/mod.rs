@@ -262,15 +262,9 @@ impl Session {
                 cwd,
             } => (command, args, env, cwd),
             ServerConfig::Http { url, .. } => {
-                return Err(McpError::Usage {
-                    message: format!(
-                        "server `{}` is an HTTP server (`{url}`), and this build of mcp-cli speaks stdio only",
-                        entry.name
-                    ),
-                    suggestion: Some(
-                        "run the server over stdio (`command`), or wait for the HTTP transport"
-                            .to_owned(),
-                    ),
+                return Err(McpError::TransportUnsupported {
+                    server: entry.name.clone(),
+                    url: url.clone(),
                 });
             }
         };

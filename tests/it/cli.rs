@@ -198,3 +198,25 @@ fn a_missing_variable_disables_its_server_only() {
     run.expect_error(1, "SERVER_NOT_FOUND");
     assert!(run.stderr.contains("warning") && run.stderr.contains("MCP_CLI_IT_UNSET_VAR"));
 }
+
+#[test]
+fn http_servers_are_validated_and_reported_until_the_transport_lands() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {
+        "remote": {"url": "https://example.invalid/mcp", "headers": {"Authorization": "Bearer ${MCP_CLI_IT_TOKEN:-x}"}},
+        "local": sandbox.server(&[]),
+    }}));
+    let run = sandbox.run(&[]);
+    run.expect_error(1, "TRANSPORT_UNSUPPORTED");
+    assert!(
+        run.stdout.starts_with("remote  (failed: "),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("local\n  • echo"), "{}", run.stdout);
+    sandbox
+        .run(&["call", "remote", "t", "{}"])
+        .expect_error(1, "TRANSPORT_UNSUPPORTED");
+    let sandbox = Sandbox::with_servers(json!({"bad": {"url": "https://h", "type": "stdio"}}));
+    sandbox.run(&[]).expect_error(1, "CONFIG_INVALID");
+}
