@@ -82,16 +82,21 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
         // first attempt.
         let (arguments, first) =
             tokio::join!(read_arguments(arguments), Session::connect(entry, &options));
-        let mut first = Some(first);
-        *slot.lock().await = None;
+        let mut first_error = match first {
+            Ok(session) => {
+                *slot.lock().await = Some(session);
+                None
+            }
+            Err(error) => Some(error),
+        };
         let arguments = arguments?;
         let attempt = || {
-            let first = first.take();
+            let first_error = first_error.take();
             async {
                 let mut slot = slot.lock().await;
-                let session = match (slot.take(), first) {
-                    (Some(session), _) | (None, Some(Ok(session))) => slot.insert(session),
-                    (None, Some(Err(error))) => return Err(error),
+                let session = match (slot.take(), first_error) {
+                    (_, Some(error)) => return Err(error),
+                    (Some(session), None) => slot.insert(session),
                     (None, None) => slot.insert(Session::connect(entry, &options).await?),
                 };
                 let result = call_once(session, &tool, &arguments, &repeatable).await;
