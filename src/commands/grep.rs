@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
-use super::list::{fetch_all, one_line};
-use super::{Context, close_all};
+use super::Context;
+use super::list::{fetch_all, finish_closing, one_line};
 use crate::config::Glob;
 use crate::error::McpError;
 
@@ -13,16 +13,15 @@ use crate::error::McpError;
 pub async fn grep(context: &Context, pattern: &str) -> Result<(), McpError> {
     let glob = Glob::new(pattern);
     let mut signals = context.signals.clone();
-    let results = tokio::select! {
+    let (results, closing) = tokio::select! {
         results = fetch_all(context) => results,
         error = signals.interrupted() => return Err(error),
     };
-    let mut sessions = Vec::new();
     let mut first_error = None;
     let mut text = String::new();
     let mut matches = Vec::new();
     for (entry, result) in context.config.servers.iter().zip(results) {
-        let (session, listing) = match result {
+        let listing = match result {
             Ok(found) => found,
             Err(error) => {
                 match first_error {
@@ -32,7 +31,6 @@ pub async fn grep(context: &Context, pattern: &str) -> Result<(), McpError> {
                 continue;
             }
         };
-        sessions.push(session);
         for tool in &listing.tools {
             let path = format!("{}/{}", entry.name, tool.name);
             let subject = if pattern.contains('/') {
@@ -65,7 +63,7 @@ pub async fn grep(context: &Context, pattern: &str) -> Result<(), McpError> {
     } else {
         context.printer.out(&text)
     };
-    close_all(sessions).await;
+    finish_closing(closing).await;
     printed?;
     match (found, first_error) {
         (_, Some(error)) => Err(error),

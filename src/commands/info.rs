@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Context, Listing, close_all, fetch, parameters, similar_names, split_target};
+use super::{Context, Listing, fetch, parameters, similar_names, split_target};
 use crate::config::{ServerConfig, ServerEntry};
 use crate::error::McpError;
 
@@ -44,7 +44,7 @@ pub async fn info(
             }),
         },
     };
-    close_all(vec![session]).await;
+    session.close().await;
     printed
 }
 

@@ -3,8 +3,9 @@
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use super::{Context, Listing, close_all, fetch};
-use crate::client::Session;
+use tokio::task::JoinHandle;
+
+use super::{Context, Listing, fetch};
 use crate::error::McpError;
 
 /// Lists every server, queried in parallel (up to `MCP_CONCURRENCY`) and
@@ -12,18 +13,16 @@ use crate::error::McpError;
 /// exit code is then the class of the first failure.
 pub async fn list(context: &Context) -> Result<(), McpError> {
     let mut signals = context.signals.clone();
-    let results = tokio::select! {
+    let (results, closing) = tokio::select! {
         results = fetch_all(context) => results,
         error = signals.interrupted() => return Err(error),
     };
-    let mut sessions: Vec<Session> = Vec::new();
     let mut first_error: Option<McpError> = None;
     let mut text = String::new();
     let mut servers = Vec::new();
     for (entry, result) in context.config.servers.iter().zip(results) {
         match result {
-            Ok((session, listing)) => {
-                sessions.push(session);
+            Ok(listing) => {
                 if context.printer.json() {
                     servers.push(server_json(&entry.name, &listing));
                 } else {
@@ -50,7 +49,7 @@ pub async fn list(context: &Context) -> Result<(), McpError> {
     } else {
         context.printer.out(&text)
     };
-    close_all(sessions).await;
+    finish_closing(closing).await;
     printed?;
     match first_error {
         Some(error) => Err(error),
@@ -58,13 +57,32 @@ pub async fn list(context: &Context) -> Result<(), McpError> {
     }
 }
 
-/// Fetches every server's listing, in config order.
-pub(super) async fn fetch_all(context: &Context) -> Vec<Result<(Session, Listing), McpError>> {
-    futures::stream::iter(&context.config.servers)
-        .map(|entry| fetch(context, entry))
+/// Fetches every server's listing, in config order. Each server is stopped
+/// in the background as soon as its listing is in, so a config of fifty
+/// servers never has more than `MCP_CONCURRENCY` of them starting at once
+/// nor all of them alive at the end; the returned handles finish the stops.
+pub(super) async fn fetch_all(
+    context: &Context,
+) -> (Vec<Result<Listing, McpError>>, Vec<JoinHandle<()>>) {
+    let results: Vec<_> = futures::stream::iter(&context.config.servers)
+        .map(|entry| async move {
+            match fetch(context, entry).await {
+                Ok((session, listing)) => (Ok(listing), Some(tokio::spawn(session.close()))),
+                Err(error) => (Err(error), None),
+            }
+        })
         .buffered(context.config.concurrency.max(1))
         .collect()
-        .await
+        .await;
+    let (listings, closing): (Vec<_>, Vec<_>) = results.into_iter().unzip();
+    (listings, closing.into_iter().flatten().collect())
+}
+
+/// Waits for the servers stopped in the background.
+pub(super) async fn finish_closing(closing: Vec<JoinHandle<()>>) {
+    for handle in closing {
+        let _ = handle.await;
+    }
 }
 
 fn server_text(name: &str, listing: &Listing, with_descriptions: bool) -> String {

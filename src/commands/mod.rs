@@ -241,15 +241,6 @@ fn type_of(property: &serde_json::Value) -> String {
     }
 }
 
-/// Closes sessions concurrently.
-pub async fn close_all(sessions: Vec<Session>) {
-    let mut tasks = tokio::task::JoinSet::new();
-    for session in sessions {
-        tasks.spawn(session.close());
-    }
-    while tasks.join_next().await.is_some() {}
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
