@@ -246,6 +246,21 @@ pub enum McpError {
         stderr: Vec<String>,
     },
 
+    /// An HTTP server answered with an error status (the HTTP transport
+    /// produces it; 429, 502, 503 and 504 come before the server processes
+    /// the request, so even a `tools/call` may be sent again).
+    #[error("server `{server}` answered `{method}` with HTTP {status}")]
+    HttpStatus {
+        /// The server.
+        server: String,
+        /// The request method.
+        method: String,
+        /// The status code.
+        status: u16,
+        /// How long the server asked to wait (`Retry-After`), when it did.
+        retry_after: Option<Duration>,
+    },
+
     /// One request took longer than its per-request timeout.
     #[error("timed out awaiting `{method}` from server `{server}` after {}", format_duration(*duration))]
     Timeout {
@@ -341,6 +356,10 @@ impl McpError {
             McpError::Protocol { .. } => "PROTOCOL_ERROR",
             McpError::Spawn { .. } => "SERVER_SPAWN_FAILED",
             McpError::ConnectionClosed { .. } => "CONNECTION_CLOSED",
+            McpError::HttpStatus {
+                status: 401 | 403, ..
+            } => "AUTH_REQUIRED",
+            McpError::HttpStatus { .. } => "HTTP_ERROR",
             McpError::Timeout { .. } => "TIMEOUT",
             McpError::OperationCancelled { .. } => "OPERATION_CANCELLED",
             McpError::MaxRetriesExceeded { .. } => "MAX_RETRIES_EXCEEDED",
@@ -371,6 +390,13 @@ impl McpError {
             McpError::ToolError { .. }
             | McpError::ServerError { .. }
             | McpError::Protocol { .. } => exit::SERVER,
+            McpError::HttpStatus {
+                status: 401 | 403, ..
+            } => exit::AUTH,
+            McpError::HttpStatus { status, .. } if *status >= 500 || *status == 429 => {
+                exit::NETWORK
+            }
+            McpError::HttpStatus { .. } => exit::SERVER,
             McpError::Spawn { .. }
             | McpError::ConnectionClosed { .. }
             | McpError::Timeout { .. }
@@ -494,6 +520,12 @@ impl McpError {
             ),
             McpError::ConnectionClosed { server, .. } => format!(
                 "the server `{server}` exited; run it by hand or with MCP_DEBUG=1 to see why"
+            ),
+            McpError::HttpStatus { status: 401 | 403, server, .. } => format!(
+                "check the credentials in the `headers` of `{server}` in the config"
+            ),
+            McpError::HttpStatus { server, .. } => format!(
+                "the server `{server}` is failing or overloaded; try again later"
             ),
             McpError::Timeout { method, server, .. } if method == "tools/call" => format!(
                 "the call may still have run on `{server}`; check its state before calling again, or raise MCP_REQUEST_TIMEOUT"

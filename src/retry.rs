@@ -109,6 +109,7 @@ pub fn is_transient(error: &McpError) -> bool {
     match error {
         McpError::Spawn { source, .. } => io_is_transient(source),
         McpError::ConnectionClosed { .. } | McpError::Timeout { .. } => true,
+        McpError::HttpStatus { status, .. } => matches!(status, 429 | 502 | 503 | 504),
         McpError::MaxRetriesExceeded { .. } => false,
         McpError::Usage { .. }
         | McpError::UnknownSubcommand { .. }
@@ -150,6 +151,52 @@ fn io_is_transient(error: &std::io::Error) -> bool {
         source = current.source();
     }
     true
+}
+
+/// Parses an HTTP `Retry-After` value: delta-seconds (`120`) or an
+/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), as a wait from `now`.
+/// A date in the past means no wait.
+pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    // "Sun, 06 Nov 1994 08:49:37 GMT"
+    let (_, date) = value.split_once(", ")?;
+    let parts: Vec<&str> = date.split(' ').collect();
+    let [day, month, year, time, "GMT"] = parts[..] else {
+        return None;
+    };
+    let month = 1 + [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|name| *name == month)? as i64;
+    let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
+    let clock: Vec<i64> = time
+        .split(':')
+        .map(|part| part.parse().ok())
+        .collect::<Option<_>>()?;
+    let [hour, minute, second] = clock[..] else {
+        return None;
+    };
+    if !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    // Days from 1970-01-01 to the civil date (Howard Hinnant's algorithm).
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * m + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let at = days * 86_400 + hour * 3600 + minute * 60 + second;
+    let now = now.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64;
+    Some(Duration::from_secs(at.saturating_sub(now).max(0) as u64))
 }
 
 /// Retries `operation` on transient errors (see [`is_transient`]).
@@ -202,8 +249,15 @@ where
             exhausted.set(retry);
             retry
         })
-        .adjust(|_, delay| {
-            let delay = delay?;
+        .adjust(|error, delay| {
+            // The server's own `Retry-After` replaces the backoff.
+            let delay = match error {
+                McpError::HttpStatus {
+                    retry_after: Some(wait),
+                    ..
+                } => delay.map(|_| *wait),
+                _ => delay,
+            }?;
             if deadline.is_some_and(|deadline| Instant::now() + delay >= deadline) {
                 return None;
             }
@@ -333,6 +387,88 @@ mod tests {
     }
 
     #[test]
+    fn retry_after_takes_seconds_and_http_dates() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(784_111_777); // 1994-11-06 08:49:37
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:51:37 GMT", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            parse_retry_after("Thu, 01 Jan 1970 00:00:10 GMT", std::time::UNIX_EPOCH),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Tue, 29 Feb 2028 12:00:00 GMT", std::time::UNIX_EPOCH),
+            Some(Duration::from_secs(1_835_438_400))
+        );
+        for bad in [
+            "",
+            "soon",
+            "-5",
+            "Sun, 06 Nov 1994 08:49:37 CET",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+        ] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn retry_after_sets_the_delay_and_the_deadline_caps_it() {
+        let calls = AtomicU32::new(0);
+        let busy = |wait| McpError::HttpStatus {
+            server: "s".into(),
+            method: "tools/call".into(),
+            status: 503,
+            retry_after: Some(Duration::from_millis(wait)),
+        };
+        let config = RetryConfig {
+            max_attempts: 3,
+            base_delay_ms: 10_000,
+            max_delay_ms: 30_000,
+        };
+        // 300 ms asked, instead of the 10 s backoff.
+        let started = std::time::Instant::now();
+        let result = retry_with_backoff(
+            || async {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    Err(busy(300))
+                } else {
+                    Ok(())
+                }
+            },
+            &config,
+        )
+        .await;
+        assert!(result.is_ok());
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(2),
+            "{elapsed:?}"
+        );
+        // A wait past the deadline is not started: the error comes back at once.
+        let started = std::time::Instant::now();
+        let error = timeout_wrapper(
+            retry_with_backoff(|| async { Err::<(), _>(busy(5_000)) }, &config),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(error, McpError::HttpStatus { status: 503, .. }),
+            "{error:?}"
+        );
+        assert!(started.elapsed() < Duration::from_millis(500));
+    }
+
+    #[test]
     fn schedule_yields_one_delay_per_retry() {
         let config = RetryConfig {
             max_attempts: 4,
@@ -368,6 +504,18 @@ mod tests {
         ];
         for error in &transient {
             assert!(is_transient(error), "{error:?}");
+        }
+        let http = |status| McpError::HttpStatus {
+            server: "s".into(),
+            method: "tools/call".into(),
+            status,
+            retry_after: None,
+        };
+        for status in [429, 502, 503, 504] {
+            assert!(is_transient(&http(status)), "{status}");
+        }
+        for status in [400, 401, 403, 404, 500] {
+            assert!(!is_transient(&http(status)), "{status}");
         }
         let permanent = [
             spawn(std::io::ErrorKind::NotFound),

@@ -171,7 +171,8 @@ async fn call_once(
 }
 
 /// Whether the failed call may have reached the tool: the request was sent
-/// and the connection died or timed out before the answer.
+/// and the connection died or timed out before the answer. (An HTTP 429,
+/// 502, 503 or 504 is answered before the server processes the request.)
 fn reached_tool(error: &McpError) -> bool {
     match error {
         McpError::ConnectionClosed {
