@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
 """Benchmark mcp-cli against the least an MCP client can do.
 
-Runs each scenario interleaved (mcp-cli, reference, mcp-cli, ...) so that
-machine noise hits both alike, and prints medians and the ratio
-mcp-cli / reference. Peak RSS of the mcp-cli process (VmHWM, not its
-servers) is sampled in separate, untimed runs.
+Two baselines: `raw` (bench/reference-client: hand-written JSON-RPC lines,
+no parsing, kill and exit) and `rmcp` (bench/rmcp-reference: the same
+steps through the rmcp SDK that mcp-cli is built on). Each scenario runs
+interleaved (mcp-cli, raw, rmcp, mcp-cli, ...) so that machine noise hits
+all alike, and prints medians and the ratios mcp-cli / baseline. Peak RSS
+of the mcp-cli process (VmHWM, not its servers) is sampled in separate,
+untimed runs.
 
     python3 bench/run.py            # build release, run every scenario
     python3 bench/run.py --runs 50  # more runs per side
 
 Scenarios:
   cold-call   `call echo` on the bundled server: spawn, initialize, call, exit
-  list        listing server-everything, against a reference that kills the
+  list        listing server-everything, against baselines that kill the
               server right after `tools/list`
   large       a 5 MB tool result through a pipe
 """
@@ -29,6 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELEASE = os.path.join(ROOT, "target", "release")
 MCP_CLI = os.path.join(RELEASE, "mcp-cli")
 REFERENCE = os.path.join(RELEASE, "mcp-reference-client")
+RMCP_REFERENCE = os.path.join(RELEASE, "mcp-rmcp-reference")
 TEST_SERVER = os.path.join(RELEASE, "mcp-test-server")
 EVERYTHING = os.path.join(ROOT, "tests", "servers", "node_modules", ".bin", "mcp-server-everything")
 
@@ -60,20 +64,22 @@ def peak_rss_kib(argv, env):
     return peak
 
 
-def scenario(name, ours, reference, env, runs):
+def scenario(name, ours, raw, rmcp, env, runs):
+    sides = {"mcp-cli": ours, "raw": raw, "rmcp": rmcp}
     for _ in range(2):  # warm the page cache and npm's module cache
-        timed(ours, env)
-        timed(reference, env)
-    a, b = [], []
+        for argv in sides.values():
+            timed(argv, env)
+    times = {side: [] for side in sides}
     for _ in range(runs):
-        a.append(timed(ours, env))
-        b.append(timed(reference, env))
+        for side, argv in sides.items():
+            times[side].append(timed(argv, env))
     rss = max(peak_rss_kib(ours, env) for _ in range(5))
-    ma, mb = statistics.median(a), statistics.median(b)
-    print(f"{name:<11} mcp-cli {ma * 1000:8.1f} ms   reference {mb * 1000:8.1f} ms   "
-          f"ratio {ma / mb:5.3f}   mcp-cli peak RSS {rss / 1024:5.1f} MiB   ({runs} runs each)")
-    return {"scenario": name, "mcp_cli_ms": ma * 1000, "reference_ms": mb * 1000,
-            "ratio": ma / mb, "peak_rss_mib": rss / 1024, "runs": runs}
+    median = {side: statistics.median(values) * 1000 for side, values in times.items()}
+    print(f"{name:<10} mcp-cli {median['mcp-cli']:7.1f} ms | raw {median['raw']:7.1f} ms "
+          f"(x{median['mcp-cli'] / median['raw']:.3f}) | rmcp {median['rmcp']:7.1f} ms "
+          f"(x{median['mcp-cli'] / median['rmcp']:.3f}) | mcp-cli peak RSS {rss / 1024:4.1f} MiB "
+          f"({runs} runs each)")
+    return {"scenario": name, "median_ms": median, "peak_rss_mib": rss / 1024, "runs": runs}
 
 
 def main():
@@ -103,13 +109,17 @@ def main():
     results = [
         scenario("cold-call",
                  [MCP_CLI, "-c", config, "call", "demo", "echo", echo],
-                 [REFERENCE, "call", "echo", echo, "--", TEST_SERVER], env, args.runs),
+                 [REFERENCE, "call", "echo", echo, "--", TEST_SERVER],
+                 [RMCP_REFERENCE, "call", "echo", echo, "--", TEST_SERVER], env, args.runs),
         scenario("list",
                  [MCP_CLI, "-c", only_everything],
-                 [REFERENCE, "list", "--", EVERYTHING, "stdio"], env, max(args.runs // 2, 5)),
+                 [REFERENCE, "list", "--", EVERYTHING, "stdio"],
+                 [RMCP_REFERENCE, "list", "--", EVERYTHING, "stdio"], env, max(args.runs // 2, 5)),
         scenario("large",
                  [MCP_CLI, "-c", config, "call", "demo", "huge", '{"bytes":5000000}'],
-                 [REFERENCE, "call", "huge", '{"bytes":5000000}', "--", TEST_SERVER], env, args.runs),
+                 [REFERENCE, "call", "huge", '{"bytes":5000000}', "--", TEST_SERVER],
+                 [RMCP_REFERENCE, "call", "huge", '{"bytes":5000000}', "--", TEST_SERVER],
+                 env, args.runs),
     ]
     if args.json:
         with open(args.json, "w") as file:

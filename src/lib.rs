@@ -73,8 +73,8 @@ fn report_output(printer: &Printer, result: Result<(), McpError>) -> u8 {
 }
 
 fn run_in_runtime(printer: Arc<Printer>, args: Args) -> u8 {
-    // Before any other thread exists: every thread inherits the signal mask.
-    let signals = Signals(signals::watch());
+    let (signals, start_signal_thread) = signals::watch();
+    let signals = Signals(signals);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -83,6 +83,8 @@ fn run_in_runtime(printer: Arc<Printer>, args: Args) -> u8 {
         Err(error) => return report(&printer, &McpError::Output(error)),
     };
     let code = runtime.block_on(async {
+        // Started at the first wait (typically a server booting), not before it.
+        tokio::spawn(async move { start_signal_thread() });
         match run(args, printer.clone(), signals).await {
             Ok(()) => exit::SUCCESS,
             Err(error) => report(&printer, &error),

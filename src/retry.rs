@@ -158,8 +158,10 @@ fn io_is_transient(error: &std::io::Error) -> bool {
 /// A date in the past means no wait.
 pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    if !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Some(Duration::from_secs(
+            value.parse().unwrap_or(u64::MAX).min(MAX_RETRY_AFTER),
+        ));
     }
     // "Sun, 06 Nov 1994 08:49:37 GMT"
     let (_, date) = value.split_once(", ")?;
@@ -180,7 +182,12 @@ pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Dura
     let [hour, minute, second] = clock[..] else {
         return None;
     };
-    if !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=31).contains(&day)
+        || !(1970..=9999).contains(&year)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     // Days from 1970-01-01 to the civil date (Howard Hinnant's algorithm).
@@ -196,8 +203,14 @@ pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Dura
     let days = era * 146_097 + day_of_era - 719_468;
     let at = days * 86_400 + hour * 3600 + minute * 60 + second;
     let now = now.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64;
-    Some(Duration::from_secs(at.saturating_sub(now).max(0) as u64))
+    Some(Duration::from_secs(
+        (at.saturating_sub(now).max(0) as u64).min(MAX_RETRY_AFTER),
+    ))
 }
+
+/// The longest `Retry-After` taken as given, in seconds (a day); the
+/// deadline usually ends the wait long before.
+const MAX_RETRY_AFTER: u64 = 86_400;
 
 /// Retries `operation` on transient errors (see [`is_transient`]).
 pub async fn retry_with_backoff<T, F, Fut>(
@@ -255,10 +268,11 @@ where
                 McpError::HttpStatus {
                     retry_after: Some(wait),
                     ..
-                } => delay.map(|_| *wait),
+                } if config.max_delay_ms > 0 => delay.map(|_| *wait),
                 _ => delay,
             }?;
-            if deadline.is_some_and(|deadline| Instant::now() + delay >= deadline) {
+            let ends = Instant::now().checked_add(delay);
+            if deadline.is_some_and(|deadline| ends.is_none_or(|ends| ends >= deadline)) {
                 return None;
             }
             exhausted.set(false);
@@ -405,9 +419,11 @@ mod tests {
             parse_retry_after("Thu, 01 Jan 1970 00:00:10 GMT", std::time::UNIX_EPOCH),
             Some(Duration::from_secs(10))
         );
+        // A leap day, an hour ahead of 2028-02-29 11:00:00 (1_835_434_800).
+        let leap = std::time::UNIX_EPOCH + Duration::from_secs(1_835_434_800);
         assert_eq!(
-            parse_retry_after("Tue, 29 Feb 2028 12:00:00 GMT", std::time::UNIX_EPOCH),
-            Some(Duration::from_secs(1_835_438_400))
+            parse_retry_after("Tue, 29 Feb 2028 12:00:00 GMT", leap),
+            Some(Duration::from_secs(3600))
         );
         for bad in [
             "",

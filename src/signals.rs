@@ -1,15 +1,18 @@
-//! Signals, on a thread of their own.
+//! Signals, seen by a thread of their own.
 //!
-//! SIGINT, SIGTERM, SIGHUP and SIGQUIT are blocked in every thread and taken
-//! with `sigwait` on a dedicated one, so they are seen even while the main
-//! thread is stuck (a stdout write to a reader that stopped reading). The
-//! first signal is handed to the command, which cancels its requests
-//! (`notifications/cancelled`) and stops its servers; a second signal, or a
-//! command that has not finished [`FORCE_AFTER`] later, stops every server
-//! and exits at once. Child processes start with an empty signal mask (the
-//! standard library resets it).
+//! A minimal handler for SIGINT, SIGTERM, SIGHUP and SIGQUIT writes the
+//! signal's number to a pipe, and a dedicated thread reads it, so a signal
+//! is acted on even while the main thread is stuck (a stdout write to a
+//! reader that stopped reading). The first signal is handed to the command,
+//! which cancels its requests (`notifications/cancelled`) and stops its
+//! servers; a second signal, or a command that has not finished
+//! [`FORCE_AFTER`] later, stops every server and exits at once.
+//!
+//! Handlers rather than a blocked mask and `sigwait`: a blocked mask is
+//! inherited by child processes, which then could not be stopped with
+//! SIGTERM, while handlers are reset to the default by `exec`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -38,55 +41,128 @@ pub fn name(exit_code: u8) -> &'static str {
     }
 }
 
-/// Starts the signal thread; the receiver yields the exit code of the first
-/// signal. Call it before any other thread is started.
-pub fn watch() -> watch::Receiver<Option<u8>> {
+/// Installs the handlers and returns the receiver of the first signal's exit
+/// code, with the function that starts the thread reading them. Signals that
+/// come before the thread starts wait in the pipe, so starting it can be left
+/// until the main thread has nothing better to do (a server booting).
+pub fn watch() -> (watch::Receiver<Option<u8>>, impl FnOnce()) {
     let (sender, receiver) = watch::channel(None);
     #[cfg(unix)]
-    {
-        let set = blocked_set();
-        std::thread::Builder::new()
-            .name("signals".to_owned())
-            .spawn(move || wait_for_signals(&set, &sender))
-            .expect("start the signal thread");
-    }
-    #[cfg(not(unix))]
-    drop(sender);
-    receiver
-}
-
-#[cfg(unix)]
-fn blocked_set() -> libc::sigset_t {
-    // SAFETY: the set is initialised by sigemptyset before use, and
-    // pthread_sigmask only reads it.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
-            libc::sigaddset(&mut set, signal);
+    let read_end = unix::install();
+    let start = move || {
+        #[cfg(unix)]
+        if let Some(read_end) = read_end {
+            std::thread::Builder::new()
+                .name("signals".to_owned())
+                .spawn(move || unix::serve(read_end, &sender))
+                .expect("start the signal thread");
         }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    }
+        #[cfg(not(unix))]
+        drop(sender);
+    };
+    (receiver, start)
 }
 
 #[cfg(unix)]
-fn wait_for_signals(set: &libc::sigset_t, sender: &watch::Sender<Option<u8>>) {
-    let mut signal = 0;
-    // SAFETY: `set` is a valid, initialised signal set.
-    if unsafe { libc::sigwait(set, &mut signal) } != 0 {
-        return;
+mod unix {
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    use super::*;
+
+    const SIGNALS: [i32; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+    /// The pipe's write end, for the handler.
+    static WRITE_END: AtomicI32 = AtomicI32::new(-1);
+
+    /// Writes the signal number to the pipe: async-signal-safe, errno kept.
+    extern "C" fn on_signal(signal: libc::c_int) {
+        let fd = WRITE_END.load(Ordering::Relaxed);
+        if fd >= 0 {
+            let byte = signal as u8;
+            // SAFETY: errno is saved and restored around write(2), the only
+            // call, which is async-signal-safe; `byte` lives on this stack.
+            unsafe {
+                let errno = *libc::__errno_location();
+                libc::write(fd, (&byte as *const u8).cast(), 1);
+                *libc::__errno_location() = errno;
+            }
+        }
     }
-    let code = exit_code(signal);
-    let _ = sender.send(Some(code));
-    // A second signal, or a command that does not wind down in time.
-    let timeout = libc::timespec {
-        tv_sec: FORCE_AFTER.as_secs() as libc::time_t,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid set and timespec; a null siginfo pointer is allowed.
-    let second = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &timeout) };
-    let code = if second > 0 { exit_code(second) } else { code };
-    client::stop_all(Duration::from_millis(100));
-    std::process::exit(i32::from(code));
+
+    /// Creates the pipe and installs the handlers; `None` if that fails (the
+    /// default actions then stay).
+    pub(super) fn install() -> Option<i32> {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+            return None;
+        }
+        let [read_end, write_end] = fds;
+        // The reading end blocks; only the handler's end must never block.
+        // SAFETY: fcntl on a descriptor we own.
+        unsafe {
+            let flags = libc::fcntl(read_end, libc::F_GETFL);
+            libc::fcntl(read_end, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        }
+        WRITE_END.store(write_end, Ordering::Relaxed);
+        for signal in SIGNALS {
+            // SAFETY: a zeroed sigaction with a valid handler and an empty
+            // mask is a valid argument; SA_RESTART keeps interrupted system
+            // calls of the main thread going.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+                action.sa_flags = libc::SA_RESTART;
+                libc::sigemptyset(&mut action.sa_mask);
+                libc::sigaction(signal, &action, std::ptr::null_mut());
+            }
+        }
+        Some(read_end)
+    }
+
+    /// Reads signals: the first goes to the command; the second, or
+    /// [`FORCE_AFTER`] without an exit, ends the process.
+    pub(super) fn serve(read_end: i32, sender: &watch::Sender<Option<u8>>) {
+        let Some(first) = next_signal(read_end, None) else {
+            return;
+        };
+        let code = exit_code(first);
+        let _ = sender.send(Some(code));
+        let second = next_signal(read_end, Some(Instant::now() + FORCE_AFTER));
+        client::stop_all(Duration::from_millis(100));
+        std::process::exit(i32::from(second.map_or(code, exit_code)));
+    }
+
+    /// The next signal from the pipe, or `None` when `deadline` passes.
+    fn next_signal(read_end: i32, deadline: Option<Instant>) -> Option<i32> {
+        loop {
+            let timeout = match deadline {
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX)
+                }
+                None => -1,
+            };
+            let mut poll = libc::pollfd {
+                fd: read_end,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let ready = unsafe { libc::poll(&mut poll, 1, timeout) };
+            if ready <= 0 {
+                // 0: the deadline passed (checked above); -1: EINTR (a stop
+                // and continue), so wait for the time that is left.
+                continue;
+            }
+            let mut byte = 0u8;
+            // SAFETY: reads one byte into `byte`.
+            if unsafe { libc::read(read_end, (&mut byte as *mut u8).cast(), 1) } == 1 {
+                return Some(i32::from(byte));
+            }
+        }
+    }
 }

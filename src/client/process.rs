@@ -96,15 +96,17 @@ pub fn spawn(launch: &Launch<'_>) -> Result<(ServerProcess, ChildStdout, ChildSt
     }
     #[cfg(unix)]
     command.process_group(0);
+    // The registry stays locked across the spawn, so a forced exit on a
+    // signal cannot miss a server that is just starting.
+    let mut live = LIVE_GROUPS.lock().expect("group registry lock");
     let mut child = command.spawn().map_err(|source| McpError::Spawn {
         server: launch.server.to_owned(),
         command: launch.command.to_owned(),
         source,
     })?;
     let group = child.id().and_then(|pid| i32::try_from(pid).ok());
-    if let Some(group) = group {
-        LIVE_GROUPS.lock().expect("group registry lock").push(group);
-    }
+    live.extend(group);
+    drop(live);
     let stdout = child.stdout.take().expect("stdout is piped");
     let stdin = child.stdin.take().expect("stdin is piped");
     let stderr = StderrTail::default();

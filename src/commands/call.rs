@@ -21,6 +21,9 @@ use crate::retry;
 /// How long to wait for the first byte of arguments on a non-terminal stdin.
 pub const STDIN_WAIT: Duration = Duration::from_millis(1000);
 
+/// How long a failed call waits for the listing sent beside it.
+const LISTING_GRACE: Duration = Duration::from_secs(2);
+
 /// Calls the tool and prints its result.
 pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<(), McpError> {
     let split = split_target(&context.config, target, None);
@@ -120,8 +123,9 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
     let mut signals = context.signals.clone();
     let what = format!("tools/call `{label}`");
     let result = tokio::select! {
-        result = context.until_deadline(work, &what) => result,
+        biased;
         error = signals.interrupted() => Err(error),
+        result = context.until_deadline(work, &what) => result,
     };
     let printed = match result {
         Ok(value) => print_result(context, server, &tool, &value),
@@ -134,32 +138,54 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
 }
 
 /// One attempt: the call, with `tools/list` sent beside it rather than
-/// before it, so the listing costs no round trip. The listing tells an
-/// unknown tool from a failing one, and gives the tool's annotations: whether
-/// a call that died in flight may be repeated. A server answers the listing
-/// before it reads the call, so a call that crashes the server still finds
-/// the annotations; when the tool was not seen in time (a listing of several
-/// pages cut short), the call counts as not repeatable.
+/// before it, so the listing costs no round trip. The listing is read only
+/// when the call fails: it tells an unknown tool from a failing one, and
+/// gives the tool's annotations (may a call that died in flight be
+/// repeated?). A server answers the listing before it reads the call, so a
+/// call that crashes the server still finds them; when the tool was not
+/// seen in time (a listing cut short), the call counts as not repeatable.
 async fn call_once(
     session: &Session,
     tool: &str,
     arguments: &Option<Map<String, Value>>,
     repeatable: &AtomicBool,
 ) -> Result<CallResult, McpError> {
-    let (tools, result) = tokio::join!(
-        session.list_tools(),
-        session.call_tool(tool, arguments.clone())
-    );
+    let listing = session.list_tools();
+    let call = session.call_tool(tool, arguments.clone());
+    tokio::pin!(listing, call);
+    let mut tools = None;
+    let result = loop {
+        // Biased: the listing is polled, and so sent, before the call.
+        tokio::select! {
+            biased;
+            listed = &mut listing, if tools.is_none() => tools = Some(listed),
+            result = &mut call => break result,
+        }
+    };
+    let failed = match &result {
+        Ok(value) => value.is_error(),
+        Err(_) => true,
+    };
+    if !failed {
+        // A success needs no listing; one still in flight is cancelled.
+        return result;
+    }
+    let tools = match tools {
+        Some(tools) => tools,
+        None => tokio::time::timeout(LISTING_GRACE, &mut listing)
+            .await
+            .unwrap_or_else(|_| Ok(Vec::new())),
+    };
     let Ok(tools) = tools else {
         return result;
     };
     let found = tools.iter().find(|candidate| candidate.name == tool);
     repeatable.store(found.is_some_and(Tool::is_repeatable), Ordering::SeqCst);
     let refused = match &result {
-        Ok(value) => value.is_error(),
+        Ok(_) => true,
         Err(error) => matches!(error, McpError::ServerError { .. }),
     };
-    if found.is_none() && refused {
+    if found.is_none() && refused && !tools.is_empty() {
         return Err(McpError::ToolNotFound {
             server: session.name().to_owned(),
             tool: tool.to_owned(),
@@ -171,8 +197,7 @@ async fn call_once(
 }
 
 /// Whether the failed call may have reached the tool: the request was sent
-/// and the connection died or timed out before the answer. (An HTTP 429,
-/// 502, 503 or 504 is answered before the server processes the request.)
+/// and the connection died or timed out before the answer.
 fn reached_tool(error: &McpError) -> bool {
     match error {
         McpError::ConnectionClosed {
@@ -181,6 +206,11 @@ fn reached_tool(error: &McpError) -> bool {
             ..
         } => method == "tools/call" && *request_sent,
         McpError::Timeout { method, .. } => method == "tools/call",
+        // A gateway's 502 or 504 can come after the server got the request;
+        // only 429 and 503 say it was turned away.
+        McpError::HttpStatus { method, status, .. } => {
+            method == "tools/call" && matches!(status, 502 | 504)
+        }
         _ => false,
     }
 }

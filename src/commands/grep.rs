@@ -14,8 +14,9 @@ pub async fn grep(context: &Context, pattern: &str) -> Result<(), McpError> {
     let glob = Glob::new(pattern);
     let mut signals = context.signals.clone();
     let (results, closing) = tokio::select! {
-        results = fetch_all(context) => results,
+        biased;
         error = signals.interrupted() => return Err(error),
+        results = fetch_all(context) => results,
     };
     let mut first_error = None;
     let mut text = String::new();

@@ -27,8 +27,9 @@ pub async fn info(
     }
     let mut signals = context.signals.clone();
     let (session, listing) = tokio::select! {
-        fetched = fetch(context, entry) => fetched?,
+        biased;
         error = signals.interrupted() => return Err(error),
+        fetched = fetch(context, entry) => fetched?,
     };
     let printed = match tool {
         None if context.printer.json() => context.printer.out_json(&server_json(entry, &listing)),

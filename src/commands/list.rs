@@ -14,8 +14,9 @@ use crate::error::McpError;
 pub async fn list(context: &Context) -> Result<(), McpError> {
     let mut signals = context.signals.clone();
     let (results, closing) = tokio::select! {
-        results = fetch_all(context) => results,
+        biased;
         error = signals.interrupted() => return Err(error),
+        results = fetch_all(context) => results,
     };
     let mut first_error: Option<McpError> = None;
     let mut text = String::new();

@@ -339,7 +339,9 @@ impl Loader<'_> {
                         &format!("`{kind}` does not go with `command`; use \"stdio\""),
                     ));
                 }
-                if command.trim().is_empty() {
+                // With an unset variable in it, the value says nothing yet;
+                // the server reports the variable when it is used.
+                if command.trim().is_empty() && self.missing.is_none() {
                     return Err(self.invalid(&format!("{at}.command"), "is empty"));
                 }
                 ServerConfig::Stdio {
@@ -362,7 +364,9 @@ impl Loader<'_> {
                         ));
                     }
                 };
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                if !(url.starts_with("http://") || url.starts_with("https://"))
+                    && self.missing.is_none()
+                {
                     return Err(self.invalid(
                         &format!("{at}.url"),
                         &format!("`{url}` is not an http:// or https:// URL"),

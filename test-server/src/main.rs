@@ -35,6 +35,7 @@
 //! - `--hang`: read stdin but never reply to anything.
 //! - `--hang-on-call`: never reply to `tools/call` (calls and cancellations
 //!   are still recorded).
+//! - `--hang-on-list`: never reply to `tools/list`.
 //! - `--slow-start MS`: sleep MS milliseconds before reading stdin.
 //! - `--noisy-stderr N`: N noise lines on stderr at start, then one stderr
 //!   line per message received.
@@ -82,6 +83,7 @@ mixed, huge, write, idem, readonly).
   --garbage-only             answer every request with non-JSON
   --hang                     never reply to anything
   --hang-on-call             never reply to tools/call
+  --hang-on-list             never reply to tools/list
   --slow-start MS            sleep MS milliseconds before reading stdin
   --noisy-stderr N           N noise lines at start, one line per message
   --ignore-stdin-eof         keep running after stdin EOF
@@ -103,6 +105,7 @@ struct Config {
     garbage_only: bool,
     hang: bool,
     hang_on_call: bool,
+    hang_on_list: bool,
     slow_start_ms: Option<u64>,
     noisy_stderr: Option<u64>,
     ignore_stdin_eof: bool,
@@ -129,6 +132,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Config, String> 
             "--garbage-only" => cfg.garbage_only = true,
             "--hang" => cfg.hang = true,
             "--hang-on-call" => cfg.hang_on_call = true,
+            "--hang-on-list" => cfg.hang_on_list = true,
             "--slow-start" => cfg.slow_start_ms = Some(parse_number(&arg, &value()?)?),
             "--noisy-stderr" => cfg.noisy_stderr = Some(parse_number(&arg, &value()?)?),
             "--ignore-stdin-eof" => cfg.ignore_stdin_eof = true,
@@ -360,6 +364,7 @@ fn handle_message(srv: &Arc<Server>, msg: Value) -> Option<JoinHandle<()>> {
     match method {
         "initialize" => handle_initialize(srv, &id, &params),
         "ping" => srv.send_result(&id, json!({})),
+        "tools/list" if srv.cfg.hang_on_list => {}
         "tools/list" => handle_list(srv, &id, &params),
         "tools/call" => {
             let srv = Arc::clone(srv);

@@ -25,9 +25,10 @@ fn servers_and_their_children_are_gone_after_a_command() {
     }}));
     let run = sandbox.run(&["call", "stubborn", "readonly"]);
     assert_eq!(run.ok(), "read\n");
-    // A server that ignores stdin EOF costs at most the shutdown grace.
+    // A server that ignores stdin EOF still goes at once on SIGTERM: not
+    // after the 1 s grace, as it would if it had inherited a blocked mask.
     assert!(
-        run.elapsed < Duration::from_secs(3),
+        run.elapsed < Duration::from_millis(900),
         "took {:?}",
         run.elapsed
     );
@@ -226,4 +227,22 @@ fn progress_and_colour_on_a_terminal() {
 #[test]
 fn sighup_mid_call_exits_129_and_leaves_nothing_behind() {
     interrupt_mid_call("-HUP", 129);
+}
+
+#[test]
+fn servers_start_with_no_signal_blocked_or_ignored() {
+    let (sandbox, child) = start_slow_call(&[]);
+    let marker = sandbox.state().display().to_string();
+    let servers = pids_matching(&marker);
+    assert_eq!(servers.len(), 1, "{servers:?}");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", servers[0])).unwrap();
+    kill("-INT", child.id());
+    assert_eq!(finish(child).code, 130);
+    for field in ["SigBlk:", "SigIgn:"] {
+        let line = status.lines().find(|line| line.starts_with(field)).unwrap();
+        let mask = u64::from_str_radix(line[field.len()..].trim(), 16).unwrap();
+        // Bits of SIGHUP (1), SIGINT (2), SIGQUIT (3) and SIGTERM (15).
+        let ours = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 14);
+        assert_eq!(mask & ours, 0, "{line}");
+    }
 }

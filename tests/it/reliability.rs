@@ -197,3 +197,26 @@ fn progress_restarts_the_request_timeout() {
             .any(|e| e.starts_with("cancelled"))
     );
 }
+
+#[test]
+fn a_call_does_not_wait_for_a_listing_that_never_comes() {
+    let mut sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"nolist": sandbox.server(&["--hang-on-list"])}}));
+    sandbox.env("MCP_TIMEOUT", "10");
+    let run = sandbox.run(&["call", "nolist", "write", r#"{"text":"x"}"#]);
+    assert_eq!(run.ok(), "written\n");
+    assert!(
+        run.elapsed < Duration::from_secs(2),
+        "took {:?}",
+        run.elapsed
+    );
+    // A failing call waits for the listing a bounded time, then reports.
+    let run = sandbox.run(&["call", "nolist", "fail"]);
+    run.expect_error(2, "TOOL_ERROR");
+    assert!(
+        run.elapsed < Duration::from_secs(4),
+        "took {:?}",
+        run.elapsed
+    );
+    assert_eq!(sandbox.log("calls.log"), ["write", "fail"]);
+}
