@@ -437,7 +437,10 @@ impl McpError {
             | McpError::Timeout { stderr, .. }
                 if !stderr.is_empty() =>
             {
-                let mut lines = vec!["server stderr (last lines):".to_owned()];
+                let mut lines = vec![
+                    "last lines from the server (stderr, and stdout that is not JSON-RPC):"
+                        .to_owned(),
+                ];
                 lines.extend(stderr.iter().map(|line| format!("  {line}")));
                 lines
             }

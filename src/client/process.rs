@@ -77,7 +77,7 @@ pub struct Launch<'a> {
 }
 
 /// Starts the server; returns it with the pipes MCP runs over.
-pub fn spawn(launch: &Launch<'_>) -> Result<(ServerProcess, ChildStdout, ChildStdin), McpError> {
+pub fn spawn(launch: &Launch<'_>) -> Result<(ServerProcess, WatchedStdout, ChildStdin), McpError> {
     let mut command = Command::new(launch.command);
     command
         .args(launch.args)
@@ -116,6 +116,13 @@ pub fn spawn(launch: &Launch<'_>) -> Result<(ServerProcess, ChildStdout, ChildSt
         let debug = launch.debug;
         tokio::spawn(drain_stderr(pipe, tail, server, debug))
     });
+    let stdout = WatchedStdout {
+        inner: stdout,
+        line: Vec::new(),
+        tail: stderr.clone(),
+        server: launch.server.to_owned(),
+        debug: launch.debug,
+    };
     Ok((
         ServerProcess {
             child,
@@ -126,6 +133,56 @@ pub fn spawn(launch: &Launch<'_>) -> Result<(ServerProcess, ChildStdout, ChildSt
         stdout,
         stdin,
     ))
+}
+
+/// A server's stdout, watched for lines that are not JSON-RPC (a server
+/// that logs to stdout is a common bug): rmcp skips such lines, so each is
+/// noted in the stderr tail (and so in `Details:` when the server fails) and
+/// shown live under `MCP_DEBUG`. The bytes pass through unchanged.
+pub struct WatchedStdout {
+    inner: ChildStdout,
+    /// The start of the current line, up to [`STDERR_LINE_BYTES`].
+    line: Vec<u8>,
+    tail: StderrTail,
+    server: String,
+    debug: bool,
+}
+
+impl WatchedStdout {
+    fn note(&mut self) {
+        let text = String::from_utf8_lossy(&self.line);
+        let text = text.trim();
+        if !text.is_empty() && !text.starts_with('{') && !text.starts_with('[') {
+            let note = format!("(stdout, not JSON-RPC) {text}");
+            if self.debug {
+                crate::printer::to_stderr(&format!("[{}] {note}\n", self.server));
+            }
+            self.tail.push(note);
+        }
+        self.line.clear();
+    }
+}
+
+impl tokio::io::AsyncRead for WatchedStdout {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+        buffer: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buffer.filled().len();
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(context, buffer);
+        if poll.is_ready() {
+            let this = &mut *self;
+            for piece in buffer.filled()[before..].split_inclusive(|&byte| byte == b'\n') {
+                let room = STDERR_LINE_BYTES.saturating_sub(this.line.len());
+                this.line.extend_from_slice(&piece[..piece.len().min(room)]);
+                if piece.ends_with(b"\n") {
+                    this.note();
+                }
+            }
+        }
+        poll
+    }
 }
 
 /// Reads a server's stderr to its end, keeping the last lines (each cut to

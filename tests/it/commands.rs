@@ -297,14 +297,30 @@ fn debug_streams_server_stderr_with_its_name() {
 }
 
 #[test]
-fn garbage_on_stdout_is_skipped() {
-    let sandbox = Sandbox::new();
-    sandbox.write_config(&json!({"mcpServers": {"g": sandbox.server(&["--garbage"])}}));
-    assert_eq!(
-        sandbox
-            .run(&["call", "g", "echo", r#"{"text":"fine"}"#])
-            .ok(),
-        "fine\n"
+fn garbage_on_stdout_is_skipped_and_shown() {
+    let mut sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {
+        "g": sandbox.server(&["--garbage"]),
+        "only": sandbox.server(&["--garbage-only"]),
+    }}));
+    let echo = ["call", "g", "echo", r#"{"text":"fine"}"#];
+    assert_eq!(sandbox.run(&echo).ok(), "fine\n");
+    // A server that logs to stdout: the lines are named when it fails, and
+    // shown live under MCP_DEBUG.
+    sandbox
+        .env("MCP_REQUEST_TIMEOUT", "1")
+        .env("MCP_MAX_RETRIES", "0");
+    let run = sandbox.run(&["call", "only", "echo", "{}"]);
+    run.expect_error(3, "TIMEOUT");
+    let note = "(stdout, not JSON-RPC) this is not json";
+    assert!(run.stderr.contains(note), "{}", run.stderr);
+    sandbox.env("MCP_DEBUG", "1");
+    let run = sandbox.run(&echo);
+    assert_eq!(run.ok(), "fine\n");
+    assert!(
+        run.stderr.contains(&format!("[g] {note}")),
+        "{}",
+        run.stderr
     );
 }
 
