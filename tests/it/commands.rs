@@ -358,3 +358,29 @@ fn server_names_may_contain_a_slash() {
             .contains("Input schema:")
     );
 }
+
+#[test]
+fn closed_standard_streams_are_harmless() {
+    let sandbox = demo();
+    let cli = crate::support::mcp_cli().display().to_string();
+    let shell = |script: &str| {
+        let started = std::time::Instant::now();
+        let output = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(script.replace("CLI", &format!("'{cli}'")))
+            .current_dir(sandbox.path())
+            .env("HOME", sandbox.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        (output.status.code(), stdout, started.elapsed())
+    };
+    // stdin closed: no pipe of mcp-cli's may become fd 0 and be waited on (or
+    // read) as the arguments; Rust's runtime reopens closed 0-2 on /dev/null.
+    let (code, stdout, elapsed) = shell("CLI call demo readonly <&-");
+    assert_eq!((code, stdout.as_str()), (Some(0), "read\n"));
+    assert!(elapsed < Duration::from_millis(800), "took {elapsed:?}");
+    // stderr closed: the error is lost, the exit code is not.
+    let (code, stdout, _) = shell("CLI call demo fail 2>&-");
+    assert_eq!((code, stdout.as_str()), (Some(2), ""));
+}
