@@ -288,7 +288,7 @@ pub fn help_text(topic: Option<&str>) -> String {
              Servers come from mcp_servers.json (Claude Desktop's `mcpServers`, or VS Code's\n\
              `servers`). Data goes to stdout, diagnostics to stderr.\n\n{OPTIONS_HELP}\n{}\n\
              Exit codes:\n  0 success   1 usage, config or unknown name   2 server or tool error\n  \
-             3 spawn, connection or timeout   4 auth   130/143 interrupted\n\n\
+             3 spawn, connection or timeout   4 auth   128+N signal N (130 Ctrl-C, 143 SIGTERM)\n\n\
              Examples:\n  mcp-cli                          list servers and tools\n  \
              mcp-cli info filesystem          a server's tools and their parameters\n  \
              mcp-cli grep '*file*'            find tools\n  \
