@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::Sandbox;
+use crate::support::{Sandbox, assert_contains};
 
 #[test]
 fn help_teaches_verbs_variables_and_exit_codes() {
@@ -64,12 +64,8 @@ fn invalid_json_names_line_and_column_with_the_line() {
     );
     let run = sandbox.run(&[]);
     run.expect_error(1, "CONFIG_INVALID_JSON");
-    assert!(run.stderr.contains("line 4"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains(r#""a": {"command": "x",, }"#),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "line 4");
+    assert_contains(&run.stderr, r#""a": {"command": "x",, }"#);
 }
 
 #[test]
@@ -104,9 +100,9 @@ fn unknown_keys_and_empty_lists_are_warnings() {
     sandbox.write_config(&json!({"mcpServers": {}, "extra": 1}));
     let run = sandbox.run(&[]);
     assert_eq!(run.code, 0, "{run:#?}");
-    assert!(run.stderr.contains("warning"), "{}", run.stderr);
-    assert!(run.stderr.contains("defines no server"), "{}", run.stderr);
-    assert!(run.stderr.contains("extra"), "{}", run.stderr);
+    assert_contains(&run.stderr, "warning");
+    assert_contains(&run.stderr, "defines no server");
+    assert_contains(&run.stderr, "extra");
 }
 
 #[test]
@@ -125,15 +121,15 @@ fn verbs_unknown_and_ambiguous() {
     let sandbox = Sandbox::with_servers(json!({"demo": {"command": "x"}}));
     let run = sandbox.run(&["run", "demo", "echo"]);
     run.expect_error(1, "UNKNOWN_SUBCOMMAND");
-    assert!(run.stderr.contains("mcp-cli call"), "{}", run.stderr);
+    assert_contains(&run.stderr, "mcp-cli call");
     let run = sandbox.run(&["search", "x"]);
     run.expect_error(1, "UNKNOWN_SUBCOMMAND");
-    assert!(run.stderr.contains("mcp-cli grep"), "{}", run.stderr);
+    assert_contains(&run.stderr, "mcp-cli grep");
     let run = sandbox.run(&["cal", "demo", "echo", "{}"]);
     run.expect_error(1, "UNKNOWN_SUBCOMMAND");
-    assert!(run.stderr.contains("mcp-cli call"), "{}", run.stderr);
+    assert_contains(&run.stderr, "mcp-cli call");
     let run = sandbox.run(&["lst"]);
-    assert!(run.stderr.contains("mcp-cli list"), "{}", run.stderr);
+    assert_contains(&run.stderr, "mcp-cli list");
     sandbox
         .run(&["demo", "echo"])
         .expect_error(1, "AMBIGUOUS_COMMAND");
@@ -142,7 +138,7 @@ fn verbs_unknown_and_ambiguous() {
         .expect_error(1, "AMBIGUOUS_COMMAND");
     let run = sandbox.run(&["demo"]);
     run.expect_error(1, "AMBIGUOUS_COMMAND");
-    assert!(run.stderr.contains("mcp-cli info demo"), "{}", run.stderr);
+    assert_contains(&run.stderr, "mcp-cli info demo");
     sandbox.run(&["call"]).expect_error(1, "USAGE_ERROR");
     sandbox.run(&["--bogus"]).expect_error(1, "USAGE_ERROR");
 }
@@ -158,7 +154,7 @@ fn unknown_server_lists_the_configured_ones() {
     ] {
         let run = sandbox.run(args);
         run.expect_error(1, "SERVER_NOT_FOUND");
-        assert!(run.stderr.contains("alpha, beta"), "{}", run.stderr);
+        assert_contains(&run.stderr, "alpha, beta");
     }
 }
 
@@ -192,7 +188,7 @@ fn a_missing_variable_disables_its_server_only() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("ok\n  • echo"), "{}", run.stdout);
+    assert_contains(&run.stdout, "ok\n  • echo");
     sandbox.env("MCP_STRICT_ENV", "false");
     let run = sandbox.run(&["info", "nope"]);
     run.expect_error(1, "SERVER_NOT_FOUND");
@@ -213,7 +209,7 @@ fn http_servers_are_validated_and_reported_until_the_transport_lands() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("local\n  • echo"), "{}", run.stdout);
+    assert_contains(&run.stdout, "local\n  • echo");
     sandbox
         .run(&["call", "remote", "t", "{}"])
         .expect_error(1, "TRANSPORT_UNSUPPORTED");

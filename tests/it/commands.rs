@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Sandbox, test_server};
+use crate::support::{Sandbox, assert_contains, test_server};
 
 fn demo() -> Sandbox {
     let sandbox = Sandbox::new();
@@ -61,7 +61,7 @@ fn info_shows_server_and_tool() {
     assert_eq!(tool["outputSchema"]["required"], json!(["sum"]));
     let run = sandbox.run(&["info", "demo", "ad"]);
     run.expect_error(1, "TOOL_NOT_FOUND");
-    assert!(run.stderr.contains("similar tools: add"), "{}", run.stderr);
+    assert_contains(&run.stderr, "similar tools: add");
 }
 
 #[test]
@@ -187,7 +187,7 @@ fn call_errors_have_their_classes() {
         .expect_error(2, "SERVER_ERROR");
     let run = sandbox.run(&["call", "demo", "echo", r#"{"text": "x",}"#]);
     run.expect_error(1, "INVALID_JSON_ARGUMENTS");
-    assert!(run.stderr.contains("line 1, column"), "{}", run.stderr);
+    assert_contains(&run.stderr, "line 1, column");
     sandbox
         .run(&["call", "demo", "echo", "[1]"])
         .expect_error(1, "INVALID_JSON_ARGUMENTS");
@@ -289,11 +289,7 @@ fn debug_streams_server_stderr_with_its_name() {
     sandbox.env("MCP_DEBUG", "1");
     let run = sandbox.run(&["call", "noisy", "readonly"]);
     assert_eq!(run.ok(), "read\n");
-    assert!(
-        run.stderr.contains("[noisy] mcp-test-server: noise line 1"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "[noisy] mcp-test-server: noise line 1");
 }
 
 #[test]
@@ -313,15 +309,11 @@ fn garbage_on_stdout_is_skipped_and_shown() {
     let run = sandbox.run(&["call", "only", "echo", "{}"]);
     run.expect_error(3, "TIMEOUT");
     let note = "(stdout, not JSON-RPC) this is not json";
-    assert!(run.stderr.contains(note), "{}", run.stderr);
+    assert_contains(&run.stderr, note);
     sandbox.env("MCP_DEBUG", "1");
     let run = sandbox.run(&echo);
     assert_eq!(run.ok(), "fine\n");
-    assert!(
-        run.stderr.contains(&format!("[g] {note}")),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, &format!("[g] {note}"));
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Sandbox, alive, finish, pids_matching, wait_for};
+use crate::support::{Sandbox, alive, assert_contains, finish, pids_matching, wait_for};
 
 fn grandchild(sandbox: &Sandbox) -> u32 {
     sandbox
@@ -79,7 +79,7 @@ fn interrupt_mid_call(signal: &str, code: i32) {
     kill(signal, child.id());
     let run = finish(child);
     assert_eq!(run.code, code, "{run:#?}");
-    assert!(run.stderr.contains("Error [INTERRUPTED]"), "{}", run.stderr);
+    assert_contains(&run.stderr, "Error [INTERRUPTED]");
     assert!(
         run.elapsed < Duration::from_secs(5),
         "took {:?}",
@@ -137,7 +137,7 @@ fn parallel_listing_reports_a_broken_server_in_place() {
     assert_eq!(lines[3], "last");
     assert_eq!(run.stdout.matches("  • echo").count(), 2);
     // The first failure in full on stderr, with the server's own words.
-    assert!(run.stderr.contains("config file missing"), "{}", run.stderr);
+    assert_contains(&run.stderr, "config file missing");
     let json = sandbox.run(&["--json"]).json();
     assert_eq!(json["servers"][1]["error"]["error"], "CONNECTION_CLOSED");
     assert_eq!(json["servers"][2]["error"]["error"], "SERVER_SPAWN_FAILED");

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::Sandbox;
+use crate::support::{Sandbox, assert_contains};
 
 fn spawn_times(sandbox: &Sandbox, dir: &str) -> Vec<u64> {
     std::fs::read_to_string(sandbox.path().join(dir).join("events.log"))
@@ -49,12 +49,8 @@ fn exhausted_retries_say_how_many_attempts_and_keep_the_cause() {
         .env("MCP_TEST_NO_RETRY_DELAY", "1");
     let run = sandbox.run(&["call", "down", "echo", "{}"]);
     run.expect_error(3, "MAX_RETRIES_EXCEEDED");
-    assert!(
-        run.stderr.contains("failed after 3 attempts in"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("still starting"), "{}", run.stderr);
+    assert_contains(&run.stderr, "failed after 3 attempts in");
+    assert_contains(&run.stderr, "still starting");
     assert_eq!(spawn_times(&sandbox, "state").len(), 3);
     // Listing retries the same way.
     let run = sandbox.run(&[]);
@@ -82,7 +78,7 @@ fn a_call_that_reached_a_side_effecting_tool_runs_once() {
         .env("MCP_TEST_NO_RETRY_DELAY", "1");
     let run = sandbox.run(&["call", "crashy", "write", r#"{"text":"once"}"#]);
     run.expect_error(3, "CONNECTION_CLOSED");
-    assert!(run.stderr.contains("not retried"), "{}", run.stderr);
+    assert_contains(&run.stderr, "not retried");
     assert_eq!(sandbox.log("calls.log"), ["write"]);
     assert_eq!(spawn_times(&sandbox, "state").len(), 1);
 }

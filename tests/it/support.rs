@@ -53,6 +53,12 @@ pub fn real_servers(root: &Path) -> Value {
     })
 }
 
+/// Asserts that `text` contains `needle`, showing `text` when it does not.
+#[track_caller]
+pub fn assert_contains(text: &str, needle: &str) {
+    assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
+}
+
 /// The result of one run.
 #[derive(Debug)]
 pub struct Run {
