@@ -7,22 +7,31 @@
 use std::borrow::Cow;
 use std::io::{IsTerminal, Read};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
 use super::{Context, similar_names, split_target};
-use crate::client::{Block, CallResult, Progress, Session, Tool};
+use crate::client::{Block, CallResult, ConnectOptions, Progress, Session};
+use crate::config::ServerEntry;
 use crate::error::McpError;
 use crate::retry;
 
 /// How long to wait for the first byte of arguments on a non-terminal stdin.
 pub const STDIN_WAIT: Duration = Duration::from_millis(1000);
 
-/// How long a failed call waits for the listing sent beside it.
+/// How long a refused call waits for the listing that explains it.
 const LISTING_GRACE: Duration = Duration::from_secs(2);
+
+/// How long a call that died in flight may spend learning, from a fresh
+/// connection, whether it may run again.
+const ANNOTATIONS_GRACE: Duration = Duration::from_secs(10);
+
+/// Time kept before the deadline to report a failure as itself.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 
 /// Calls the tool and prints its result.
 pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<(), McpError> {
@@ -77,7 +86,9 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
     });
     let options = context.connect_options(Some(progress));
     let slot: Mutex<Option<Session>> = Mutex::new(None);
-    let repeatable = AtomicBool::new(false);
+    // Whether the tool may run twice; learned only when a call fails.
+    let repeatable: OnceLock<bool> = OnceLock::new();
+    let attempts = AtomicU32::new(0);
     let retry_config = context.retry();
 
     let work = async {
@@ -96,13 +107,14 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
         let attempt = || {
             let first_error = first_error.take();
             async {
+                let number = attempts.fetch_add(1, Ordering::SeqCst) + 1;
                 let mut slot = slot.lock().await;
                 let session = match (slot.take(), first_error) {
                     (_, Some(error)) => return Err(error),
                     (Some(session), None) => slot.insert(session),
                     (None, None) => slot.insert(Session::connect(entry, &options).await?),
                 };
-                let result = call_once(session, &tool, &arguments, &repeatable).await;
+                let result = call_once(session, &tool, &arguments).await;
                 if let Err(error) = &result
                     && retry::is_transient(error)
                 {
@@ -110,13 +122,18 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
                     if let Some(session) = slot.take() {
                         session.close().await;
                     }
+                    if reached_tool(error)
+                        && repeatable.get().is_none()
+                        && number < retry_config.max_attempts
+                    {
+                        *slot = ask_annotations(context, entry, &options, &tool, &repeatable).await;
+                    }
                 }
                 result
             }
         };
         let may_retry = |error: &McpError| {
-            retry::is_transient(error)
-                && (!reached_tool(error) || repeatable.load(Ordering::SeqCst))
+            retry::is_transient(error) && (!reached_tool(error) || repeatable.get() == Some(&true))
         };
         retry::retry_with_backoff_if(attempt, &retry_config, &label, may_retry).await
     };
@@ -137,55 +154,26 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
     printed
 }
 
-/// One attempt: the call, with `tools/list` sent beside it rather than
-/// before it, so the listing costs no round trip. The listing is read only
-/// when the call fails: it tells an unknown tool from a failing one, and
-/// gives the tool's annotations (may a call that died in flight be
-/// repeated?). A server answers the listing before it reads the call, so a
-/// call that crashes the server still finds them; when the tool was not
-/// seen in time (a listing cut short), the call counts as not repeatable.
+/// One attempt. A call that succeeds costs one request: the listing is
+/// asked for only when the tool or the server refuses the call, to tell an
+/// unknown tool from a failing one.
 async fn call_once(
     session: &Session,
     tool: &str,
     arguments: &Option<Map<String, Value>>,
-    repeatable: &AtomicBool,
 ) -> Result<CallResult, McpError> {
-    let listing = session.list_tools();
-    let call = session.call_tool(tool, arguments.clone());
-    tokio::pin!(listing, call);
-    let mut tools = None;
-    let result = loop {
-        // Biased: the listing is polled, and so sent, before the call.
-        tokio::select! {
-            biased;
-            listed = &mut listing, if tools.is_none() => tools = Some(listed),
-            result = &mut call => break result,
-        }
-    };
-    let failed = match &result {
-        Ok(value) => value.is_error(),
-        Err(_) => true,
-    };
-    if !failed {
-        // A success needs no listing; one still in flight is cancelled.
-        return result;
-    }
-    let tools = match tools {
-        Some(tools) => tools,
-        None => tokio::time::timeout(LISTING_GRACE, &mut listing)
-            .await
-            .unwrap_or_else(|_| Ok(Vec::new())),
-    };
-    let Ok(tools) = tools else {
-        return result;
-    };
-    let found = tools.iter().find(|candidate| candidate.name == tool);
-    repeatable.store(found.is_some_and(Tool::is_repeatable), Ordering::SeqCst);
+    let result = session.call_tool(tool, arguments.clone()).await;
     let refused = match &result {
-        Ok(_) => true,
+        Ok(value) => value.is_error(),
         Err(error) => matches!(error, McpError::ServerError { .. }),
     };
-    if found.is_none() && refused && !tools.is_empty() {
+    if !refused {
+        return result;
+    }
+    let Ok(Ok(tools)) = tokio::time::timeout(LISTING_GRACE, session.list_tools()).await else {
+        return result;
+    };
+    if !tools.is_empty() && !tools.iter().any(|candidate| candidate.name == tool) {
         return Err(McpError::ToolNotFound {
             server: session.name().to_owned(),
             tool: tool.to_owned(),
@@ -194,6 +182,46 @@ async fn call_once(
         });
     }
     result
+}
+
+/// After a call that may have run died with its connection: a fresh
+/// connection's listing tells whether the tool may run again (its
+/// `readOnlyHint` or `idempotentHint`). Returns that connection for the
+/// retry when it may; when the annotations cannot be had in time, the call
+/// counts as not repeatable.
+async fn ask_annotations(
+    context: &Context,
+    entry: &ServerEntry,
+    options: &ConnectOptions,
+    tool: &str,
+    repeatable: &OnceLock<bool>,
+) -> Option<Session> {
+    crate::debug!(
+        "{}: the call may have run; asking a fresh connection whether `{tool}` may run again",
+        entry.name
+    );
+    // Leave time to report the original error before the deadline.
+    let now = tokio::time::Instant::now();
+    let until =
+        (now + ANNOTATIONS_GRACE).min(context.deadline.checked_sub(DEADLINE_MARGIN).unwrap_or(now));
+    let lookup = async {
+        let session = Session::connect(entry, options).await.ok()?;
+        let Ok(tools) = session.list_tools().await else {
+            session.close().await;
+            return None;
+        };
+        let may = tools
+            .iter()
+            .any(|candidate| candidate.name == tool && candidate.is_repeatable());
+        let _ = repeatable.set(may);
+        if may {
+            Some(session)
+        } else {
+            session.close().await;
+            None
+        }
+    };
+    tokio::time::timeout_at(until, lookup).await.ok().flatten()
 }
 
 /// Whether the failed call may have reached the tool: the request was sent

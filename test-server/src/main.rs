@@ -25,7 +25,8 @@
 //! Switches (all may be combined):
 //! - `--state DIR` (or env `MCP_TEST_STATE`): append `spawn` to
 //!   `DIR/events.log` at start (`spawn <unix ms>`), each tool name to `DIR/calls.log` when a call
-//!   starts, and `cancelled <requestId>` to `DIR/events.log` on cancellation.
+//!   starts, `request <method>` to `DIR/events.log` for each request, and
+//!   `cancelled <requestId>` to `DIR/events.log` on cancellation.
 //! - `--exit-before-init`: exit 1 before reading anything.
 //! - `--fail-spawns K` (needs a state dir): the first K spawns exit 1.
 //! - `--crash-on-call`: exit 3 on any `tools/call`, without replying.
@@ -354,6 +355,7 @@ fn handle_message(srv: &Arc<Server>, msg: Value) -> Option<JoinHandle<()>> {
         }
         return None;
     };
+    srv.record("events.log", &format!("request {method}"));
     if srv.cfg.hang {
         return None;
     }

@@ -80,7 +80,9 @@ fn a_call_that_reached_a_side_effecting_tool_runs_once() {
     run.expect_error(3, "CONNECTION_CLOSED");
     assert_contains(&run.stderr, "not retried");
     assert_eq!(sandbox.log("calls.log"), ["write"]);
-    assert_eq!(spawn_times(&sandbox, "state").len(), 1);
+    // The second server only told, through its listing, that `write` has
+    // no hint making a second run harmless.
+    assert_eq!(spawn_times(&sandbox, "state").len(), 2);
 }
 
 #[test]
@@ -89,14 +91,14 @@ fn an_idempotent_or_read_only_tool_is_retried_after_the_same_fault() {
         let mut sandbox = Sandbox::new();
         sandbox
             .write_config(&json!({"mcpServers": {"crashy": sandbox.server(&["--crash-on-call"])}}));
-        // One page: the listing sent beside the call is whole before the crash.
         sandbox
             .env("MCP_MAX_RETRIES", "2")
-            .env("MCP_TEST_NO_RETRY_DELAY", "1")
-            .env("MCP_TEST_PAGE_SIZE", "100");
+            .env("MCP_TEST_NO_RETRY_DELAY", "1");
         let run = sandbox.run(&["call", "crashy", tool, "{}"]);
         run.expect_error(3, "MAX_RETRIES_EXCEEDED");
         assert_eq!(sandbox.log("calls.log"), [tool, tool, tool]);
+        // The server that gave the annotations ran the first retry.
+        assert_eq!(spawn_times(&sandbox, "state").len(), 3);
     }
 }
 
@@ -192,6 +194,24 @@ fn progress_restarts_the_request_timeout() {
             .iter()
             .any(|e| e.starts_with("cancelled"))
     );
+}
+
+#[test]
+fn a_call_that_succeeds_sends_no_other_request() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
+    assert_eq!(
+        sandbox
+            .run(&["call", "demo", "echo", r#"{"text":"x"}"#])
+            .ok(),
+        "x\n"
+    );
+    let requests: Vec<String> = sandbox
+        .log("events.log")
+        .into_iter()
+        .filter(|line| line.starts_with("request "))
+        .collect();
+    assert_eq!(requests, ["request initialize", "request tools/call"]);
 }
 
 #[test]
