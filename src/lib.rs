@@ -74,7 +74,12 @@ fn report_output(printer: &Printer, result: Result<(), McpError>) -> u8 {
 
 fn run_in_runtime(printer: Arc<Printer>, args: Args) -> u8 {
     let (signals, start_signal_thread) = signals::watch();
-    let signals = Signals(signals);
+    let (context, command) = match prepare(args, printer.clone(), Signals(signals)) {
+        Ok(prepared) => prepared,
+        Err(error) => return report(&printer, &error),
+    };
+    // The servers boot while the runtime is built and the command set up.
+    context.start_early(&command);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -85,7 +90,7 @@ fn run_in_runtime(printer: Arc<Printer>, args: Args) -> u8 {
     let code = runtime.block_on(async {
         // Started at the first wait (typically a server booting), not before it.
         tokio::spawn(async move { start_signal_thread() });
-        match run(args, printer.clone(), signals).await {
+        match run(&context, command).await {
             Ok(()) => exit::SUCCESS,
             Err(error) => report(&printer, &error),
         }
@@ -107,7 +112,13 @@ fn report(printer: &Printer, error: &McpError) -> u8 {
     error.exit_code()
 }
 
-async fn run(args: Args, printer: Arc<Printer>, signals: Signals) -> Result<(), McpError> {
+/// Everything a command needs before it runs: settings, the config, the
+/// verb. Nothing here waits, so it runs before the async runtime exists.
+fn prepare(
+    args: Args,
+    printer: Arc<Printer>,
+    signals: Signals,
+) -> Result<(Context, Command), McpError> {
     let Args {
         config: config_flag,
         with_descriptions,
@@ -131,15 +142,20 @@ async fn run(args: Args, printer: Arc<Printer>, signals: Signals) -> Result<(), 
         printer,
         with_descriptions,
         signals,
+        early: Default::default(),
     };
+    Ok((context, command))
+}
+
+async fn run(context: &Context, command: Command) -> Result<(), McpError> {
     match command {
-        Command::List => commands::list(&context).await,
+        Command::List => commands::list(context).await,
         Command::Info { target, tool } => {
-            commands::info(&context, target.as_deref(), tool.as_deref()).await
+            commands::info(context, target.as_deref(), tool.as_deref()).await
         }
-        Command::Grep { pattern } => commands::grep(&context, &pattern).await,
-        Command::Call { target, rest } => commands::call(&context, &target, &rest).await,
-        Command::External(_) => unreachable!("handled above"),
+        Command::Grep { pattern } => commands::grep(context, &pattern).await,
+        Command::Call { target, rest } => commands::call(context, &target, &rest).await,
+        Command::External(_) => unreachable!("prepare reports it"),
     }
 }
 

@@ -237,6 +237,10 @@ impl ClientHandler for Handler {
     }
 }
 
+/// A server process started ahead of its session, by [`Session::start`]
+/// (or the error that kept it from starting). Dropped unused, it is stopped.
+pub struct Started(Result<process::Started, McpError>);
+
 /// One initialized connection to a server.
 pub struct Session {
     server: String,
@@ -252,30 +256,46 @@ pub struct Session {
 }
 
 impl Session {
-    /// Starts or reaches the server and performs the MCP handshake.
-    pub async fn connect(entry: &ServerEntry, options: &ConnectOptions) -> Result<Self, McpError> {
-        let (command, args, env, cwd) = match &entry.transport {
+    /// Starts a child-process server without connecting to it. This needs
+    /// no async runtime, so a command can start its server first thing and
+    /// let it boot while the rest is set up; [`Session::connect_started`]
+    /// then connects to it.
+    pub fn start(entry: &ServerEntry, debug: bool) -> Started {
+        Started(match &entry.transport {
             ServerConfig::Stdio {
                 command,
                 args,
                 env,
                 cwd,
-            } => (command, args, env, cwd),
-            ServerConfig::Http { url, .. } => {
-                return Err(McpError::TransportUnsupported {
-                    server: entry.name.clone(),
-                    url: url.clone(),
-                });
-            }
-        };
-        let (mut child, stdout, stdin) = process::spawn(&process::Launch {
-            server: &entry.name,
-            command,
-            args,
-            env,
-            cwd: cwd.as_deref(),
-            debug: options.debug,
-        })?;
+            } => process::start(&process::Launch {
+                server: &entry.name,
+                command,
+                args,
+                env,
+                cwd: cwd.as_deref(),
+                debug,
+            }),
+            ServerConfig::Http { url, .. } => Err(McpError::TransportUnsupported {
+                server: entry.name.clone(),
+                url: url.clone(),
+            }),
+        })
+    }
+
+    /// Starts or reaches the server and performs the MCP handshake.
+    pub async fn connect(entry: &ServerEntry, options: &ConnectOptions) -> Result<Self, McpError> {
+        Self::connect_started(entry, options, None).await
+    }
+
+    /// [`Session::connect`], over a process already started with
+    /// [`Session::start`] when there is one.
+    pub async fn connect_started(
+        entry: &ServerEntry,
+        options: &ConnectOptions,
+        started: Option<Started>,
+    ) -> Result<Self, McpError> {
+        let Started(started) = started.unwrap_or_else(|| Self::start(entry, options.debug));
+        let (mut child, stdout, stdin) = started?.attach()?;
         let active = Arc::new(Mutex::new(None));
         let handler = Handler {
             progress: options.progress.clone(),

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
-use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
 use tokio::task::JoinHandle;
 
 use crate::config::Setting;
@@ -54,7 +54,10 @@ impl StderrTail {
 /// A running server process.
 #[derive(Debug)]
 pub struct ServerProcess {
-    child: Child,
+    child: std::process::Child,
+    /// Readable once the process has exited (Linux); made at the first wait.
+    #[cfg(target_os = "linux")]
+    exit_fd: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
     group: Option<i32>,
     stderr: StderrTail,
     drain: Option<JoinHandle<()>>,
@@ -76,9 +79,20 @@ pub struct Launch<'a> {
     pub debug: bool,
 }
 
-/// Starts the server; returns it with the pipes MCP runs over.
-pub fn spawn(launch: &Launch<'_>) -> Result<(ServerProcess, WatchedStdout, ChildStdin), McpError> {
-    let mut command = Command::new(launch.command);
+/// A server process just started, not yet attached to the async runtime:
+/// [`start`] needs no runtime, so a command can start its server before it
+/// builds one, and the server boots meanwhile. Dropped unattached, it is
+/// stopped like any other.
+#[derive(Debug)]
+pub struct Started {
+    server: String,
+    debug: bool,
+    process: ServerProcess,
+}
+
+/// Starts the server process, in a process group of its own.
+pub fn start(launch: &Launch<'_>) -> Result<Started, McpError> {
+    let mut command = std::process::Command::new(launch.command);
     command
         .args(launch.args)
         .envs(
@@ -89,50 +103,82 @@ pub fn spawn(launch: &Launch<'_>) -> Result<(ServerProcess, WatchedStdout, Child
         )
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
+        .stderr(std::process::Stdio::piped());
     if let Some(cwd) = launch.cwd {
         command.current_dir(cwd);
     }
     #[cfg(unix)]
-    command.process_group(0);
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
     // The registry stays locked across the spawn, so a forced exit on a
     // signal cannot miss a server that is just starting.
     let mut live = LIVE_GROUPS.lock().expect("group registry lock");
-    let mut child = command.spawn().map_err(|source| McpError::Spawn {
+    let child = command.spawn().map_err(|source| McpError::Spawn {
         server: launch.server.to_owned(),
         command: launch.command.to_owned(),
         source,
     })?;
-    let group = child.id().and_then(|pid| i32::try_from(pid).ok());
+    let group = i32::try_from(child.id()).ok();
     live.extend(group);
     drop(live);
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let stdin = child.stdin.take().expect("stdin is piped");
-    let stderr = StderrTail::default();
-    let drain = child.stderr.take().map(|pipe| {
-        let tail = stderr.clone();
-        let server = launch.server.to_owned();
-        let debug = launch.debug;
-        tokio::spawn(drain_stderr(pipe, tail, server, debug))
-    });
-    let stdout = WatchedStdout {
-        inner: stdout,
-        line: Vec::new(),
-        tail: stderr.clone(),
+    crate::debug!(
+        "{}: started `{}`, pid {}",
+        launch.server,
+        launch.command,
+        child.id()
+    );
+    Ok(Started {
         server: launch.server.to_owned(),
         debug: launch.debug,
-    };
-    Ok((
-        ServerProcess {
+        process: ServerProcess {
             child,
+            #[cfg(target_os = "linux")]
+            exit_fd: None,
             group,
-            stderr,
-            drain,
+            stderr: StderrTail::default(),
+            drain: None,
         },
-        stdout,
-        stdin,
-    ))
+    })
+}
+
+impl Started {
+    /// Hands the process to the runtime (which must be running): returns it
+    /// with the pipes MCP runs over, and starts draining its stderr.
+    pub fn attach(self) -> Result<(ServerProcess, WatchedStdout, ChildStdin), McpError> {
+        let Started {
+            server,
+            debug,
+            mut process,
+        } = self;
+        let child = &mut process.child;
+        let pipes = (
+            child.stdin.take().map(ChildStdin::from_std),
+            child.stdout.take().map(ChildStdout::from_std),
+            child.stderr.take().map(ChildStderr::from_std),
+        );
+        let (Some(Ok(stdin)), Some(Ok(stdout)), Some(Ok(stderr))) = pipes else {
+            // Dropping the process stops it.
+            return Err(McpError::Spawn {
+                server,
+                command: "(its pipes)".to_owned(),
+                source: std::io::Error::other("cannot watch the server's pipes"),
+            });
+        };
+        let tail = process.stderr.clone();
+        process.drain = Some(tokio::spawn(drain_stderr(
+            stderr,
+            tail.clone(),
+            server.clone(),
+            debug,
+        )));
+        let stdout = WatchedStdout {
+            inner: stdout,
+            line: Vec::new(),
+            tail,
+            server,
+            debug,
+        };
+        Ok((process, stdout, stdin))
+    }
 }
 
 /// A server's stdout, watched for lines that are not JSON-RPC (a server
@@ -220,10 +266,10 @@ impl ServerProcess {
     /// The last lines of stderr, after giving the reader a moment to catch up
     /// with a process that just exited.
     pub async fn settle(&mut self) -> (Vec<String>, Option<String>) {
-        let status = tokio::time::timeout(Duration::from_millis(300), self.child.wait())
+        let status = tokio::time::timeout(Duration::from_millis(300), self.wait())
             .await
             .ok()
-            .and_then(Result::ok);
+            .flatten();
         if status.is_some()
             && let Some(drain) = self.drain.take()
         {
@@ -239,7 +285,38 @@ impl ServerProcess {
 
     /// Waits up to `limit` for the process to exit by itself.
     pub async fn wait_exit(&mut self, limit: Duration) {
-        let _ = tokio::time::timeout(limit, self.child.wait()).await;
+        let _ = tokio::time::timeout(limit, self.wait()).await;
+    }
+
+    /// Waits for the process to exit and reaps it; `None` when it was
+    /// reaped elsewhere.
+    async fn wait(&mut self) -> Option<std::process::ExitStatus> {
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) => {}
+                Err(_) => return None,
+            }
+            self.exit_signal().await;
+        }
+    }
+
+    /// Resolves when the process may have exited: its pidfd turns readable
+    /// (Linux), or after a short sleep elsewhere.
+    async fn exit_signal(&mut self) {
+        #[cfg(target_os = "linux")]
+        {
+            if self.exit_fd.is_none() {
+                self.exit_fd = pidfd(self.child.id());
+            }
+            if let Some(fd) = &self.exit_fd {
+                if let Ok(mut ready) = fd.readable().await {
+                    ready.clear_ready();
+                }
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
     /// Stops the server: SIGTERM to its group at once (its result is already
@@ -251,7 +328,7 @@ impl ServerProcess {
             return;
         }
         self.kill_group(Signal::Term);
-        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.child.wait()).await;
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.wait()).await;
         self.kill_group(Signal::Kill);
     }
 
@@ -259,7 +336,7 @@ impl ServerProcess {
         if let Some(group) = self.group {
             send_to_group(group, signal);
             if signal == Signal::Kill {
-                let _ = self.child.start_kill();
+                let _ = self.child.kill();
                 let _ = self.child.try_wait();
                 unregister(group);
                 self.group = None;
@@ -295,6 +372,23 @@ fn send_to_group(group: i32, signal: Signal) {
     }
     #[cfg(not(unix))]
     let _ = (group, signal);
+}
+
+/// A descriptor that turns readable when process `pid` exits.
+#[cfg(target_os = "linux")]
+fn pidfd(pid: u32) -> Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
+    use std::os::fd::FromRawFd;
+    let pid = libc::pid_t::try_from(pid).ok()?;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor
+    // (close-on-exec) or -1; nothing else is touched.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = i32::try_from(fd).ok().filter(|&fd| fd >= 0)?;
+    // SAFETY: `fd` was just opened and is owned by nobody else.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    // SAFETY: the `OwnedFd` keeps the descriptor open, unchanged, for as
+    // long as the `AsyncFd` owns it.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+        .ok()
 }
 
 fn unregister(group: i32) {

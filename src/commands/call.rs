@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 
 use super::{Context, similar_names, split_target};
 use crate::client::{Block, CallResult, ConnectOptions, Progress, Session};
-use crate::config::ServerEntry;
+use crate::config::{Config, ServerEntry};
 use crate::error::McpError;
 use crate::retry;
 
@@ -33,9 +33,21 @@ const ANNOTATIONS_GRACE: Duration = Duration::from_secs(10);
 /// Time kept before the deadline to report a failure as itself.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 
-/// Calls the tool and prints its result.
-pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<(), McpError> {
-    let split = split_target(&context.config, target, None);
+/// What a `call` names, checked: the server's entry, the tool, its arguments.
+pub(super) struct Target<'c> {
+    pub entry: &'c ServerEntry,
+    pub tool: String,
+    arguments: Arguments,
+}
+
+/// Reads `call`'s words: `server tool [json]` or `server/tool [json]`, for
+/// a known server whose filters allow the tool, with arguments that parse.
+pub(super) fn resolve<'c>(
+    config: &'c Config,
+    target: &str,
+    rest: &[String],
+) -> Result<Target<'c>, McpError> {
+    let split = split_target(config, target, None);
     let (server, tool, json) = match split {
         (server, Some(tool)) => (server, tool.to_owned(), rest.first()),
         (server, None) => match rest.first() {
@@ -56,8 +68,8 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
             rest[1]
         )));
     }
-    let entry = context.config.server(server)?;
-    context.config.check(entry)?;
+    let entry = config.server(server)?;
+    config.check(entry)?;
     if !entry.filter.allows(&tool) {
         return Err(McpError::ToolDisabled {
             server: server.to_owned(),
@@ -72,6 +84,21 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
             wait: Some(STDIN_WAIT),
         },
     };
+    Ok(Target {
+        entry,
+        tool,
+        arguments,
+    })
+}
+
+/// Calls the tool and prints its result.
+pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<(), McpError> {
+    let Target {
+        entry,
+        tool,
+        arguments,
+    } = resolve(&context.config, target, rest)?;
+    let server = entry.name.as_str();
 
     let printer = context.printer.clone();
     let label = format!("{server}/{tool}");
@@ -95,7 +122,7 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
         // Read stdin while the server starts; a failed start counts as the
         // first attempt.
         let (arguments, first) =
-            tokio::join!(read_arguments(arguments), Session::connect(entry, &options));
+            tokio::join!(read_arguments(arguments), context.connect(entry, &options));
         let mut first_error = match first {
             Ok(session) => {
                 *slot.lock().await = Some(session);
@@ -112,7 +139,7 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
                 let session = match (slot.take(), first_error) {
                     (_, Some(error)) => return Err(error),
                     (Some(session), None) => slot.insert(session),
-                    (None, None) => slot.insert(Session::connect(entry, &options).await?),
+                    (None, None) => slot.insert(context.connect(entry, &options).await?),
                 };
                 let result = call_once(session, &tool, &arguments).await;
                 if let Err(error) = &result

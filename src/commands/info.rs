@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::{Context, Listing, fetch, parameters, similar_names, split_target};
-use crate::config::{ServerConfig, ServerEntry};
+use crate::config::{Config, ServerConfig, ServerEntry};
 use crate::error::McpError;
 
 /// Shows every server (no target), one server, or one tool.
@@ -15,16 +15,8 @@ pub async fn info(
     let Some(target) = target else {
         return super::list(context).await;
     };
-    let (server, tool) = split_target(&context.config, target, tool);
-    let entry = context.config.server(server)?;
-    if let Some(tool) = tool
-        && !entry.filter.allows(tool)
-    {
-        return Err(McpError::ToolDisabled {
-            server: server.to_owned(),
-            tool: tool.to_owned(),
-        });
-    }
+    let (entry, tool) = resolve(&context.config, target, tool)?;
+    let server = entry.name.as_str();
     let mut signals = context.signals.clone();
     let (session, listing) = tokio::select! {
         biased;
@@ -47,6 +39,26 @@ pub async fn info(
     };
     session.close().await;
     printed
+}
+
+/// Reads `info`'s words: `server [tool]` or `server/tool`, for a known
+/// server whose filters allow the tool.
+pub(super) fn resolve<'c, 't>(
+    config: &'c Config,
+    target: &'t str,
+    tool: Option<&'t str>,
+) -> Result<(&'c ServerEntry, Option<&'t str>), McpError> {
+    let (server, tool) = split_target(config, target, tool);
+    let entry = config.server(server)?;
+    if let Some(tool) = tool
+        && !entry.filter.allows(tool)
+    {
+        return Err(McpError::ToolDisabled {
+            server: server.to_owned(),
+            tool: tool.to_owned(),
+        });
+    }
+    Ok((entry, tool))
 }
 
 fn transport_lines(entry: &ServerEntry) -> Vec<(&'static str, String)> {

@@ -15,7 +15,8 @@ pub use grep::grep;
 pub use info::info;
 pub use list::list;
 
-use crate::client::{ConnectOptions, Progress, ServerInfo, Session, Tool};
+use crate::cli::Command;
+use crate::client::{ConnectOptions, Progress, ServerInfo, Session, Started, Tool};
 use crate::config::{Config, ServerEntry};
 use crate::error::McpError;
 use crate::printer::Printer;
@@ -33,9 +34,63 @@ pub struct Context {
     pub signals: Signals,
     /// When the command must be done (`MCP_TIMEOUT` after it started).
     pub deadline: tokio::time::Instant,
+    /// Servers started ahead of their sessions, by name.
+    pub early: std::sync::Mutex<Vec<(String, Started)>>,
 }
 
 impl Context {
+    /// Starts the servers `command` will connect to first (the one a `call`
+    /// or `info` names; the first `MCP_CONCURRENCY` of a listing), without
+    /// connecting. Called before the async runtime is built, so they boot
+    /// while the rest is set up; a command that fails before connecting
+    /// stops them unused.
+    pub fn start_early(&self, command: &Command) {
+        let config = &self.config;
+        let entries: Vec<&ServerEntry> = match command {
+            Command::Call { target, rest } => call::resolve(config, target, rest)
+                .map(|target| target.entry)
+                .into_iter()
+                .collect(),
+            Command::Info {
+                target: Some(target),
+                tool,
+            } => info::resolve(config, target, tool.as_deref())
+                .map(|(entry, _)| entry)
+                .into_iter()
+                .collect(),
+            Command::List | Command::Grep { .. } | Command::Info { target: None, .. } => config
+                .servers
+                .iter()
+                .filter(|entry| config.check(entry).is_ok())
+                .take(config.concurrency.max(1))
+                .collect(),
+            Command::External(_) => Vec::new(),
+        };
+        let started = entries
+            .into_iter()
+            .filter(|entry| config.check(entry).is_ok())
+            .map(|entry| (entry.name.clone(), Session::start(entry, config.debug)))
+            .collect();
+        *self.early.lock().expect("early servers lock") = started;
+    }
+
+    /// Connects to `entry`, over the process started early for it if there
+    /// is one.
+    pub async fn connect(
+        &self,
+        entry: &ServerEntry,
+        options: &ConnectOptions,
+    ) -> Result<Session, McpError> {
+        let started = {
+            let mut early = self.early.lock().expect("early servers lock");
+            early
+                .iter()
+                .position(|(name, _)| *name == entry.name)
+                .map(|index| early.swap_remove(index).1)
+        };
+        Session::connect_started(entry, options, started).await
+    }
+
     /// How sessions are opened; `progress` receives the call's progress.
     pub fn connect_options(
         &self,
@@ -110,7 +165,7 @@ pub async fn fetch(context: &Context, entry: &ServerEntry) -> Result<(Session, L
     let options = context.connect_options(None);
     let retry = context.retry();
     let operation = || async {
-        let session = Session::connect(entry, &options).await?;
+        let session = context.connect(entry, &options).await?;
         let tools = session.list_tools().await?;
         Ok((session, tools))
     };

@@ -18,6 +18,32 @@ fn grandchild(sandbox: &Sandbox) -> u32 {
 }
 
 #[test]
+fn a_call_refused_before_connecting_starts_no_server() {
+    let mut sandbox = Sandbox::new();
+    sandbox.env("MCP_DEBUG", "1");
+    sandbox.write_config(&json!({"mcpServers": {
+        "demo": sandbox.server(&[]),
+        "narrow": {"command": crate::support::test_server(), "args": ["--state", sandbox.state().display().to_string()], "disabledTools": ["write"]},
+    }}));
+    for (words, kind) in [
+        (
+            &["call", "demo", "echo", "{not json"][..],
+            "INVALID_JSON_ARGUMENTS",
+        ),
+        (&["call", "narrow", "write", "{}"], "TOOL_DISABLED"),
+        (&["call", "demo"], "USAGE_ERROR"),
+    ] {
+        let run = sandbox.run(words);
+        run.expect_error(1, kind);
+        assert!(!run.stderr.contains("started `"), "{}", run.stderr);
+    }
+    assert_eq!(sandbox.log("events.log"), Vec::<String>::new());
+    // What a start looks like under MCP_DEBUG.
+    let run = sandbox.run(&["call", "demo", "echo", "{}"]);
+    assert_contains(&run.stderr, "[mcp-cli] demo: started `");
+}
+
+#[test]
 fn servers_and_their_children_are_gone_after_a_command() {
     let sandbox = Sandbox::new();
     sandbox.write_config(&json!({"mcpServers": {
