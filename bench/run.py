@@ -10,7 +10,8 @@ of the mcp-cli process (VmHWM, not its servers) is sampled in separate,
 untimed runs.
 
     python3 bench/run.py            # build release, run every scenario
-    python3 bench/run.py --runs 50  # more runs per side
+    python3 bench/run.py --runs 50  # more runs per side (ten times as many
+                                    # for the cold call, which is short)
 
 Scenarios:
   cold-call   `call echo` on the bundled server: spawn, initialize, call, exit
@@ -87,6 +88,8 @@ def main():
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--only", choices=["cold-call", "list", "large"],
+                        help="run this scenario alone")
     args = parser.parse_args()
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet"], cwd=ROOT, check=True)
@@ -106,21 +109,25 @@ def main():
         json.dump({"mcpServers": {"everything": {"command": EVERYTHING, "args": ["stdio"]}}}, file)
 
     echo = '{"text":"hello"}'
-    results = [
-        scenario("cold-call",
+    scenarios = {
+        "cold-call": lambda: scenario(
+                 "cold-call",
                  [MCP_CLI, "-c", config, "call", "demo", "echo", echo],
                  [REFERENCE, "call", "echo", echo, "--", TEST_SERVER],
-                 [RMCP_REFERENCE, "call", "echo", echo, "--", TEST_SERVER], env, args.runs),
-        scenario("list",
+                 [RMCP_REFERENCE, "call", "echo", echo, "--", TEST_SERVER], env, args.runs * 10),
+        "list": lambda: scenario(
+                 "list",
                  [MCP_CLI, "-c", only_everything],
                  [REFERENCE, "list", "--", EVERYTHING, "stdio"],
                  [RMCP_REFERENCE, "list", "--", EVERYTHING, "stdio"], env, max(args.runs // 2, 5)),
-        scenario("large",
+        "large": lambda: scenario(
+                 "large",
                  [MCP_CLI, "-c", config, "call", "demo", "huge", '{"bytes":5000000}'],
                  [REFERENCE, "call", "huge", '{"bytes":5000000}', "--", TEST_SERVER],
                  [RMCP_REFERENCE, "call", "huge", '{"bytes":5000000}', "--", TEST_SERVER],
                  env, args.runs),
-    ]
+    }
+    results = [run() for name, run in scenarios.items() if args.only in (None, name)]
     if args.json:
         with open(args.json, "w") as file:
             json.dump(results, file, indent=2)

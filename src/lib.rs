@@ -73,7 +73,7 @@ fn report_output(printer: &Printer, result: Result<(), McpError>) -> u8 {
 }
 
 fn run_in_runtime(printer: Arc<Printer>, args: Args) -> u8 {
-    let (signals, start_signal_thread) = signals::watch();
+    let (signals, watch_signals) = signals::watch();
     let (context, command) = match prepare(args, printer.clone(), Signals(signals)) {
         Ok(prepared) => prepared,
         Err(error) => return report(&printer, &error),
@@ -88,8 +88,7 @@ fn run_in_runtime(printer: Arc<Printer>, args: Args) -> u8 {
         Err(error) => return report(&printer, &McpError::Output(error)),
     };
     let code = runtime.block_on(async {
-        // Started at the first wait (typically a server booting), not before it.
-        tokio::spawn(async move { start_signal_thread() });
+        watch_signals();
         match run(&context, command).await {
             Ok(()) => exit::SUCCESS,
             Err(error) => report(&printer, &error),

@@ -1,22 +1,23 @@
-//! Signals, seen by a thread of their own.
+//! Signals, acted on without a thread of their own.
 //!
-//! A minimal handler for SIGINT, SIGTERM, SIGHUP and SIGQUIT writes the
-//! signal's number to a pipe, and a dedicated thread reads it, so a signal
-//! is acted on even while the main thread is stuck (a stdout write to a
-//! reader that stopped reading). The first signal is handed to the command,
-//! which cancels its requests (`notifications/cancelled`) and stops its
-//! servers; a second signal, or a command that has not finished
-//! [`FORCE_AFTER`] later, stops every server and exits at once.
+//! A handler for SIGINT, SIGTERM, SIGHUP and SIGQUIT does only
+//! async-signal-safe work. The first signal goes down a pipe that the
+//! runtime watches and so to the command, which cancels its requests
+//! (`notifications/cancelled`), stops its servers and exits 128+N; the
+//! handler also sets an alarm for [`FORCE_AFTER`]. A second signal, or the
+//! alarm (the command did not wind down: say the main thread is stuck
+//! writing to a reader that stopped reading), stops every server from the
+//! handler itself and exits at once.
 //!
 //! Handlers rather than a blocked mask and `sigwait`: a blocked mask is
 //! inherited by child processes, which then could not be stopped with
-//! SIGTERM, while handlers are reset to the default by `exec`.
+//! SIGTERM, while handlers are reset to the default by `exec`. No thread:
+//! starting one on every run cost more than the rest of the signal handling
+//! (a clone, contending with the server booting on the other core).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::watch;
-
-use crate::client;
 
 /// How long the command gets to wind down after the first signal.
 pub const FORCE_AFTER: Duration = Duration::from_secs(3);
@@ -42,9 +43,8 @@ pub fn name(exit_code: u8) -> &'static str {
 }
 
 /// Installs the handlers and returns the receiver of the first signal's exit
-/// code, with the function that starts the thread reading them. Signals that
-/// come before the thread starts wait in the pipe, so starting it can be left
-/// until the main thread has nothing better to do (a server booting).
+/// code, with the function that starts watching for it (called inside the
+/// async runtime). A signal that comes before waits in the pipe.
 pub fn watch() -> (watch::Receiver<Option<u8>>, impl FnOnce()) {
     let (sender, receiver) = watch::channel(None);
     #[cfg(unix)]
@@ -52,10 +52,7 @@ pub fn watch() -> (watch::Receiver<Option<u8>>, impl FnOnce()) {
     let start = move || {
         #[cfg(unix)]
         if let Some(read_end) = read_end {
-            std::thread::Builder::new()
-                .name("signals".to_owned())
-                .spawn(move || unix::serve(read_end, &sender))
-                .expect("start the signal thread");
+            tokio::spawn(unix::forward_first(read_end, sender));
         }
         #[cfg(not(unix))]
         drop(sender);
@@ -63,106 +60,185 @@ pub fn watch() -> (watch::Receiver<Option<u8>>, impl FnOnce()) {
     (receiver, start)
 }
 
+/// Runs `work` with forced exits held back, so that one cannot come between
+/// two steps that must go together (a server's start and its registration);
+/// a forced exit asked for meanwhile happens right after. (Not a blocked
+/// signal mask: a child would inherit it.)
+pub fn deferred<T>(work: impl FnOnce() -> T) -> T {
+    #[cfg(unix)]
+    {
+        unix::hold(true);
+        let result = work();
+        unix::hold(false);
+        result
+    }
+    #[cfg(not(unix))]
+    work()
+}
+
+/// Keeps the handled signals away from the calling thread for good: for
+/// helper threads, so that signals reach the main thread.
+pub fn keep_from_this_thread() {
+    #[cfg(unix)]
+    unix::block();
+}
+
 #[cfg(unix)]
 mod unix {
-    use std::sync::atomic::{AtomicI32, Ordering};
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
-    use super::*;
+    use tokio::io::Interest;
+    use tokio::io::unix::AsyncFd;
+    use tokio::sync::watch;
 
-    const SIGNALS: [i32; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+    use super::{FORCE_AFTER, exit_code};
+    use crate::client;
+
+    /// The signals handled: those that ask a command to stop, and the alarm.
+    const SIGNALS: [i32; 5] = [
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGALRM,
+    ];
 
     /// The pipe's write end, for the handler.
     static WRITE_END: AtomicI32 = AtomicI32::new(-1);
+    /// The first signal received (0: none yet).
+    static FIRST: AtomicI32 = AtomicI32::new(0);
+    /// Set while forced exits are held back.
+    static HOLD: AtomicBool = AtomicBool::new(false);
+    /// A forced exit held back: its signal (0: none).
+    static HELD: AtomicI32 = AtomicI32::new(0);
 
-    /// Writes the signal number to the pipe: async-signal-safe, errno kept.
+    /// The handler. Only async-signal-safe calls: write, alarm, and on a
+    /// forced exit kill, waitpid, nanosleep and _exit.
     extern "C" fn on_signal(signal: libc::c_int) {
-        let fd = WRITE_END.load(Ordering::Relaxed);
-        if fd >= 0 {
-            let byte = signal as u8;
-            // SAFETY: errno is saved and restored around write(2), the only
-            // call, which is async-signal-safe; `byte` lives on this stack.
-            unsafe {
-                let errno = *libc::__errno_location();
-                libc::write(fd, (&byte as *const u8).cast(), 1);
-                *libc::__errno_location() = errno;
+        // SAFETY: errno is read and restored around the calls below.
+        let errno = unsafe { *libc::__errno_location() };
+        if signal == libc::SIGALRM {
+            let first = FIRST.load(Ordering::SeqCst);
+            if first != 0 {
+                force_exit(first);
             }
+        } else if FIRST
+            .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            let byte = signal as u8;
+            // SAFETY: write(2) and alarm(2) are async-signal-safe; `byte`
+            // lives on this stack.
+            unsafe {
+                libc::write(
+                    WRITE_END.load(Ordering::SeqCst),
+                    (&byte as *const u8).cast(),
+                    1,
+                );
+                libc::alarm(FORCE_AFTER.as_secs() as libc::c_uint);
+            }
+        } else {
+            force_exit(signal);
         }
+        // SAFETY: restores the errno read above.
+        unsafe { *libc::__errno_location() = errno };
+    }
+
+    /// Stops every server and exits, unless held back (see [`super::deferred`]).
+    fn force_exit(signal: i32) {
+        if HOLD.load(Ordering::SeqCst) {
+            HELD.store(signal, Ordering::SeqCst);
+            return;
+        }
+        client::stop_all(std::time::Duration::from_millis(100));
+        // SAFETY: _exit(2) is async-signal-safe and ends the process.
+        unsafe { libc::_exit(i32::from(exit_code(signal))) }
     }
 
     /// Creates the pipe and installs the handlers; `None` if that fails (the
     /// default actions then stay).
-    pub(super) fn install() -> Option<i32> {
+    pub(super) fn install() -> Option<OwnedFd> {
         let mut fds = [0; 2];
         // SAFETY: `fds` has room for the two descriptors pipe2 writes.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
             return None;
         }
         let [read_end, write_end] = fds;
-        // The reading end blocks; only the handler's end must never block.
-        // SAFETY: fcntl on a descriptor we own.
-        unsafe {
-            let flags = libc::fcntl(read_end, libc::F_GETFL);
-            libc::fcntl(read_end, libc::F_SETFL, flags & !libc::O_NONBLOCK);
-        }
-        WRITE_END.store(write_end, Ordering::Relaxed);
+        WRITE_END.store(write_end, Ordering::SeqCst);
         for signal in SIGNALS {
-            // SAFETY: a zeroed sigaction with a valid handler and an empty
-            // mask is a valid argument; SA_RESTART keeps interrupted system
-            // calls of the main thread going.
+            // SAFETY: a zeroed sigaction with a valid handler is a valid
+            // argument. The mask holds every handled signal, so handlers never
+            // nest; SA_RESTART keeps interrupted system calls going.
             unsafe {
                 let mut action: libc::sigaction = std::mem::zeroed();
                 action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
                 action.sa_flags = libc::SA_RESTART;
-                libc::sigemptyset(&mut action.sa_mask);
+                fill(&mut action.sa_mask);
                 libc::sigaction(signal, &action, std::ptr::null_mut());
             }
         }
-        Some(read_end)
+        // SAFETY: `read_end` was just created and is owned by nobody else.
+        Some(unsafe { OwnedFd::from_raw_fd(read_end) })
     }
 
-    /// Reads signals: the first goes to the command; the second, or
-    /// [`FORCE_AFTER`] without an exit, ends the process.
-    pub(super) fn serve(read_end: i32, sender: &watch::Sender<Option<u8>>) {
-        let Some(first) = next_signal(read_end, None) else {
+    /// Hands the first signal from the pipe to the command.
+    pub(super) async fn forward_first(read_end: OwnedFd, sender: watch::Sender<Option<u8>>) {
+        // SAFETY: the `OwnedFd` keeps the descriptor open, unchanged, for as
+        // long as the `AsyncFd` owns it.
+        let Ok(pipe) = (unsafe { AsyncFd::register_with_interest(read_end, Interest::READABLE) })
+        else {
             return;
         };
-        let code = exit_code(first);
-        let _ = sender.send(Some(code));
-        let second = next_signal(read_end, Some(Instant::now() + FORCE_AFTER));
-        client::stop_all(Duration::from_millis(100));
-        std::process::exit(i32::from(second.map_or(code, exit_code)));
+        loop {
+            let Ok(mut ready) = pipe.readable().await else {
+                return;
+            };
+            let mut byte = 0u8;
+            // SAFETY: reads at most one byte into `byte`.
+            let read = unsafe {
+                libc::read(
+                    std::os::fd::AsRawFd::as_raw_fd(pipe.get_ref()),
+                    (&mut byte as *mut u8).cast(),
+                    1,
+                )
+            };
+            if read == 1 {
+                let _ = sender.send(Some(exit_code(i32::from(byte))));
+                return;
+            }
+            ready.clear_ready();
+        }
     }
 
-    /// The next signal from the pipe, or `None` when `deadline` passes.
-    fn next_signal(read_end: i32, deadline: Option<Instant>) -> Option<i32> {
-        loop {
-            let timeout = match deadline {
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return None;
-                    }
-                    i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX)
-                }
-                None => -1,
-            };
-            let mut poll = libc::pollfd {
-                fd: read_end,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            let ready = unsafe { libc::poll(&mut poll, 1, timeout) };
-            if ready <= 0 {
-                // 0: the deadline passed (checked above); -1: EINTR (a stop
-                // and continue), so wait for the time that is left.
-                continue;
+    fn fill(set: &mut libc::sigset_t) {
+        // SAFETY: `set` is a valid sigset_t.
+        unsafe {
+            libc::sigemptyset(set);
+            for signal in SIGNALS {
+                libc::sigaddset(set, signal);
             }
-            let mut byte = 0u8;
-            // SAFETY: reads one byte into `byte`.
-            if unsafe { libc::read(read_end, (&mut byte as *mut u8).cast(), 1) } == 1 {
-                return Some(i32::from(byte));
+        }
+    }
+
+    /// Holds forced exits back, or lets them go (and acts on one held).
+    pub(super) fn hold(on: bool) {
+        HOLD.store(on, Ordering::SeqCst);
+        if !on {
+            let held = HELD.swap(0, Ordering::SeqCst);
+            if held != 0 {
+                force_exit(held);
             }
+        }
+    }
+
+    /// Blocks the handled signals in this thread.
+    pub(super) fn block() {
+        // SAFETY: `set` is a valid sigset_t.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            fill(&mut set);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         }
     }
 }

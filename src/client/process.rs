@@ -7,6 +7,7 @@
 //! live group is registered so a signal handler can stop them all.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,8 +25,13 @@ const STDERR_LINE_BYTES: usize = 1000;
 /// How long a server gets to exit after SIGTERM before SIGKILL.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
 
-/// Process groups of live servers, for the signal handler.
-static LIVE_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+/// Room in the registry of live groups; a server past it is still stopped
+/// with its command, only not by a forced exit.
+const MAX_LIVE: usize = 1024;
+
+/// Process groups of live servers (0: a free slot). Lock-free, so a signal
+/// handler can read it while the main thread is anywhere.
+static LIVE_GROUPS: [AtomicI32; MAX_LIVE] = [const { AtomicI32::new(0) }; MAX_LIVE];
 
 /// The last lines a server wrote to stderr.
 #[derive(Debug, Clone, Default)]
@@ -109,17 +115,21 @@ pub fn start(launch: &Launch<'_>) -> Result<Started, McpError> {
     }
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    // The registry stays locked across the spawn, so a forced exit on a
-    // signal cannot miss a server that is just starting.
-    let mut live = LIVE_GROUPS.lock().expect("group registry lock");
-    let child = command.spawn().map_err(|source| McpError::Spawn {
+    // Signals wait until the server is registered, so a forced exit cannot
+    // miss one that is just starting. (The child starts with an empty mask.)
+    let spawned = crate::signals::deferred(|| {
+        let child = command.spawn()?;
+        let group = i32::try_from(child.id()).ok();
+        if let Some(group) = group {
+            register(group);
+        }
+        Ok((child, group))
+    });
+    let (child, group) = spawned.map_err(|source| McpError::Spawn {
         server: launch.server.to_owned(),
         command: launch.command.to_owned(),
         source,
     })?;
-    let group = i32::try_from(child.id()).ok();
-    live.extend(group);
-    drop(live);
     crate::debug!(
         "{}: started `{}`, pid {}",
         launch.server,
@@ -391,31 +401,43 @@ fn pidfd(pid: u32) -> Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
         .ok()
 }
 
-fn unregister(group: i32) {
-    LIVE_GROUPS
-        .lock()
-        .expect("group registry lock")
-        .retain(|&live| live != group);
+/// Records a live group, if there is room.
+fn register(group: i32) {
+    let _ = LIVE_GROUPS.iter().any(|slot| {
+        slot.compare_exchange(0, group, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    });
 }
 
-/// Stops every live server group: SIGTERM, a short wait, SIGKILL. For the
-/// signal handler, which exits right after.
+fn unregister(group: i32) {
+    for slot in &LIVE_GROUPS {
+        let _ = slot.compare_exchange(group, 0, Ordering::SeqCst, Ordering::SeqCst);
+    }
+}
+
+fn live_groups() -> impl Iterator<Item = i32> {
+    LIVE_GROUPS
+        .iter()
+        .map(|slot| slot.load(Ordering::SeqCst))
+        .filter(|&group| group != 0)
+}
+
+/// Stops every live server group: SIGTERM, up to `grace` for them to go,
+/// SIGKILL. Async-signal-safe (no lock, no allocation), so the signal
+/// handler can call it before it exits.
 pub fn stop_all(grace: Duration) {
-    let groups: Vec<i32> = LIVE_GROUPS.lock().expect("group registry lock").clone();
-    if groups.is_empty() {
+    if live_groups().next().is_none() {
         return;
     }
-    for &group in &groups {
+    for group in live_groups() {
         send_to_group(group, Signal::Term);
     }
     let deadline = std::time::Instant::now() + grace;
-    while std::time::Instant::now() < deadline && groups.iter().any(|&group| group_alive(group)) {
+    while std::time::Instant::now() < deadline && live_groups().any(group_alive) {
         std::thread::sleep(Duration::from_millis(10));
     }
-    for &group in &groups {
+    for group in live_groups() {
         reap(group);
-    }
-    for &group in &groups {
         send_to_group(group, Signal::Kill);
     }
 }

@@ -293,6 +293,8 @@ async fn read_arguments(arguments: Arguments) -> Result<Option<Map<String, Value
 /// Reads stdin to its end; with `wait`, gives up (returns `None`) when no
 /// byte arrives within it.
 fn read_stdin(wait: Option<Duration>) -> std::io::Result<Option<String>> {
+    // Signals are for the main thread.
+    crate::signals::keep_from_this_thread();
     #[cfg(unix)]
     if let Some(wait) = wait {
         let mut poll = libc::pollfd {

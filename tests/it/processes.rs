@@ -193,6 +193,68 @@ fn listing_runs_servers_concurrently() {
     );
 }
 
+/// Starts a call whose 5 MB result mcp-cli cannot write: nobody reads its
+/// stdout. Returns once mcp-cli is stuck in that write.
+fn start_blocked_write() -> (Sandbox, std::process::Child) {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
+    let child = sandbox
+        .command(&["call", "demo", "huge", r#"{"bytes": 5000000}"#])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let wchan = format!("/proc/{}/wchan", child.id());
+    assert!(
+        wait_for(Duration::from_secs(10), || std::fs::read_to_string(&wchan)
+            .is_ok_and(|state| state.contains("pipe_write"))),
+        "mcp-cli never blocked on its stdout"
+    );
+    (sandbox, child)
+}
+
+/// Waits for `child` without reading its stdout; returns its exit code and
+/// how long that took.
+fn wait_unread(mut child: std::process::Child) -> (i32, Duration) {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status.code().unwrap_or(-1), started.elapsed());
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "still running");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_signal_ends_a_command_stuck_writing_its_output() {
+    let (sandbox, child) = start_blocked_write();
+    kill("-INT", child.id());
+    let (code, elapsed) = wait_unread(child);
+    assert_eq!(code, 130);
+    // The command cannot wind down by itself; it is ended after FORCE_AFTER.
+    assert!(
+        elapsed >= Duration::from_millis(2500) && elapsed < Duration::from_secs(5),
+        "took {elapsed:?}"
+    );
+    let marker = sandbox.state().display().to_string();
+    assert!(
+        wait_for(Duration::from_secs(2), || pids_matching(&marker).is_empty()),
+        "server left behind"
+    );
+
+    // A second signal (apart from the first, as two key presses are) does
+    // not wait.
+    let (_sandbox, child) = start_blocked_write();
+    kill("-TERM", child.id());
+    std::thread::sleep(Duration::from_millis(200));
+    kill("-TERM", child.id());
+    let (code, elapsed) = wait_unread(child);
+    assert_eq!(code, 143);
+    assert!(elapsed < Duration::from_millis(1200), "took {elapsed:?}");
+}
+
 #[test]
 fn a_second_ctrl_c_exits_at_once() {
     let (sandbox, child) = start_slow_call(&["--ignore-stdin-eof"]);
