@@ -19,7 +19,6 @@ pub mod retry;
 pub mod settings;
 pub mod signals;
 
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,12 +47,12 @@ const VERB_ALIASES: &[(&str, &str)] = &[
 const VERBS: &[&str] = &["list", "info", "grep", "call"];
 
 /// Runs mcp-cli with the process's arguments and returns its exit code.
-pub fn main() -> ExitCode {
+pub fn main() -> u8 {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     // Only a command line that does not parse is scanned for `--json` by hand.
     let json_asked = argv.iter().any(|arg| arg == "--json");
     let printer = Arc::new(Printer::new(json_asked));
-    let code = match cli::parse(argv) {
+    match cli::parse(argv) {
         Ok(Parsed::Run(args)) => run_in_runtime(Arc::new(Printer::new(args.json)), args),
         Ok(Parsed::Help(text)) => report_output(&printer, printer.out(&text)),
         Ok(Parsed::Version) => report_output(
@@ -61,8 +60,7 @@ pub fn main() -> ExitCode {
             printer.out(&format!("mcp-cli {}\n", env!("CARGO_PKG_VERSION"))),
         ),
         Err(error) => report(&printer, &error),
-    };
-    ExitCode::from(code)
+    }
 }
 
 fn report_output(printer: &Printer, result: Result<(), McpError>) -> u8 {
