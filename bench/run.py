@@ -38,13 +38,17 @@ TEST_SERVER = os.path.join(RELEASE, "mcp-test-server")
 EVERYTHING = os.path.join(ROOT, "tests", "servers", "node_modules", ".bin", "mcp-server-everything")
 
 
+# Where the measured commands write: pipes read to the end (as a script
+# would), or /dev/null with --discard-output.
+OUTPUT = subprocess.PIPE
+
+
 def timed(argv, env):
     started = time.perf_counter()
-    result = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    result = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=OUTPUT, stderr=OUTPUT)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
-        sys.exit(f"failed ({result.returncode}): {' '.join(argv)}\n{result.stderr.decode()}")
+        sys.exit(f"failed ({result.returncode}): {' '.join(argv)}\n{(result.stderr or b'').decode()}")
     return elapsed
 
 
@@ -76,8 +80,8 @@ def scenario(name, ours, raw, rmcp, env, runs):
             times[side].append(timed(argv, env))
     rss = max(peak_rss_kib(ours, env) for _ in range(5))
     median = {side: statistics.median(values) * 1000 for side, values in times.items()}
-    print(f"{name:<10} mcp-cli {median['mcp-cli']:7.1f} ms | raw {median['raw']:7.1f} ms "
-          f"(x{median['mcp-cli'] / median['raw']:.3f}) | rmcp {median['rmcp']:7.1f} ms "
+    print(f"{name:<10} mcp-cli {median['mcp-cli']:8.2f} ms | raw {median['raw']:8.2f} ms "
+          f"(x{median['mcp-cli'] / median['raw']:.3f}) | rmcp {median['rmcp']:8.2f} ms "
           f"(x{median['mcp-cli'] / median['rmcp']:.3f}) | mcp-cli peak RSS {rss / 1024:4.1f} MiB "
           f"({runs} runs each)")
     return {"scenario": name, "median_ms": median, "peak_rss_mib": rss / 1024, "runs": runs}
@@ -90,7 +94,12 @@ def main():
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--only", choices=["cold-call", "list", "large"],
                         help="run this scenario alone")
+    parser.add_argument("--discard-output", action="store_true",
+                        help="send stdout and stderr to /dev/null instead of reading pipes")
     args = parser.parse_args()
+    if args.discard_output:
+        global OUTPUT
+        OUTPUT = subprocess.DEVNULL
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet"], cwd=ROOT, check=True)
         subprocess.run([os.path.join(ROOT, "tests", "servers", "install.sh")], cwd=ROOT, check=True,
