@@ -46,9 +46,9 @@ const VERB_ALIASES: &[(&str, &str)] = &[
 ];
 const VERBS: &[&str] = &["list", "info", "grep", "call"];
 
-/// Runs mcp-cli with the process's arguments and returns its exit code.
-pub fn main() -> u8 {
-    let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+/// Runs mcp-cli with these arguments (the program's name left out) and
+/// returns its exit code.
+pub fn main(argv: Vec<std::ffi::OsString>) -> u8 {
     // Only a command line that does not parse is scanned for `--json` by hand.
     let json_asked = argv.iter().any(|arg| arg == "--json");
     let printer = Arc::new(Printer::new(json_asked));
@@ -94,6 +94,9 @@ fn run_in_runtime(printer: Arc<Printer>, args: Args) -> u8 {
     });
     // A blocked stdin reader must not hold the exit.
     runtime.shutdown_background();
+    // Servers started early and never used go first, while they are
+    // surely not reaped yet.
+    drop(context);
     client::stop_all(Duration::from_millis(500));
     code
 }

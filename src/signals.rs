@@ -76,11 +76,20 @@ pub fn deferred<T>(work: impl FnOnce() -> T) -> T {
     work()
 }
 
-/// Keeps the handled signals away from the calling thread for good: for
-/// helper threads, so that signals reach the main thread.
-pub fn keep_from_this_thread() {
+/// Runs `work` with the handled signals blocked in this thread: a thread
+/// started meanwhile inherits the blocked mask and never takes them. Held
+/// signals arrive right after. Not for starting servers, which would
+/// inherit it too (see [`deferred`]).
+pub fn blocked<T>(work: impl FnOnce() -> T) -> T {
     #[cfg(unix)]
-    unix::block();
+    {
+        let previous = unix::block();
+        let result = work();
+        unix::restore(&previous);
+        result
+    }
+    #[cfg(not(unix))]
+    work()
 }
 
 #[cfg(unix)]
@@ -232,13 +241,23 @@ mod unix {
         }
     }
 
-    /// Blocks the handled signals in this thread.
-    pub(super) fn block() {
-        // SAFETY: `set` is a valid sigset_t.
+    /// Blocks the handled signals in this thread; returns the mask before.
+    pub(super) fn block() -> libc::sigset_t {
+        // SAFETY: both sets are valid sigset_t values.
         unsafe {
             let mut set: libc::sigset_t = std::mem::zeroed();
             fill(&mut set);
-            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            let mut previous: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut previous);
+            previous
+        }
+    }
+
+    /// Puts back a mask [`block`] returned.
+    pub(super) fn restore(previous: &libc::sigset_t) {
+        // SAFETY: `previous` is a valid sigset_t.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, previous, std::ptr::null_mut());
         }
     }
 }

@@ -92,6 +92,7 @@ pub struct Launch<'a> {
 #[derive(Debug)]
 pub struct Started {
     server: String,
+    command: String,
     debug: bool,
     process: ServerProcess,
 }
@@ -115,8 +116,8 @@ pub fn start(launch: &Launch<'_>) -> Result<Started, McpError> {
     }
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    // Signals wait until the server is registered, so a forced exit cannot
-    // miss one that is just starting. (The child starts with an empty mask.)
+    // A forced exit waits until the server is registered, so it cannot miss
+    // one that is just starting.
     let spawned = crate::signals::deferred(|| {
         let child = command.spawn()?;
         let group = i32::try_from(child.id()).ok();
@@ -138,6 +139,7 @@ pub fn start(launch: &Launch<'_>) -> Result<Started, McpError> {
     );
     Ok(Started {
         server: launch.server.to_owned(),
+        command: launch.command.to_owned(),
         debug: launch.debug,
         process: ServerProcess {
             child,
@@ -156,6 +158,7 @@ impl Started {
     pub fn attach(self) -> Result<(ServerProcess, WatchedStdout, ChildStdin), McpError> {
         let Started {
             server,
+            command,
             debug,
             mut process,
         } = self;
@@ -169,8 +172,8 @@ impl Started {
             // Dropping the process stops it.
             return Err(McpError::Spawn {
                 server,
-                command: "(its pipes)".to_owned(),
-                source: std::io::Error::other("cannot watch the server's pipes"),
+                command,
+                source: std::io::Error::other("cannot watch the pipes to the started server"),
             });
         };
         let tail = process.stderr.clone();
@@ -319,10 +322,10 @@ impl ServerProcess {
             if self.exit_fd.is_none() {
                 self.exit_fd = pidfd(self.child.id());
             }
-            if let Some(fd) = &self.exit_fd {
-                if let Ok(mut ready) = fd.readable().await {
-                    ready.clear_ready();
-                }
+            if let Some(fd) = &self.exit_fd
+                && let Ok(mut ready) = fd.readable().await
+            {
+                ready.clear_ready();
                 return;
             }
         }
@@ -344,12 +347,17 @@ impl ServerProcess {
 
     fn kill_group(&mut self, signal: Signal) {
         if let Some(group) = self.group {
+            if signal == Signal::Kill {
+                // Out of the registry before it can be reaped and its number
+                // reused. A process killed here and not waited for is reaped
+                // when mcp-cli exits.
+                unregister(group);
+                self.group = None;
+            }
             send_to_group(group, signal);
             if signal == Signal::Kill {
                 let _ = self.child.kill();
                 let _ = self.child.try_wait();
-                unregister(group);
-                self.group = None;
             }
         }
     }

@@ -113,7 +113,8 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
     });
     let options = context.connect_options(Some(progress));
     let slot: Mutex<Option<Session>> = Mutex::new(None);
-    // Whether the tool may run twice; learned only when a call fails.
+    // Whether the tool may run twice: learned only when a call that may have
+    // run died with its connection, and a retry could follow.
     let repeatable: OnceLock<bool> = OnceLock::new();
     let attempts = AtomicU32::new(0);
     let retry_config = context.retry();
@@ -149,10 +150,12 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
                     if let Some(session) = slot.take() {
                         session.close().await;
                     }
-                    if reached_tool(error)
-                        && repeatable.get().is_none()
-                        && number < retry_config.max_attempts
-                    {
+                    // Only when a retry could follow: one is left, and its
+                    // shortest backoff ends before the deadline.
+                    let retry_fits = number < retry_config.max_attempts
+                        && tokio::time::Instant::now() + retry_config.delay(number, 0.0)
+                            < context.deadline;
+                    if reached_tool(error) && repeatable.get().is_none() && retry_fits {
                         *slot = ask_annotations(context, entry, &options, &tool, &repeatable).await;
                     }
                 }
@@ -231,6 +234,9 @@ async fn ask_annotations(
     let now = tokio::time::Instant::now();
     let until =
         (now + ANNOTATIONS_GRACE).min(context.deadline.checked_sub(DEADLINE_MARGIN).unwrap_or(now));
+    if until <= now {
+        return None;
+    }
     let lookup = async {
         let session = Session::connect(entry, options).await.ok()?;
         let Ok(tools) = session.list_tools().await else {
@@ -280,7 +286,11 @@ async fn read_arguments(arguments: Arguments) -> Result<Option<Map<String, Value
         Arguments::Given(arguments) => return Ok(arguments),
         Arguments::Stdin { wait } => wait,
     };
-    let text = tokio::task::spawn_blocking(move || read_stdin(wait))
+    // The reader thread starts with the handled signals blocked (it inherits
+    // the mask), so they all reach the main thread: a forced exit must not
+    // run beside a main thread that is still starting servers.
+    let reader = crate::signals::blocked(|| tokio::task::spawn_blocking(move || read_stdin(wait)));
+    let text = reader
         .await
         .map_err(|error| McpError::usage(format!("cannot read stdin: {error}")))?
         .map_err(|error| McpError::usage(format!("cannot read stdin: {error}")))?;
@@ -293,8 +303,6 @@ async fn read_arguments(arguments: Arguments) -> Result<Option<Map<String, Value
 /// Reads stdin to its end; with `wait`, gives up (returns `None`) when no
 /// byte arrives within it.
 fn read_stdin(wait: Option<Duration>) -> std::io::Result<Option<String>> {
-    // Signals are for the main thread.
-    crate::signals::keep_from_this_thread();
     #[cfg(unix)]
     if let Some(wait) = wait {
         let mut poll = libc::pollfd {

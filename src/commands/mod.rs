@@ -17,7 +17,7 @@ pub use list::list;
 
 use crate::cli::Command;
 use crate::client::{ConnectOptions, Progress, ServerInfo, Session, Started, Tool};
-use crate::config::{Config, ServerEntry};
+use crate::config::{Config, ServerConfig, ServerEntry};
 use crate::error::McpError;
 use crate::printer::Printer;
 use crate::retry::{self, RetryConfig};
@@ -46,10 +46,16 @@ impl Context {
     /// stops them unused.
     pub fn start_early(&self, command: &Command) {
         let config = &self.config;
+        // What the command will connect to first, among the servers it can
+        // start (a child process, its variables set).
+        let startable = |entry: &&ServerEntry| {
+            matches!(entry.transport, ServerConfig::Stdio { .. }) && config.check(entry).is_ok()
+        };
         let entries: Vec<&ServerEntry> = match command {
             Command::Call { target, rest } => call::resolve(config, target, rest)
                 .map(|target| target.entry)
                 .into_iter()
+                .filter(startable)
                 .collect(),
             Command::Info {
                 target: Some(target),
@@ -57,18 +63,19 @@ impl Context {
             } => info::resolve(config, target, tool.as_deref())
                 .map(|(entry, _)| entry)
                 .into_iter()
+                .filter(startable)
                 .collect(),
+            // The others fail at once and so do not hold back the rest.
             Command::List | Command::Grep { .. } | Command::Info { target: None, .. } => config
                 .servers
                 .iter()
-                .filter(|entry| config.check(entry).is_ok())
+                .filter(startable)
                 .take(config.concurrency.max(1))
                 .collect(),
             Command::External(_) => Vec::new(),
         };
         let started = entries
             .into_iter()
-            .filter(|entry| config.check(entry).is_ok())
             .map(|entry| (entry.name.clone(), Session::start(entry, config.debug)))
             .collect();
         *self.early.lock().expect("early servers lock") = started;

@@ -86,6 +86,29 @@ fn a_call_that_reached_a_side_effecting_tool_runs_once() {
 }
 
 #[test]
+fn no_server_is_started_for_annotations_when_no_retry_could_follow() {
+    let mut sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"stuck": sandbox.server(&["--hang-on-call"])}}));
+    // The request times out after 1 s; the shortest backoff (750 ms) would
+    // end past the 1.5 s deadline, so asking a second server is pointless.
+    sandbox
+        .env("MCP_REQUEST_TIMEOUT", "1")
+        .env("MCP_TIMEOUT", "1.5")
+        .env("MCP_RETRY_DELAY", "1000");
+    let run = sandbox.run(&["call", "stuck", "write", "{}"]);
+    run.expect_error(3, "TIMEOUT");
+    assert_eq!(spawn_times(&sandbox, "state").len(), 1);
+    // With time for a retry, a second server is asked (and says no).
+    sandbox
+        .env("MCP_TIMEOUT", "10")
+        .env("MCP_RETRY_DELAY", "50");
+    let run = sandbox.run(&["call", "stuck", "write", "{}"]);
+    run.expect_error(3, "TIMEOUT");
+    assert_eq!(spawn_times(&sandbox, "state").len(), 3);
+    assert_eq!(sandbox.log("calls.log"), ["write", "write"]);
+}
+
+#[test]
 fn an_idempotent_or_read_only_tool_is_retried_after_the_same_fault() {
     for tool in ["idem", "readonly"] {
         let mut sandbox = Sandbox::new();
