@@ -108,8 +108,13 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
             Some(total) => format!("{}/{}", update.progress, total),
             None => format!("{}", update.progress),
         };
-        let message = update.message.unwrap_or_default();
-        printer.progress(&format!("{progress_label}: {message} ({amount})"));
+        let line = match update.message.as_deref().map(str::trim) {
+            Some(message) if !message.is_empty() => {
+                format!("{progress_label}: {message} ({amount})")
+            }
+            _ => format!("{progress_label}: {amount}"),
+        };
+        printer.progress(&line);
     });
     let options = context.connect_options(Some(progress));
     let slot: Mutex<Option<Session>> = Mutex::new(None);

@@ -104,3 +104,20 @@ fn info_grep_and_call_on_real_servers() {
     ]);
     assert_eq!(bad_zone.code, 2, "{bad_zone:#?}");
 }
+
+#[test]
+fn progress_from_a_real_server_keeps_a_long_call_alive() {
+    let mut sandbox = sandbox();
+    // Progress every 0.5 s over 2 s, under a 1 s per-request timeout.
+    sandbox.env("MCP_REQUEST_TIMEOUT", "1");
+    let run = sandbox.run(&[
+        "call",
+        "everything",
+        "trigger-long-running-operation",
+        r#"{"duration": 2, "steps": 4}"#,
+    ]);
+    assert_eq!(
+        run.ok(),
+        "Long running operation completed. Duration: 2 seconds, Steps: 4.\n"
+    );
+}
