@@ -24,6 +24,10 @@ use serde_json::{Map, Value};
 
 pub use process::{SHUTDOWN_GRACE, stop_all};
 
+/// How long a server that wrote something other than JSON-RPC during the
+/// handshake may then stay silent before it counts as broken.
+pub const GARBAGE_QUIET: Duration = Duration::from_secs(5);
+
 /// How long a server whose request was cancelled gets to read the
 /// cancellation and exit by itself, before SIGTERM.
 pub const CANCEL_GRACE: Duration = Duration::from_millis(250);
@@ -301,12 +305,22 @@ impl Session {
             progress: options.progress.clone(),
             active: active.clone(),
         };
+        let activity = stdout.activity();
         let handshake = handler.serve((stdout, stdin));
-        let result = match options.request_timeout {
-            Some(timeout) => tokio::time::timeout(timeout, handshake)
-                .await
-                .map_err(|_| timeout),
-            None => Ok(handshake.await),
+        let timed = async {
+            match options.request_timeout {
+                Some(timeout) => tokio::time::timeout(timeout, handshake)
+                    .await
+                    .map_err(|_| Some(timeout)),
+                None => Ok(handshake.await),
+            }
+        };
+        // A server that answers with something other than JSON-RPC, then
+        // falls silent, will not answer: say so now, not at the deadline.
+        let result = tokio::select! {
+            biased;
+            result = timed => result,
+            () = activity.quiet_after_garbage(GARBAGE_QUIET) => Err(None),
         };
         let service = match result {
             Ok(Ok(service)) => service,
@@ -314,12 +328,24 @@ impl Session {
                 let (stderr, exit_status) = child.settle().await;
                 return Err(initialize_error(&entry.name, error, stderr, exit_status));
             }
-            Err(duration) => {
+            Err(Some(duration)) => {
                 let (stderr, _) = child.settle().await;
                 return Err(McpError::Timeout {
                     server: entry.name.clone(),
                     method: "initialize".to_owned(),
                     duration,
+                    stderr,
+                });
+            }
+            Err(None) => {
+                let (stderr, _) = child.settle().await;
+                return Err(McpError::Protocol {
+                    server: entry.name.clone(),
+                    method: "initialize".to_owned(),
+                    message: format!(
+                        "the server wrote to stdout only lines that are not JSON-RPC, then nothing for {}; it must write only JSON-RPC there (logs go to stderr)",
+                        crate::error::format_duration(GARBAGE_QUIET)
+                    ),
                     stderr,
                 });
             }

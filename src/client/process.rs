@@ -189,6 +189,7 @@ impl Started {
             tail,
             server,
             debug,
+            activity: StdoutActivity::default(),
         };
         Ok((process, stdout, stdin))
     }
@@ -205,9 +206,15 @@ pub struct WatchedStdout {
     tail: StderrTail,
     server: String,
     debug: bool,
+    activity: StdoutActivity,
 }
 
 impl WatchedStdout {
+    /// What the server has written so far, shared.
+    pub fn activity(&self) -> StdoutActivity {
+        self.activity.clone()
+    }
+
     fn note(&mut self) {
         let text = String::from_utf8_lossy(&self.line);
         let text = text.trim();
@@ -217,8 +224,39 @@ impl WatchedStdout {
                 crate::printer::to_stderr(&format!("[{}] {note}\n", self.server));
             }
             self.tail.push(note);
+            self.activity.lock().0 = true;
         }
         self.line.clear();
+    }
+}
+
+/// Whether a server wrote lines that are not JSON-RPC to stdout, and when it
+/// last wrote anything there.
+#[derive(Debug, Clone)]
+pub struct StdoutActivity(Arc<Mutex<(bool, tokio::time::Instant)>>);
+
+impl Default for StdoutActivity {
+    fn default() -> Self {
+        StdoutActivity(Arc::new(Mutex::new((false, tokio::time::Instant::now()))))
+    }
+}
+
+impl StdoutActivity {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (bool, tokio::time::Instant)> {
+        self.0.lock().expect("stdout activity lock")
+    }
+
+    /// Resolves once the server has written a line that is not JSON-RPC and
+    /// then nothing at all for `quiet`.
+    pub async fn quiet_after_garbage(&self, quiet: Duration) {
+        loop {
+            let (garbage, last) = *self.lock();
+            let silent = last.elapsed();
+            if garbage && silent >= quiet {
+                return;
+            }
+            tokio::time::sleep(quiet.saturating_sub(silent).max(Duration::from_millis(50))).await;
+        }
     }
 }
 
@@ -232,6 +270,9 @@ impl tokio::io::AsyncRead for WatchedStdout {
         let poll = std::pin::Pin::new(&mut self.inner).poll_read(context, buffer);
         if poll.is_ready() {
             let this = &mut *self;
+            if buffer.filled().len() > before {
+                this.activity.lock().1 = tokio::time::Instant::now();
+            }
             for piece in buffer.filled()[before..].split_inclusive(|&byte| byte == b'\n') {
                 let room = STDERR_LINE_BYTES.saturating_sub(this.line.len());
                 this.line.extend_from_slice(&piece[..piece.len().min(room)]);

@@ -170,6 +170,23 @@ fn the_deadline_bounds_a_server_that_never_initializes() {
 }
 
 #[test]
+fn a_server_that_answers_garbage_then_nothing_is_reported_without_waiting_for_the_deadline() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"garbled": sandbox.server(&["--garbage-only"])}}));
+    // Default settings: a 30-minute deadline, no per-request timeout.
+    let run = sandbox.run(&["call", "garbled", "echo", "{}"]);
+    run.expect_error(2, "PROTOCOL_ERROR");
+    assert_contains(&run.stderr, "(stdout, not JSON-RPC) this is not json");
+    assert!(
+        run.elapsed >= Duration::from_secs(5) && run.elapsed < Duration::from_secs(7),
+        "took {:?}",
+        run.elapsed
+    );
+    // Not retried: the server would answer the same.
+    assert_eq!(spawn_times(&sandbox, "state").len(), 1);
+}
+
+#[test]
 fn a_deadline_shorter_than_the_next_backoff_stops_retrying() {
     let mut sandbox = Sandbox::new();
     sandbox
