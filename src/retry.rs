@@ -107,7 +107,7 @@ impl Iterator for Schedule {
 /// Looks through the whole chain of causes.
 pub fn is_transient(error: &McpError) -> bool {
     match error {
-        McpError::Spawn { source, .. } => io_is_transient(source),
+        McpError::Spawn { source, .. } => spawn_is_transient(source),
         McpError::ConnectionClosed { .. } | McpError::Timeout { .. } => true,
         McpError::HttpStatus { status, .. } => matches!(status, 429 | 502 | 503 | 504),
         McpError::MaxRetriesExceeded { .. } => false,
@@ -135,22 +135,22 @@ pub fn is_transient(error: &McpError) -> bool {
     }
 }
 
-/// An I/O failure that may pass: not "no such program" or "permission denied".
-fn io_is_transient(error: &std::io::Error) -> bool {
+/// A failure to start a process that may pass: the system short of
+/// processes, memory or descriptors, or the program busy being written. Not
+/// a program that is missing, forbidden or not runnable (ENOEXEC).
+fn spawn_is_transient(error: &std::io::Error) -> bool {
     use std::io::ErrorKind as K;
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = source {
-        if let Some(io) = current.downcast_ref::<std::io::Error>()
-            && matches!(
-                io.kind(),
-                K::NotFound | K::PermissionDenied | K::InvalidInput | K::Unsupported
-            )
-        {
-            return false;
-        }
-        source = current.source();
+    if matches!(
+        error.kind(),
+        K::WouldBlock | K::OutOfMemory | K::ResourceBusy | K::ExecutableFileBusy | K::Interrupted
+    ) {
+        return true;
     }
-    true
+    #[cfg(unix)]
+    if matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+        return true;
+    }
+    false
 }
 
 /// Parses an HTTP `Retry-After` value: delta-seconds (`120`) or an
@@ -517,6 +517,11 @@ mod tests {
             },
             spawn(std::io::ErrorKind::ResourceBusy),
             spawn(std::io::ErrorKind::WouldBlock),
+            McpError::Spawn {
+                server: "s".into(),
+                command: "c".into(),
+                source: std::io::Error::from_raw_os_error(libc::EMFILE),
+            },
         ];
         for error in &transient {
             assert!(is_transient(error), "{error:?}");
@@ -536,6 +541,11 @@ mod tests {
         let permanent = [
             spawn(std::io::ErrorKind::NotFound),
             spawn(std::io::ErrorKind::PermissionDenied),
+            McpError::Spawn {
+                server: "s".into(),
+                command: "c".into(),
+                source: std::io::Error::from_raw_os_error(libc::ENOEXEC),
+            },
             McpError::usage("x"),
             McpError::UnknownSubcommand {
                 verb: "x".into(),

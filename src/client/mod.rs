@@ -326,7 +326,14 @@ impl Session {
             Ok(Ok(service)) => service,
             Ok(Err(error)) => {
                 let (stderr, exit_status) = child.settle().await;
-                return Err(initialize_error(&entry.name, error, stderr, exit_status));
+                let wrote_garbage = activity.wrote_garbage();
+                return Err(initialize_error(
+                    &entry.name,
+                    error,
+                    stderr,
+                    exit_status,
+                    wrote_garbage,
+                ));
             }
             Err(Some(duration)) => {
                 let (stderr, _) = child.settle().await;
@@ -581,6 +588,7 @@ fn initialize_error(
     error: rmcp::service::ClientInitializeError,
     stderr: Vec<String>,
     exit_status: Option<String>,
+    wrote_garbage: bool,
 ) -> McpError {
     use rmcp::service::ClientInitializeError as E;
     let server = server.to_owned();
@@ -604,7 +612,12 @@ fn initialize_error(
         E::ConnectionClosed(_) => McpError::Protocol {
             server,
             method,
-            message: "the connection ended while the server kept running; it probably wrote something that is not JSON-RPC to stdout".to_owned(),
+            message: if wrote_garbage {
+                "the connection ended while the server kept running, after it wrote lines that are not JSON-RPC to stdout"
+            } else {
+                "the server closed its stdout but kept running"
+            }
+            .to_owned(),
             stderr,
         },
         other => McpError::Protocol {

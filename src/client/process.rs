@@ -246,6 +246,11 @@ impl StdoutActivity {
         self.0.lock().expect("stdout activity lock")
     }
 
+    /// Whether the server wrote a line that is not JSON-RPC.
+    pub fn wrote_garbage(&self) -> bool {
+        self.lock().0
+    }
+
     /// Resolves once the server has written a line that is not JSON-RPC and
     /// then nothing at all for `quiet`.
     pub async fn quiet_after_garbage(&self, quiet: Duration) {

@@ -276,3 +276,35 @@ fn a_call_does_not_wait_for_a_listing_that_never_comes() {
     );
     assert_eq!(sandbox.log("calls.log"), ["write", "fail"]);
 }
+
+#[test]
+fn a_program_that_cannot_run_or_closes_its_stdout_fails_at_once() {
+    let sandbox = Sandbox::new();
+    sandbox.write("not-a-program", "plain text\n");
+    std::fs::set_permissions(
+        sandbox.path().join("not-a-program"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    sandbox.write_config(&json!({"mcpServers": {
+        "text": {"command": "./not-a-program"},
+        "deaf": {"command": "sh", "args": ["-c", "exec 1>&-; sleep 30"]},
+    }}));
+    // ENOEXEC: as permanent as a missing program.
+    let run = sandbox.run(&["call", "text", "echo", "{}"]);
+    run.expect_error(3, "SERVER_SPAWN_FAILED");
+    assert_contains(&run.stderr, "Exec format error");
+    assert!(
+        run.elapsed < Duration::from_millis(500),
+        "took {:?}",
+        run.elapsed
+    );
+    let run = sandbox.run(&["call", "deaf", "echo", "{}"]);
+    run.expect_error(2, "PROTOCOL_ERROR");
+    assert_contains(&run.stderr, "closed its stdout but kept running");
+    assert!(
+        run.elapsed < Duration::from_millis(1500),
+        "took {:?}",
+        run.elapsed
+    );
+}
