@@ -8,6 +8,7 @@
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::env_vars;
 use crate::error::McpError;
@@ -45,7 +46,8 @@ macro_rules! debug {
 pub struct Printer {
     json: bool,
     color: bool,
-    progress_shown: Mutex<bool>,
+    /// Whether a progress line is on screen, and when one was last drawn.
+    progress_shown: Mutex<(bool, Option<Instant>)>,
     progress: bool,
 }
 
@@ -56,7 +58,7 @@ impl Printer {
         Printer {
             json,
             color: stderr_tty && env_vars::get(env_vars::NO_COLOR).is_none(),
-            progress_shown: Mutex::new(false),
+            progress_shown: Mutex::new((false, None)),
             progress: stderr_tty,
         }
     }
@@ -123,24 +125,50 @@ impl Printer {
         }
     }
 
+    /// Whether progress lines are shown (stderr is a terminal).
+    pub fn shows_progress(&self) -> bool {
+        self.progress
+    }
+
     /// Shows a progress line on stderr, when stderr is a terminal.
     pub fn progress(&self, line: &str) {
+        self.draw(line, true);
+    }
+
+    /// Shows what a command waits for, unless a progress line came in the
+    /// last second (that one says more).
+    pub fn status(&self, line: &str) {
+        self.draw(line, false);
+    }
+
+    fn draw(&self, line: &str, is_progress: bool) {
         if !self.progress {
             return;
         }
         let mut shown = self.progress_shown.lock().expect("progress lock");
+        let now = Instant::now();
+        if !is_progress
+            && shown
+                .1
+                .is_some_and(|last| now.duration_since(last) < Duration::from_secs(1))
+        {
+            return;
+        }
         let width = 100;
         let line: String = line.chars().take(width).collect();
         to_stderr(&format!("\r\x1b[2K{line}"));
-        *shown = true;
+        shown.0 = true;
+        if is_progress {
+            shown.1 = Some(now);
+        }
     }
 
     /// Removes the progress line, if one is shown.
     pub fn clear_progress(&self) {
         let mut shown = self.progress_shown.lock().expect("progress lock");
-        if *shown {
+        if shown.0 {
             to_stderr("\r\x1b[2K");
-            *shown = false;
+            shown.0 = false;
         }
     }
 }

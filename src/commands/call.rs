@@ -177,7 +177,11 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
     let result = tokio::select! {
         biased;
         error = signals.interrupted() => Err(error),
-        result = context.until_deadline(work, &what) => result,
+        result = super::with_status(
+            &context.printer,
+            || format!("{label}: waiting for `{server}`"),
+            context.until_deadline(work, &what),
+        ) => result,
     };
     let printed = match result {
         Ok(value) => print_result(context, server, &tool, &value),

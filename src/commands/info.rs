@@ -21,7 +21,11 @@ pub async fn info(
     let (session, listing) = tokio::select! {
         biased;
         error = signals.interrupted() => return Err(error),
-        fetched = fetch(context, entry) => fetched?,
+        fetched = super::with_status(
+            &context.printer,
+            || format!("waiting for `{server}`"),
+            fetch(context, entry),
+        ) => fetched?,
     };
     let printed = match tool {
         None if context.printer.json() => context.printer.out_json(&server_json(entry, &listing)),

@@ -1,5 +1,8 @@
 //! `mcp-cli` / `mcp-cli list`: every server with its tools.
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use futures::StreamExt;
 use serde_json::{Value, json};
 
@@ -65,16 +68,39 @@ pub async fn list(context: &Context) -> Result<(), McpError> {
 pub(super) async fn fetch_all(
     context: &Context,
 ) -> (Vec<Result<Listing, McpError>>, Vec<JoinHandle<()>>) {
-    let results: Vec<_> = futures::stream::iter(&context.config.servers)
-        .map(|entry| async move {
-            match fetch(context, entry).await {
-                Ok((session, listing)) => (Ok(listing), Some(tokio::spawn(session.close()))),
-                Err(error) => (Err(error), None),
+    let servers = &context.config.servers;
+    // The servers being waited for, for the status line.
+    let waiting: Mutex<Vec<&str>> = Mutex::new(Vec::new());
+    let done = AtomicUsize::new(0);
+    let fetches = futures::stream::iter(servers)
+        .map(|entry| {
+            let (waiting, done) = (&waiting, &done);
+            async move {
+                waiting.lock().expect("waiting lock").push(&entry.name);
+                let fetched = fetch(context, entry).await;
+                waiting
+                    .lock()
+                    .expect("waiting lock")
+                    .retain(|name| *name != entry.name);
+                done.fetch_add(1, Ordering::SeqCst);
+                match fetched {
+                    Ok((session, listing)) => (Ok(listing), Some(tokio::spawn(session.close()))),
+                    Err(error) => (Err(error), None),
+                }
             }
         })
         .buffered(context.config.concurrency.max(1))
-        .collect()
-        .await;
+        .collect::<Vec<_>>();
+    let status = || {
+        let waiting = waiting.lock().expect("waiting lock");
+        format!(
+            "{} of {} servers listed, waiting for {}",
+            done.load(Ordering::SeqCst),
+            servers.len(),
+            waiting.join(", ")
+        )
+    };
+    let results = super::with_status(&context.printer, status, fetches).await;
     let (listings, closing): (Vec<_>, Vec<_>) = results.into_iter().unzip();
     (listings, closing.into_iter().flatten().collect())
 }

@@ -6,7 +6,9 @@ mod grep;
 mod info;
 mod list;
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -133,6 +135,37 @@ impl Context {
     pub fn retry(&self) -> RetryConfig {
         RetryConfig::from_config(&self.config)
     }
+}
+
+/// How long a command runs before a terminal shows what it waits for.
+const STATUS_AFTER: Duration = Duration::from_secs(1);
+
+/// Runs `work`; on a terminal, once it has taken [`STATUS_AFTER`], shows
+/// `status()` and the time waited on stderr, refreshed each second, so a
+/// slow server start or a long call never looks like a hang.
+pub async fn with_status<T>(
+    printer: &Printer,
+    status: impl Fn() -> String,
+    work: impl Future<Output = T>,
+) -> T {
+    if !printer.shows_progress() {
+        return work.await;
+    }
+    let started = tokio::time::Instant::now();
+    let ticker = async {
+        let mut tick = tokio::time::interval_at(started + STATUS_AFTER, Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            printer.status(&format!("{} ({} s)", status(), started.elapsed().as_secs()));
+        }
+    };
+    let value = tokio::select! {
+        biased;
+        value = work => value,
+        never = ticker => never,
+    };
+    printer.clear_progress();
+    value
 }
 
 /// The signals a command should stop for.

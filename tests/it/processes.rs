@@ -279,7 +279,10 @@ fn a_second_ctrl_c_exits_at_once() {
 #[test]
 fn progress_and_colour_on_a_terminal() {
     let sandbox = Sandbox::new();
-    sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
+    sandbox.write_config(&json!({"mcpServers": {
+        "demo": sandbox.server(&[]),
+        "sluggish": sandbox.server(&["--slow-start", "2000"]),
+    }}));
     let in_terminal = |command: &str, no_color: bool| {
         let mut script = std::process::Command::new("script");
         script
@@ -304,6 +307,21 @@ fn progress_and_colour_on_a_terminal() {
     );
     assert!(screen.contains("\r\x1b[2K"), "{screen:?}");
     assert!(screen.trim_end().ends_with("slept 1 s"), "{screen:?}");
+    // A slow start shows what is awaited, then the result.
+    let screen = in_terminal(&format!("'{cli}' call sluggish readonly"), false);
+    assert!(
+        screen.contains("sluggish/readonly: waiting for `sluggish` (1 s)"),
+        "{screen:?}"
+    );
+    assert!(screen.trim_end().ends_with("\r\x1b[2Kread"), "{screen:?}");
+    let screen = in_terminal(&format!("'{cli}'"), false);
+    assert!(
+        screen.contains("1 of 2 servers listed, waiting for sluggish (1 s)"),
+        "{screen:?}"
+    );
+    // Not on a pipe.
+    let run = sandbox.run(&["call", "sluggish", "readonly"]);
+    assert_eq!((run.ok(), run.stderr.as_str()), ("read\n", ""));
     let error = in_terminal(&format!("'{cli}' info nope"), false);
     assert!(
         error.contains("\x1b[1;31mError [SERVER_NOT_FOUND]"),
