@@ -508,7 +508,7 @@ impl McpError {
                 "check the request against `mcp-cli info {server}`; the server refused it"
             ),
             McpError::Protocol { server, .. } => format!(
-                "the server `{server}` wrote something that is not MCP; run it with MCP_DEBUG=1 to see its output"
+                "the server `{server}` does not speak MCP over stdio as expected; run it with MCP_DEBUG=1 to see all it writes"
             ),
             McpError::Spawn { command, .. } => {
                 format!("check that `{command}` is installed and on PATH")

@@ -25,10 +25,33 @@ pub fn debug_enabled() -> bool {
     DEBUG.load(Ordering::Relaxed)
 }
 
+/// The progress or status line on the terminal, if one is shown. One for
+/// the process: every stderr write clears it first.
+static LINE: Mutex<Line> = Mutex::new(Line {
+    shown: false,
+    progress: None,
+});
+
+struct Line {
+    /// Whether a line is on screen now.
+    shown: bool,
+    /// The last tool progress line, and when it came.
+    progress: Option<(String, Instant)>,
+}
+
 /// Writes to stderr, ignoring failure: a closed stderr must not turn into a
-/// panic (exit 101) or hide the real exit code.
+/// panic (exit 101) or hide the real exit code. A progress line on screen is
+/// cleared first (and redrawn by the next tick).
 pub fn to_stderr(text: &str) {
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    let mut line = LINE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let clear = if std::mem::take(&mut line.shown) {
+        "\r\x1b[2K"
+    } else {
+        ""
+    };
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(format!("{clear}{text}").as_bytes());
 }
 
 /// Prints a debug line on stderr under `MCP_DEBUG`.
@@ -46,8 +69,6 @@ macro_rules! debug {
 pub struct Printer {
     json: bool,
     color: bool,
-    /// Whether a progress line is on screen, and when one was last drawn.
-    progress_shown: Mutex<(bool, Option<Instant>)>,
     progress: bool,
 }
 
@@ -58,7 +79,6 @@ impl Printer {
         Printer {
             json,
             color: stderr_tty && env_vars::get(env_vars::NO_COLOR).is_none(),
-            progress_shown: Mutex::new((false, None)),
             progress: stderr_tty,
         }
     }
@@ -131,44 +151,41 @@ impl Printer {
     }
 
     /// Shows a progress line on stderr, when stderr is a terminal.
-    pub fn progress(&self, line: &str) {
-        self.draw(line, true);
+    pub fn progress(&self, text: &str) {
+        if self.progress {
+            let mut line = LINE.lock().expect("progress lock");
+            line.progress = Some((text.to_owned(), Instant::now()));
+            draw(&mut line, text);
+        }
     }
 
-    /// Shows what a command waits for, unless a progress line came in the
-    /// last second (that one says more).
-    pub fn status(&self, line: &str) {
-        self.draw(line, false);
-    }
-
-    fn draw(&self, line: &str, is_progress: bool) {
+    /// Shows what a command has waited for, and how long: the last progress
+    /// line with the time added when there is one (it says more), else
+    /// `text`. Not within a second of a progress line, which is fresh enough.
+    pub fn status(&self, text: &str, waited: Duration) {
         if !self.progress {
             return;
         }
-        let mut shown = self.progress_shown.lock().expect("progress lock");
-        let now = Instant::now();
-        if !is_progress
-            && shown
-                .1
-                .is_some_and(|last| now.duration_since(last) < Duration::from_secs(1))
-        {
-            return;
-        }
-        let width = 100;
-        let line: String = line.chars().take(width).collect();
-        to_stderr(&format!("\r\x1b[2K{line}"));
-        shown.0 = true;
-        if is_progress {
-            shown.1 = Some(now);
-        }
+        let mut line = LINE.lock().expect("progress lock");
+        let text = match &line.progress {
+            Some((_, at)) if at.elapsed() < Duration::from_secs(1) => return,
+            Some((progress, _)) => progress.clone(),
+            None => text.to_owned(),
+        };
+        draw(&mut line, &format!("{text} ({} s)", waited.as_secs()));
     }
 
     /// Removes the progress line, if one is shown.
     pub fn clear_progress(&self) {
-        let mut shown = self.progress_shown.lock().expect("progress lock");
-        if shown.0 {
-            to_stderr("\r\x1b[2K");
-            shown.0 = false;
-        }
+        to_stderr("");
     }
+}
+
+/// Draws `text` as the progress line, cut to the terminal's usual width.
+fn draw(line: &mut Line, text: &str) {
+    let text: String = text.chars().take(100).collect();
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(format!("\r\x1b[2K{text}").as_bytes());
+    line.shown = true;
 }

@@ -24,9 +24,11 @@ use serde_json::{Map, Value};
 
 pub use process::{SHUTDOWN_GRACE, stop_all};
 
-/// How long a server that wrote something other than JSON-RPC during the
-/// handshake may then stay silent before it counts as broken.
-pub const GARBAGE_QUIET: Duration = Duration::from_secs(5);
+/// How long a server that wrote something other than JSON-RPC to stdout
+/// during the handshake may then stay silent (stdout and stderr) before it
+/// counts as broken. Long, so that a server that prints a banner and then
+/// starts slowly, saying nothing, is still waited for.
+pub const GARBAGE_QUIET: Duration = Duration::from_secs(30);
 
 /// How long a server whose request was cancelled gets to read the
 /// cancellation and exit by itself, before SIGTERM.
@@ -613,9 +615,9 @@ fn initialize_error(
             server,
             method,
             message: if wrote_garbage {
-                "the connection ended while the server kept running, after it wrote lines that are not JSON-RPC to stdout"
+                "the server closed its stdout after lines that are not JSON-RPC, without answering, and had not exited 0.3 s later"
             } else {
-                "the server closed its stdout but kept running"
+                "the server closed its stdout without answering, and had not exited 0.3 s later"
             }
             .to_owned(),
             stderr,

@@ -168,18 +168,31 @@ impl Started {
             child.stdout.take().map(ChildStdout::from_std),
             child.stderr.take().map(ChildStderr::from_std),
         );
-        let (Some(Ok(stdin)), Some(Ok(stdout)), Some(Ok(stderr))) = pipes else {
-            // Dropping the process stops it.
-            return Err(McpError::Spawn {
-                server,
-                command,
-                source: std::io::Error::other("cannot watch the pipes to the started server"),
-            });
+        let pipe_error = |source| McpError::Spawn {
+            server: server.clone(),
+            command: command.clone(),
+            source,
         };
+        let missing = || std::io::Error::other("a pipe to the server is missing");
+        // Dropped on an error, the process is stopped.
+        let stdin = pipes
+            .0
+            .unwrap_or_else(|| Err(missing()))
+            .map_err(pipe_error)?;
+        let stdout = pipes
+            .1
+            .unwrap_or_else(|| Err(missing()))
+            .map_err(pipe_error)?;
+        let stderr = pipes
+            .2
+            .unwrap_or_else(|| Err(missing()))
+            .map_err(pipe_error)?;
         let tail = process.stderr.clone();
+        let activity = Activity::default();
         process.drain = Some(tokio::spawn(drain_stderr(
             stderr,
             tail.clone(),
+            activity.clone(),
             server.clone(),
             debug,
         )));
@@ -189,7 +202,7 @@ impl Started {
             tail,
             server,
             debug,
-            activity: StdoutActivity::default(),
+            activity,
         };
         Ok((process, stdout, stdin))
     }
@@ -206,12 +219,12 @@ pub struct WatchedStdout {
     tail: StderrTail,
     server: String,
     debug: bool,
-    activity: StdoutActivity,
+    activity: Activity,
 }
 
 impl WatchedStdout {
     /// What the server has written so far, shared.
-    pub fn activity(&self) -> StdoutActivity {
+    pub fn activity(&self) -> Activity {
         self.activity.clone()
     }
 
@@ -231,19 +244,23 @@ impl WatchedStdout {
 }
 
 /// Whether a server wrote lines that are not JSON-RPC to stdout, and when it
-/// last wrote anything there.
+/// last wrote anything, to stdout or stderr.
 #[derive(Debug, Clone)]
-pub struct StdoutActivity(Arc<Mutex<(bool, tokio::time::Instant)>>);
+pub struct Activity(Arc<Mutex<(bool, tokio::time::Instant)>>);
 
-impl Default for StdoutActivity {
+impl Default for Activity {
     fn default() -> Self {
-        StdoutActivity(Arc::new(Mutex::new((false, tokio::time::Instant::now()))))
+        Activity(Arc::new(Mutex::new((false, tokio::time::Instant::now()))))
     }
 }
 
-impl StdoutActivity {
+impl Activity {
     fn lock(&self) -> std::sync::MutexGuard<'_, (bool, tokio::time::Instant)> {
-        self.0.lock().expect("stdout activity lock")
+        self.0.lock().expect("activity lock")
+    }
+
+    fn touch(&self) {
+        self.lock().1 = tokio::time::Instant::now();
     }
 
     /// Whether the server wrote a line that is not JSON-RPC.
@@ -251,8 +268,8 @@ impl StdoutActivity {
         self.lock().0
     }
 
-    /// Resolves once the server has written a line that is not JSON-RPC and
-    /// then nothing at all for `quiet`.
+    /// Resolves once the server has written a line that is not JSON-RPC to
+    /// stdout and then nothing at all, to stdout or stderr, for `quiet`.
     pub async fn quiet_after_garbage(&self, quiet: Duration) {
         loop {
             let (garbage, last) = *self.lock();
@@ -276,7 +293,7 @@ impl tokio::io::AsyncRead for WatchedStdout {
         if poll.is_ready() {
             let this = &mut *self;
             if buffer.filled().len() > before {
-                this.activity.lock().1 = tokio::time::Instant::now();
+                this.activity.touch();
             }
             for piece in buffer.filled()[before..].split_inclusive(|&byte| byte == b'\n') {
                 let room = STDERR_LINE_BYTES.saturating_sub(this.line.len());
@@ -293,7 +310,13 @@ impl tokio::io::AsyncRead for WatchedStdout {
 /// Reads a server's stderr to its end, keeping the last lines (each cut to
 /// [`STDERR_LINE_BYTES`]) and streaming them under `MCP_DEBUG`. Memory stays
 /// bounded even for a line that never ends.
-async fn drain_stderr(mut pipe: ChildStderr, tail: StderrTail, server: String, debug: bool) {
+async fn drain_stderr(
+    mut pipe: ChildStderr,
+    tail: StderrTail,
+    activity: Activity,
+    server: String,
+    debug: bool,
+) {
     let mut chunk = [0u8; 8192];
     let mut line: Vec<u8> = Vec::new();
     let emit = |line: &mut Vec<u8>| {
@@ -308,6 +331,7 @@ async fn drain_stderr(mut pipe: ChildStderr, tail: StderrTail, server: String, d
         if read == 0 {
             break;
         }
+        activity.touch();
         for piece in chunk[..read].split_inclusive(|&byte| byte == b'\n') {
             let room = STDERR_LINE_BYTES.saturating_sub(line.len());
             line.extend_from_slice(&piece[..piece.len().min(room)]);

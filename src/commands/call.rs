@@ -99,6 +99,8 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
         arguments,
     } = resolve(&context.config, target, rest)?;
     let server = entry.name.as_str();
+    // Someone typing the arguments: no status line over what they type.
+    let typing = matches!(arguments, Arguments::Stdin { .. }) && std::io::stdin().is_terminal();
 
     let printer = context.printer.clone();
     let label = format!("{server}/{tool}");
@@ -177,11 +179,15 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
     let result = tokio::select! {
         biased;
         error = signals.interrupted() => Err(error),
-        result = super::with_status(
-            &context.printer,
-            || format!("{label}: waiting for `{server}`"),
-            context.until_deadline(work, &what),
-        ) => result,
+        result = async {
+            let work = context.until_deadline(work, &what);
+            if typing {
+                work.await
+            } else {
+                let status = || format!("{label}: waiting for `{server}`");
+                super::with_status(&context.printer, status, work).await
+            }
+        } => result,
     };
     let printed = match result {
         Ok(value) => print_result(context, server, &tool, &value),

@@ -94,7 +94,7 @@ pub(super) async fn fetch_all(
     let status = || {
         let waiting = waiting.lock().expect("waiting lock");
         format!(
-            "{} of {} servers listed, waiting for {}",
+            "{} of {} servers done, waiting for {}",
             done.load(Ordering::SeqCst),
             servers.len(),
             waiting.join(", ")

@@ -156,7 +156,7 @@ pub async fn with_status<T>(
         let mut tick = tokio::time::interval_at(started + STATUS_AFTER, Duration::from_secs(1));
         loop {
             tick.tick().await;
-            printer.status(&format!("{} ({} s)", status(), started.elapsed().as_secs()));
+            printer.status(&status(), started.elapsed());
         }
     };
     let value = tokio::select! {

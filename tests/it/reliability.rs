@@ -178,7 +178,7 @@ fn a_server_that_answers_garbage_then_nothing_is_reported_without_waiting_for_th
     run.expect_error(2, "PROTOCOL_ERROR");
     assert_contains(&run.stderr, "(stdout, not JSON-RPC) this is not json");
     assert!(
-        run.elapsed >= Duration::from_secs(5) && run.elapsed < Duration::from_secs(7),
+        run.elapsed >= Duration::from_secs(30) && run.elapsed < Duration::from_secs(33),
         "took {:?}",
         run.elapsed
     );
@@ -301,7 +301,7 @@ fn a_program_that_cannot_run_or_closes_its_stdout_fails_at_once() {
     );
     let run = sandbox.run(&["call", "deaf", "echo", "{}"]);
     run.expect_error(2, "PROTOCOL_ERROR");
-    assert_contains(&run.stderr, "closed its stdout but kept running");
+    assert_contains(&run.stderr, "closed its stdout without answering");
     assert!(
         run.elapsed < Duration::from_millis(1500),
         "took {:?}",
