@@ -240,11 +240,7 @@ fn silent_open_stdin_does_not_hang() {
     let _ = sleeper.kill();
     let _ = sleeper.wait();
     assert_eq!(run.ok(), "read\n");
-    assert!(
-        run.elapsed < Duration::from_secs(3),
-        "took {:?}",
-        run.elapsed
-    );
+    run.expect_elapsed(..Duration::from_secs(3));
 }
 
 #[test]

@@ -53,11 +53,7 @@ fn servers_and_their_children_are_gone_after_a_command() {
     assert_eq!(run.ok(), "read\n");
     // A server that ignores stdin EOF still goes at once on SIGTERM: not
     // after the 1 s grace, as it would if it had inherited a blocked mask.
-    assert!(
-        run.elapsed < Duration::from_millis(900),
-        "took {:?}",
-        run.elapsed
-    );
+    run.expect_elapsed(..Duration::from_millis(900));
     let pid = grandchild(&sandbox);
     assert!(
         wait_for(Duration::from_secs(2), || !alive(pid)),
@@ -106,11 +102,7 @@ fn interrupt_mid_call(signal: &str, code: i32) {
     let run = finish(child);
     assert_eq!(run.code, code, "{run:#?}");
     assert_contains(&run.stderr, "Error [INTERRUPTED]");
-    assert!(
-        run.elapsed < Duration::from_secs(5),
-        "took {:?}",
-        run.elapsed
-    );
+    run.expect_elapsed(..Duration::from_secs(5));
     let events = sandbox.log("events.log");
     assert!(
         events.iter().any(|e| e.starts_with("cancelled")),
@@ -178,19 +170,11 @@ fn listing_runs_servers_concurrently() {
     sandbox.write_config(&json!({ "mcpServers": servers }));
     let run = sandbox.run(&[]);
     run.ok();
-    assert!(
-        run.elapsed < Duration::from_millis(2000),
-        "took {:?}",
-        run.elapsed
-    );
+    run.expect_elapsed(..Duration::from_millis(2000));
     sandbox.env("MCP_CONCURRENCY", "1");
     let run = sandbox.run(&[]);
     run.ok();
-    assert!(
-        run.elapsed >= Duration::from_millis(2800),
-        "took {:?}",
-        run.elapsed
-    );
+    run.expect_elapsed(Duration::from_millis(2800)..);
 }
 
 /// Starts a call whose 5 MB result mcp-cli cannot write: nobody reads its
@@ -262,11 +246,7 @@ fn a_second_ctrl_c_exits_at_once() {
     kill("-INT", child.id());
     let run = finish(child);
     assert_eq!(run.code, 130, "{run:#?}");
-    assert!(
-        run.elapsed < Duration::from_secs(3),
-        "took {:?}",
-        run.elapsed
-    );
+    run.expect_elapsed(..Duration::from_secs(3));
     let marker = sandbox.state().display().to_string();
     assert!(
         wait_for(Duration::from_secs(2), || pids_matching(&marker).is_empty()),

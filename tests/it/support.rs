@@ -69,6 +69,19 @@ pub struct Run {
 }
 
 impl Run {
+    /// Asserts that the run took a time within `range`, and returns self.
+    pub fn expect_elapsed(
+        &self,
+        range: impl std::ops::RangeBounds<Duration> + std::fmt::Debug,
+    ) -> &Self {
+        assert!(
+            range.contains(&self.elapsed),
+            "took {:?}, expected {range:?}",
+            self.elapsed
+        );
+        self
+    }
+
     /// Asserts the exit code and the error type, and returns self.
     #[track_caller]
     pub fn expect_error(&self, code: i32, kind: &str) -> &Self {
