@@ -126,7 +126,7 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
     let attempts = AtomicU32::new(0);
     let retry_config = context.retry();
 
-    let work = async {
+    let work = Box::pin(async {
         // Read stdin while the server starts; a failed start counts as the
         // first attempt.
         let (arguments, first) =
@@ -173,7 +173,7 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
             retry::is_transient(error) && (!reached_tool(error) || repeatable.get() == Some(&true))
         };
         retry::retry_with_backoff_if(attempt, &retry_config, &label, may_retry).await
-    };
+    });
     let mut signals = context.signals.clone();
     let what = format!("tools/call `{label}`");
     let result = tokio::select! {

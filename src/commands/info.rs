@@ -24,7 +24,7 @@ pub async fn info(
         fetched = super::with_status(
             &context.printer,
             || format!("waiting for `{server}`"),
-            fetch(context, entry),
+            Box::pin(fetch(context, entry)),
         ) => fetched?,
     };
     let printed = match tool {

@@ -362,6 +362,38 @@ mod tests {
         assert_eq!(split_target(&config, "other/t", None), ("other", Some("t")));
     }
 
+    /// A command's future is copied whole each time it is wrapped (deadline,
+    /// status line, signals), and every page of stack those copies span is
+    /// faulted in on each run. When `call`'s grew to 135 KB (a future held
+    /// both by value and inside its wrapper, at each of several levels),
+    /// that cost a cold call 0.1 ms; boxing the work keeps them small.
+    #[test]
+    fn command_futures_stay_small() {
+        let config = crate::config::from_text(
+            std::path::Path::new("test.json"),
+            r#"{"mcpServers": {"a": {"command": "x"}}}"#,
+            &crate::settings::Settings::default(),
+        )
+        .unwrap();
+        let context = Context {
+            config,
+            printer: Arc::new(Printer::new(false)),
+            with_descriptions: false,
+            signals: Signals(watch::channel(None).1),
+            deadline: tokio::time::Instant::now(),
+            early: Default::default(),
+        };
+        let sizes = [
+            ("list", std::mem::size_of_val(&list(&context))),
+            ("info", std::mem::size_of_val(&info(&context, None, None))),
+            ("grep", std::mem::size_of_val(&grep(&context, ""))),
+            ("call", std::mem::size_of_val(&call(&context, "", &[]))),
+        ];
+        for (command, size) in sizes {
+            assert!(size <= 16 * 1024, "`{command}`'s future takes {size} bytes");
+        }
+    }
+
     #[test]
     fn suggests_close_names() {
         let names = [
