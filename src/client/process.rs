@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
-use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
+use tokio::net::unix::pipe;
 use tokio::task::JoinHandle;
 
 use crate::config::Setting;
@@ -155,7 +155,7 @@ pub fn start(launch: &Launch<'_>) -> Result<Started, McpError> {
 impl Started {
     /// Hands the process to the runtime (which must be running): returns it
     /// with the pipes MCP runs over, and starts draining its stderr.
-    pub fn attach(self) -> Result<(ServerProcess, WatchedStdout, ChildStdin), McpError> {
+    pub fn attach(self) -> Result<(ServerProcess, WatchedStdout, pipe::Sender), McpError> {
         let Started {
             server,
             command,
@@ -164,9 +164,18 @@ impl Started {
         } = self;
         let child = &mut process.child;
         let pipes = (
-            child.stdin.take().map(ChildStdin::from_std),
-            child.stdout.take().map(ChildStdout::from_std),
-            child.stderr.take().map(ChildStderr::from_std),
+            child
+                .stdin
+                .take()
+                .map(|pipe| pipe::Sender::from_owned_fd(pipe.into())),
+            child
+                .stdout
+                .take()
+                .map(|pipe| pipe::Receiver::from_owned_fd(pipe.into())),
+            child
+                .stderr
+                .take()
+                .map(|pipe| pipe::Receiver::from_owned_fd(pipe.into())),
         );
         let pipe_error = |source| McpError::Spawn {
             server: server.clone(),
@@ -213,7 +222,7 @@ impl Started {
 /// noted in the stderr tail (and so in `Details:` when the server fails) and
 /// shown live under `MCP_DEBUG`. The bytes pass through unchanged.
 pub struct WatchedStdout {
-    inner: ChildStdout,
+    inner: pipe::Receiver,
     /// The start of the current line, up to [`STDERR_LINE_BYTES`].
     line: Vec<u8>,
     tail: StderrTail,
@@ -311,7 +320,7 @@ impl tokio::io::AsyncRead for WatchedStdout {
 /// [`STDERR_LINE_BYTES`]) and streaming them under `MCP_DEBUG`. Memory stays
 /// bounded even for a line that never ends.
 async fn drain_stderr(
-    mut pipe: ChildStderr,
+    mut pipe: pipe::Receiver,
     tail: StderrTail,
     activity: Activity,
     server: String,
