@@ -219,6 +219,17 @@ pub enum McpError {
         stderr: Vec<String>,
     },
 
+    /// The server wrote a message past the size mcp-cli reads.
+    #[error("server `{server}` sent a message larger than {} MiB during `{method}`", limit >> 20)]
+    MessageTooLarge {
+        /// The server.
+        server: String,
+        /// The request method.
+        method: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+
     /// The server process could not be started.
     #[error("cannot start server `{server}` (`{command}`)")]
     Spawn {
@@ -354,6 +365,7 @@ impl McpError {
             McpError::ToolError { .. } => "TOOL_ERROR",
             McpError::ServerError { .. } => "SERVER_ERROR",
             McpError::Protocol { .. } => "PROTOCOL_ERROR",
+            McpError::MessageTooLarge { .. } => "MESSAGE_TOO_LARGE",
             McpError::Spawn { .. } => "SERVER_SPAWN_FAILED",
             McpError::ConnectionClosed { .. } => "CONNECTION_CLOSED",
             McpError::HttpStatus {
@@ -389,7 +401,8 @@ impl McpError {
             | McpError::Output(_) => exit::CLIENT,
             McpError::ToolError { .. }
             | McpError::ServerError { .. }
-            | McpError::Protocol { .. } => exit::SERVER,
+            | McpError::Protocol { .. }
+            | McpError::MessageTooLarge { .. } => exit::SERVER,
             McpError::HttpStatus {
                 status: 401 | 403, ..
             } => exit::AUTH,
@@ -507,6 +520,12 @@ impl McpError {
             McpError::ServerError { server, .. } => format!(
                 "check the request against `mcp-cli info {server}`; the server refused it"
             ),
+            McpError::MessageTooLarge { method, .. } if method == "tools/call" => {
+                "the tool ran, but its result cannot be read whole; ask it for less (a narrower query, a page or a range) rather than calling it again as is".to_owned()
+            }
+            McpError::MessageTooLarge { .. } => {
+                "nothing on this side changes the size of that answer; report it to the server's authors".to_owned()
+            }
             McpError::Protocol { server, .. } => format!(
                 "the server `{server}` does not speak MCP over stdio as expected; run it with MCP_DEBUG=1 to see all it writes"
             ),

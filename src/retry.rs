@@ -129,6 +129,7 @@ pub fn is_transient(error: &McpError) -> bool {
         | McpError::ToolError { .. }
         | McpError::ServerError { .. }
         | McpError::Protocol { .. }
+        | McpError::MessageTooLarge { .. }
         | McpError::OperationCancelled { .. }
         | McpError::Interrupted { .. }
         | McpError::Output(_) => false,

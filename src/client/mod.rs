@@ -19,9 +19,11 @@ use rmcp::model::{
     RequestOptionalParam, ServerResult,
 };
 use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService, ServiceError};
+use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::{ClientHandler, Peer, RoleClient, ServiceExt};
 use serde_json::{Map, Value};
 
+use process::MAX_MESSAGE_BYTES;
 pub use process::{SHUTDOWN_GRACE, stop_all};
 
 /// How long a server that wrote something other than JSON-RPC to stdout
@@ -253,6 +255,7 @@ pub struct Session {
     service: RunningService<RoleClient, Handler>,
     process: tokio::sync::Mutex<Option<process::ServerProcess>>,
     stderr: process::StderrTail,
+    activity: process::Activity,
     request_timeout: Option<Duration>,
     active: Arc<Mutex<Option<ProgressToken>>>,
     info: ServerInfo,
@@ -308,7 +311,11 @@ impl Session {
             active: active.clone(),
         };
         let activity = stdout.activity();
-        let handshake = handler.serve((stdout, stdin));
+        // The size limit is the watched stdout's (MAX_MESSAGE_BYTES): past it
+        // the connection ends with an error, where rmcp would drop the line
+        // and leave its request waiting.
+        let handshake = handler
+            .serve(AsyncRwTransport::new_client(stdout, stdin).with_max_line_length(usize::MAX));
         let timed = async {
             match options.request_timeout {
                 Some(timeout) => tokio::time::timeout(timeout, handshake)
@@ -326,6 +333,13 @@ impl Session {
         };
         let service = match result {
             Ok(Ok(service)) => service,
+            Ok(Err(_)) if activity.wrote_too_much() => {
+                return Err(McpError::MessageTooLarge {
+                    server: entry.name.clone(),
+                    method: "initialize".to_owned(),
+                    limit: MAX_MESSAGE_BYTES,
+                });
+            }
             Ok(Err(error)) => {
                 let (stderr, exit_status) = child.settle().await;
                 let wrote_garbage = activity.wrote_garbage();
@@ -372,6 +386,7 @@ impl Session {
             server: entry.name.clone(),
             service,
             stderr: child.stderr_tail(),
+            activity,
             process: tokio::sync::Mutex::new(Some(child)),
             request_timeout: options.request_timeout,
             active,
@@ -497,6 +512,13 @@ impl Session {
                     method,
                     duration: timeout,
                     stderr,
+                }
+            }
+            ServiceError::TransportClosed if self.activity.wrote_too_much() => {
+                McpError::MessageTooLarge {
+                    server,
+                    method,
+                    limit: MAX_MESSAGE_BYTES,
                 }
             }
             ServiceError::TransportSend(_) | ServiceError::TransportClosed => {

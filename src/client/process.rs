@@ -25,6 +25,13 @@ const STDERR_LINE_BYTES: usize = 1000;
 /// How long a server gets to exit after SIGTERM before SIGKILL.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
 
+/// The largest message read from a server, newline included. A longer
+/// line (a result of hundreds of megabytes, or a server that never ends its
+/// line) ends the connection with [`McpError::MessageTooLarge`] rather than
+/// growing without bound; rmcp's own limit (16 MiB, past which it drops the
+/// line and the request waits forever) is lifted in its favour.
+pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
+
 /// Room in the registry of live groups; a server past it is still stopped
 /// with its command, only not by a forced exit.
 const MAX_LIVE: usize = 1024;
@@ -208,6 +215,7 @@ impl Started {
         let stdout = WatchedStdout {
             inner: stdout,
             line: Vec::new(),
+            line_length: 0,
             tail,
             server,
             debug,
@@ -225,6 +233,8 @@ pub struct WatchedStdout {
     inner: pipe::Receiver,
     /// The start of the current line, up to [`STDERR_LINE_BYTES`].
     line: Vec<u8>,
+    /// The current line's length so far.
+    line_length: usize,
     tail: StderrTail,
     server: String,
     debug: bool,
@@ -246,42 +256,63 @@ impl WatchedStdout {
                 crate::printer::to_stderr(&format!("[{}] {note}\n", self.server));
             }
             self.tail.push(note);
-            self.activity.lock().0 = true;
+            self.activity.lock().garbage = true;
         }
         self.line.clear();
     }
 }
 
-/// Whether a server wrote lines that are not JSON-RPC to stdout, and when it
-/// last wrote anything, to stdout or stderr.
+/// What a server wrote that bears on how it failed: lines on stdout that are
+/// not JSON-RPC, a message past [`MAX_MESSAGE_BYTES`], and when it last wrote
+/// anything, to stdout or stderr.
 #[derive(Debug, Clone)]
-pub struct Activity(Arc<Mutex<(bool, tokio::time::Instant)>>);
+pub struct Activity(Arc<Mutex<Seen>>);
+
+#[derive(Debug)]
+struct Seen {
+    garbage: bool,
+    too_large: bool,
+    last: tokio::time::Instant,
+}
 
 impl Default for Activity {
     fn default() -> Self {
-        Activity(Arc::new(Mutex::new((false, tokio::time::Instant::now()))))
+        Activity(Arc::new(Mutex::new(Seen {
+            garbage: false,
+            too_large: false,
+            last: tokio::time::Instant::now(),
+        })))
     }
 }
 
 impl Activity {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (bool, tokio::time::Instant)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Seen> {
         self.0.lock().expect("activity lock")
     }
 
     fn touch(&self) {
-        self.lock().1 = tokio::time::Instant::now();
+        self.lock().last = tokio::time::Instant::now();
     }
 
     /// Whether the server wrote a line that is not JSON-RPC.
     pub fn wrote_garbage(&self) -> bool {
-        self.lock().0
+        self.lock().garbage
+    }
+
+    /// Whether the server wrote a message past [`MAX_MESSAGE_BYTES`] (which
+    /// ended the connection).
+    pub fn wrote_too_much(&self) -> bool {
+        self.lock().too_large
     }
 
     /// Resolves once the server has written a line that is not JSON-RPC to
     /// stdout and then nothing at all, to stdout or stderr, for `quiet`.
     pub async fn quiet_after_garbage(&self, quiet: Duration) {
         loop {
-            let (garbage, last) = *self.lock();
+            let (garbage, last) = {
+                let seen = self.lock();
+                (seen.garbage, seen.last)
+            };
             let silent = last.elapsed();
             if garbage && silent >= quiet {
                 return;
@@ -305,9 +336,18 @@ impl tokio::io::AsyncRead for WatchedStdout {
                 this.activity.touch();
             }
             for piece in buffer.filled()[before..].split_inclusive(|&byte| byte == b'\n') {
+                this.line_length += piece.len();
+                if this.line_length > MAX_MESSAGE_BYTES {
+                    this.activity.lock().too_large = true;
+                    return std::task::Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "message too large",
+                    )));
+                }
                 let room = STDERR_LINE_BYTES.saturating_sub(this.line.len());
                 this.line.extend_from_slice(&piece[..piece.len().min(room)]);
                 if piece.ends_with(b"\n") {
+                    this.line_length = 0;
                     this.note();
                 }
             }

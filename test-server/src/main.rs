@@ -37,6 +37,8 @@
 //! - `--hang-on-call`: never reply to `tools/call` (calls and cancellations
 //!   are still recorded).
 //! - `--hang-on-list`: never reply to `tools/list`.
+//! - `--endless-line-on-call`: answer `tools/call` with a line that never
+//!   ends (text, written until stdout closes).
 //! - `--slow-start MS`: sleep MS milliseconds before reading stdin.
 //! - `--noisy-stderr N`: N noise lines on stderr at start, then one stderr
 //!   line per message received.
@@ -85,6 +87,7 @@ mixed, huge, write, idem, readonly).
   --hang                     never reply to anything
   --hang-on-call             never reply to tools/call
   --hang-on-list             never reply to tools/list
+  --endless-line-on-call     answer tools/call with a line that never ends
   --slow-start MS            sleep MS milliseconds before reading stdin
   --noisy-stderr N           N noise lines at start, one line per message
   --ignore-stdin-eof         keep running after stdin EOF
@@ -107,6 +110,7 @@ struct Config {
     hang: bool,
     hang_on_call: bool,
     hang_on_list: bool,
+    endless_line_on_call: bool,
     slow_start_ms: Option<u64>,
     noisy_stderr: Option<u64>,
     ignore_stdin_eof: bool,
@@ -134,6 +138,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Config, String> 
             "--hang" => cfg.hang = true,
             "--hang-on-call" => cfg.hang_on_call = true,
             "--hang-on-list" => cfg.hang_on_list = true,
+            "--endless-line-on-call" => cfg.endless_line_on_call = true,
             "--slow-start" => cfg.slow_start_ms = Some(parse_number(&arg, &value()?)?),
             "--noisy-stderr" => cfg.noisy_stderr = Some(parse_number(&arg, &value()?)?),
             "--ignore-stdin-eof" => cfg.ignore_stdin_eof = true,
@@ -523,6 +528,17 @@ fn handle_call(srv: &Server, id: &Value, params: &Value) {
         srv.fault_exit("crashing mid-call (fault injected)", 3);
     }
     if srv.cfg.hang_on_call {
+        return;
+    }
+    if srv.cfg.endless_line_on_call {
+        let mut out = srv.out.lock().unwrap_or_else(|e| e.into_inner());
+        let start = format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":""#
+        );
+        let chunk = [b'a'; 65536];
+        if out.write_all(start.as_bytes()).is_ok() {
+            while out.write_all(&chunk).is_ok() {}
+        }
         return;
     }
     let empty = Map::new();

@@ -246,7 +246,8 @@ fn silent_open_stdin_does_not_hang() {
 #[test]
 fn large_output_is_complete_through_a_pipe_and_head_exits_quietly() {
     let sandbox = demo();
-    let bytes = 3 * 1024 * 1024 + 17;
+    // Past rmcp's own 16 MiB line limit, which mcp-cli lifts.
+    let bytes = 20 * 1024 * 1024 + 17;
     let run = sandbox.run(&["call", "demo", "huge", &format!(r#"{{"bytes": {bytes}}}"#)]);
     // The text plus the newline mcp-cli ends it with, if it lacked one.
     let out = run.ok();

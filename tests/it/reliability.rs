@@ -216,6 +216,26 @@ fn progress_restarts_the_request_timeout() {
 }
 
 #[test]
+fn a_message_past_the_size_limit_fails_the_call_once_and_at_once() {
+    // A line that never ends: mcp-cli stops reading at 256 MiB and says so.
+    // The tool ran; even an idempotent one is not run again, since its
+    // answer would be as large the next time.
+    let mut sandbox = Sandbox::new();
+    sandbox.write_config(
+        &json!({"mcpServers": {"endless": sandbox.server(&["--endless-line-on-call"])}}),
+    );
+    sandbox
+        .env("MCP_MAX_RETRIES", "3")
+        .env("MCP_TEST_NO_RETRY_DELAY", "1");
+    let run = sandbox.run(&["call", "endless", "idem", "{}"]);
+    run.expect_error(2, "MESSAGE_TOO_LARGE")
+        .expect_elapsed(..Duration::from_secs(30));
+    assert_contains(&run.stderr, "larger than 256 MiB during `tools/call`");
+    assert_contains(&run.stderr, "ask it for less");
+    assert_eq!(sandbox.log("calls.log"), ["idem"]);
+}
+
+#[test]
 fn a_call_that_succeeds_sends_no_other_request() {
     let sandbox = Sandbox::new();
     sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
