@@ -8,30 +8,25 @@ use crate::config::Glob;
 use crate::error::McpError;
 
 /// Prints `server/tool` for every visible tool whose name matches the glob
-/// (or whose `server/tool` does, when the glob has a `/`). No match is `NO_MATCH`, exit 1, like grep(1). A server
-/// that fails does not hide matches on the others, but sets the exit code.
+/// (or whose `server/tool` does, when the glob has a `/`), server by server
+/// in config order as they come in. No match is `NO_MATCH`, exit 1, like
+/// grep(1). A server that fails does not hide matches on the others, but
+/// sets the exit code; failures are reported in config order after the
+/// matches. A signal prints the matches found so far.
 pub async fn grep(context: &Context, pattern: &str) -> Result<(), McpError> {
     let glob = Glob::new(pattern);
-    let mut signals = context.signals.clone();
-    let (results, closing) = tokio::select! {
-        biased;
-        error = signals.interrupted() => return Err(error),
-        results = fetch_all(context) => results,
-    };
-    let mut first_error = None;
-    let mut text = String::new();
+    let json = context.printer.json();
+    let mut errors = Vec::new();
+    let mut found = false;
     let mut matches = Vec::new();
-    for (entry, result) in context.config.servers.iter().zip(results) {
+    let mut printed = Ok(());
+    let (interrupted, closing) = fetch_all(context, |entry, result| {
         let listing = match result {
-            Ok(found) => found,
-            Err(error) => {
-                match first_error {
-                    None => first_error = Some(error),
-                    Some(_) => context.printer.error(&error),
-                }
-                continue;
-            }
+            Ok(listing) => listing,
+            Err(McpError::Interrupted { .. }) => return,
+            Err(error) => return errors.push(error),
         };
+        let mut text = String::new();
         for tool in &listing.tools {
             let path = format!("{}/{}", entry.name, tool.name);
             let subject = if pattern.contains('/') {
@@ -42,7 +37,8 @@ pub async fn grep(context: &Context, pattern: &str) -> Result<(), McpError> {
             if !glob.is_match(subject) {
                 continue;
             }
-            if context.printer.json() {
+            found = true;
+            if json {
                 matches.push(json!({
                     "server": entry.name,
                     "tool": tool.name,
@@ -57,16 +53,25 @@ pub async fn grep(context: &Context, pattern: &str) -> Result<(), McpError> {
                 }
             }
         }
+        if !text.is_empty() && printed.is_ok() {
+            printed = context.printer.out(&text);
+        }
+    })
+    .await;
+    if json {
+        printed = context.printer.out_json(&json!(matches));
     }
-    let found = !matches.is_empty() || !text.is_empty();
-    let printed = if context.printer.json() {
-        context.printer.out_json(&json!(matches))
-    } else {
-        context.printer.out(&text)
-    };
     finish_closing(closing).await;
     printed?;
-    match (found, first_error) {
+    if let Some(signal) = interrupted {
+        return Err(signal);
+    }
+    // The top level prints the one returned, last.
+    let last = errors.pop();
+    for error in &errors {
+        context.printer.error(error);
+    }
+    match (found, last) {
         (_, Some(error)) => Err(error),
         (true, None) => Ok(()),
         (false, None) => Err(McpError::NoMatch {

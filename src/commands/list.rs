@@ -9,71 +9,75 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use super::{Context, Listing, fetch};
+use crate::config::ServerEntry;
 use crate::error::McpError;
 
 /// Lists every server, queried in parallel (up to `MCP_CONCURRENCY`) and
-/// printed in config order. A server that fails is reported in place; the
-/// exit code is then the class of the first failure.
+/// printed in config order, each as soon as it and those before it are in.
+/// A server that fails is reported in place; the exit code is then the class
+/// of the first failure. A signal prints what is in, and the rest as
+/// interrupted.
 pub async fn list(context: &Context) -> Result<(), McpError> {
-    let mut signals = context.signals.clone();
-    let (results, closing) = tokio::select! {
-        biased;
-        error = signals.interrupted() => return Err(error),
-        results = fetch_all(context) => results,
-    };
+    let json = context.printer.json();
     let mut first_error: Option<McpError> = None;
-    let mut text = String::new();
+    let mut printed = Ok(());
     let mut servers = Vec::new();
-    for (entry, result) in context.config.servers.iter().zip(results) {
-        match result {
-            Ok(listing) => {
-                if context.printer.json() {
-                    servers.push(server_json(&entry.name, &listing));
-                } else {
-                    text.push_str(&server_text(
-                        &entry.name,
-                        &listing,
-                        context.with_descriptions,
-                    ));
-                }
+    let (interrupted, closing) = fetch_all(context, |entry, result| {
+        let text = match result {
+            Ok(listing) if json => {
+                servers.push(server_json(&entry.name, &listing));
+                return;
             }
+            Ok(listing) => server_text(&entry.name, &listing, context.with_descriptions),
             Err(error) => {
-                if context.printer.json() {
+                let text = format!("{}  (failed: {error})\n", entry.name);
+                if json {
                     servers.push(json!({"name": entry.name, "error": error.to_json()}));
-                } else {
-                    let reason = error.to_string();
-                    text.push_str(&format!("{}  (failed: {reason})\n", entry.name));
                 }
                 first_error.get_or_insert(error);
+                if json {
+                    return;
+                }
+                text
             }
+        };
+        if printed.is_ok() {
+            printed = context.printer.out(&text);
         }
+    })
+    .await;
+    if json {
+        printed = context.printer.out_json(&json!({ "servers": servers }));
     }
-    let printed = if context.printer.json() {
-        context.printer.out_json(&json!({ "servers": servers }))
-    } else {
-        context.printer.out(&text)
-    };
     finish_closing(closing).await;
     printed?;
-    match first_error {
+    match interrupted.or(first_error) {
         Some(error) => Err(error),
         None => Ok(()),
     }
 }
 
-/// Fetches every server's listing, in config order. Each server is stopped
-/// in the background as soon as its listing is in, so a config of fifty
-/// servers never has more than `MCP_CONCURRENCY` of them starting at once
-/// nor all of them alive at the end; the returned handles finish the stops.
-pub(super) async fn fetch_all(
-    context: &Context,
-) -> (Vec<Result<Listing, McpError>>, Vec<JoinHandle<()>>) {
+/// Fetches every server's listing, up to `MCP_CONCURRENCY` at once, and
+/// hands each to `each` in config order, as soon as it and all before it
+/// are in. A signal stops the fetching: what is in is handed on, the rest as
+/// the interruption, which is returned. Each server is stopped in the
+/// background as soon as its listing is in, so a config of fifty servers
+/// never has more than `MCP_CONCURRENCY` of them starting at once nor all
+/// of them alive at the end; the returned handles finish the stops.
+pub(super) async fn fetch_all<'c>(
+    context: &'c Context,
+    mut each: impl FnMut(&'c ServerEntry, Result<Listing, McpError>),
+) -> (Option<McpError>, Vec<JoinHandle<()>>) {
     let servers = &context.config.servers;
     // The servers being waited for, for the status line.
     let waiting: Mutex<Vec<&str>> = Mutex::new(Vec::new());
     let done = AtomicUsize::new(0);
-    let fetches = futures::stream::iter(servers)
-        .map(|entry| {
+    let mut results: Vec<Option<Result<Listing, McpError>>> =
+        servers.iter().map(|_| None).collect();
+    let mut next = 0;
+    let mut closing = Vec::new();
+    let mut fetches = futures::stream::iter(servers.iter().enumerate())
+        .map(|(index, entry)| {
             let (waiting, done) = (&waiting, &done);
             async move {
                 waiting.lock().expect("waiting lock").push(&entry.name);
@@ -83,14 +87,10 @@ pub(super) async fn fetch_all(
                     .expect("waiting lock")
                     .retain(|name| *name != entry.name);
                 done.fetch_add(1, Ordering::SeqCst);
-                match fetched {
-                    Ok((session, listing)) => (Ok(listing), Some(tokio::spawn(session.close()))),
-                    Err(error) => (Err(error), None),
-                }
+                (index, fetched)
             }
         })
-        .buffered(context.config.concurrency.max(1))
-        .collect::<Vec<_>>();
+        .buffer_unordered(context.config.concurrency.max(1));
     let status = || {
         let waiting = waiting.lock().expect("waiting lock");
         format!(
@@ -100,9 +100,37 @@ pub(super) async fn fetch_all(
             waiting.join(", ")
         )
     };
-    let results = super::with_status(&context.printer, status, fetches).await;
-    let (listings, closing): (Vec<_>, Vec<_>) = results.into_iter().unzip();
-    (listings, closing.into_iter().flatten().collect())
+    let mut signals = context.signals.clone();
+    let all_in = async {
+        while let Some((index, fetched)) = fetches.next().await {
+            results[index] = Some(match fetched {
+                Ok((session, listing)) => {
+                    closing.push(tokio::spawn(session.close()));
+                    Ok(listing)
+                }
+                Err(error) => Err(error),
+            });
+            while let Some(result) = results.get_mut(next).and_then(Option::take) {
+                each(&servers[next], result);
+                next += 1;
+            }
+        }
+    };
+    let interrupted = tokio::select! {
+        biased;
+        error = signals.interrupted() => Some(error),
+        () = super::with_status(&context.printer, status, all_in) => None,
+    };
+    // Only a signal leaves any: what is in, and the rest as interrupted.
+    if let Some(McpError::Interrupted { signal }) = interrupted {
+        for (entry, result) in servers.iter().zip(results).skip(next) {
+            each(
+                entry,
+                result.unwrap_or(Err(McpError::Interrupted { signal })),
+            );
+        }
+    }
+    (interrupted, closing)
 }
 
 /// Waits for the servers stopped in the background.

@@ -164,6 +164,54 @@ fn parallel_listing_reports_a_broken_server_in_place() {
 }
 
 #[test]
+fn a_listing_stopped_by_a_signal_prints_every_server_that_answered() {
+    // A server that never answers `tools/list` holds the listing until the
+    // deadline. A harness that gives up with SIGTERM still gets the others,
+    // in config order, and the hung one marked.
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {
+        "first": sandbox.server(&[]),
+        "hung": sandbox.server(&["--hang-on-list"]),
+        "last": sandbox.server(&[]),
+    }}));
+    let child = sandbox
+        .command(&[])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nine tools in pages of four: three pages each for `first` and `last`,
+    // one request for `hung`.
+    let asked = || {
+        sandbox
+            .log("events.log")
+            .iter()
+            .filter(|line| *line == "request tools/list")
+            .count()
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || asked() == 7),
+        "not every page was asked for: {:?}",
+        sandbox.log("events.log")
+    );
+    // Time for the last page to arrive.
+    std::thread::sleep(Duration::from_millis(300));
+    kill("-TERM", child.id());
+    let run = finish(child);
+    assert_eq!(run.code, 143, "{run:#?}");
+    let lines: Vec<&str> = run.stdout.lines().filter(|l| !l.starts_with(' ')).collect();
+    assert_eq!(
+        lines,
+        ["first", "hung  (failed: interrupted by SIGTERM)", "last"],
+        "{run:#?}"
+    );
+    assert_eq!(run.stdout.matches("  • echo").count(), 2);
+    assert_contains(&run.stderr, "Error [INTERRUPTED]");
+    assert_nothing_left(&sandbox, false);
+}
+
+#[test]
 fn listing_runs_servers_concurrently() {
     let mut sandbox = Sandbox::new();
     let servers: serde_json::Map<String, serde_json::Value> = (0..4)
