@@ -155,8 +155,10 @@ pub enum McpError {
         total: usize,
     },
 
-    /// The tool exists but `allowedTools`/`disabledTools` hide it.
-    #[error("tool `{tool}` on server `{server}` is disabled by the config")]
+    /// `allowedTools`/`disabledTools` hide the tool (whether or not the server has it).
+    #[error(
+        "tool `{tool}` on server `{server}` is not allowed by the config (`allowedTools`/`disabledTools`)"
+    )]
     ToolDisabled {
         /// The server.
         server: String,
@@ -451,8 +453,7 @@ impl McpError {
                 if !stderr.is_empty() =>
             {
                 let mut lines = vec![
-                    "last lines from the server (stderr, and stdout that is not JSON-RPC):"
-                        .to_owned(),
+                    "what the server wrote (stderr, and stdout that is not JSON-RPC):".to_owned(),
                 ];
                 lines.extend(stderr.iter().map(|line| format!("  {line}")));
                 lines
@@ -502,10 +503,9 @@ impl McpError {
             McpError::ToolNotFound { server, .. } => {
                 format!("run `mcp-cli info {server}` to list its tools")
             }
-            McpError::ToolDisabled { .. } => {
-                "remove it from `disabledTools` or add it to `allowedTools` in the config"
-                    .to_owned()
-            }
+            McpError::ToolDisabled { server, .. } => format!(
+                "run `mcp-cli info {server}` for the tools you may call (the name may be misspelt); to allow this one, remove it from `disabledTools` or add it to `allowedTools` in the config"
+            ),
             McpError::InvalidJsonArguments { .. } => {
                 "pass one JSON object, for example '{\"key\": \"value\"}'; quote it for your shell"
                     .to_owned()
@@ -558,6 +558,11 @@ impl McpError {
             McpError::OperationCancelled { .. } => {
                 "raise MCP_TIMEOUT (seconds), or check that the server is healthy".to_owned()
             }
+            McpError::MaxRetriesExceeded {
+                attempts, source, ..
+            } if matches!(**source, McpError::Timeout { .. }) => format!(
+                "each of {attempts} attempts timed out: raise MCP_REQUEST_TIMEOUT (seconds) if the server is only slow, or run it with MCP_DEBUG=1 to see where it stops"
+            ),
             McpError::MaxRetriesExceeded { attempts, .. } => format!(
                 "the failure lasted through {attempts} attempts: check that the server starts and stays up (run it by hand, or with MCP_DEBUG=1 to see each attempt), or raise MCP_MAX_RETRIES"
             ),

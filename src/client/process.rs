@@ -20,6 +20,8 @@ use crate::error::McpError;
 
 /// Lines of server stderr kept for error messages.
 const STDERR_LINES: usize = 20;
+/// Of which the first lines.
+const STDERR_HEAD_LINES: usize = 5;
 /// Longest stderr line kept, in bytes; longer ones are cut.
 const STDERR_LINE_BYTES: usize = 1000;
 /// How long a server gets to exit after SIGTERM before SIGKILL.
@@ -40,27 +42,43 @@ const MAX_LIVE: usize = 1024;
 /// handler can read it while the main thread is anywhere.
 static LIVE_GROUPS: [AtomicI32; MAX_LIVE] = [const { AtomicI32::new(0) }; MAX_LIVE];
 
-/// The last lines a server wrote to stderr.
+/// The first and last lines a server wrote to stderr (and to stdout, when
+/// not JSON-RPC): the first often say what went wrong (a bad argument, a
+/// missing file) before a usage text or a stack trace pushes them out of the
+/// tail.
 #[derive(Debug, Clone, Default)]
-pub struct StderrTail(Arc<Mutex<VecDeque<String>>>);
+pub struct StderrTail(Arc<Mutex<Kept>>);
+
+#[derive(Debug, Default)]
+struct Kept {
+    head: Vec<String>,
+    tail: VecDeque<String>,
+    skipped: usize,
+}
 
 impl StderrTail {
     fn push(&self, line: String) {
-        let mut lines = self.0.lock().expect("stderr buffer lock");
-        if lines.len() == STDERR_LINES {
-            lines.pop_front();
+        let mut kept = self.0.lock().expect("stderr buffer lock");
+        if kept.head.len() < STDERR_HEAD_LINES {
+            return kept.head.push(line);
         }
-        lines.push_back(line);
+        if kept.tail.len() == STDERR_LINES - STDERR_HEAD_LINES {
+            kept.tail.pop_front();
+            kept.skipped += 1;
+        }
+        kept.tail.push_back(line);
     }
 
-    /// A copy of the kept lines, oldest first.
+    /// A copy of the kept lines, oldest first, with a line saying how many
+    /// were left out between the first and the last.
     pub fn lines(&self) -> Vec<String> {
-        self.0
-            .lock()
-            .expect("stderr buffer lock")
-            .iter()
-            .cloned()
-            .collect()
+        let kept = self.0.lock().expect("stderr buffer lock");
+        let mut lines = kept.head.clone();
+        if kept.skipped > 0 {
+            lines.push(format!("... ({} lines left out)", kept.skipped));
+        }
+        lines.extend(kept.tail.iter().cloned());
+        lines
     }
 }
 
@@ -605,5 +623,31 @@ fn describe_status(status: std::process::ExitStatus) -> String {
     match status.code() {
         Some(code) => format!("exit code {code}"),
         None => "exited".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stderr_keeps_the_first_lines_and_the_last() {
+        let kept = StderrTail::default();
+        for line in 0..30 {
+            kept.push(line.to_string());
+        }
+        let mut expected: Vec<String> = (0..5).map(|line| line.to_string()).collect();
+        expected.push("... (10 lines left out)".to_owned());
+        expected.extend((15..30).map(|line| line.to_string()));
+        assert_eq!(kept.lines(), expected);
+
+        let few = StderrTail::default();
+        for line in 0..7 {
+            few.push(line.to_string());
+        }
+        assert_eq!(
+            few.lines(),
+            (0..7).map(|l| l.to_string()).collect::<Vec<_>>()
+        );
     }
 }

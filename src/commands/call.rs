@@ -162,7 +162,11 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
                     let retry_fits = number < retry_config.max_attempts
                         && tokio::time::Instant::now() + retry_config.delay(number, 0.0)
                             < context.deadline;
-                    if reached_tool(error) && repeatable.get().is_none() && retry_fits {
+                    if reached_tool(error)
+                        && !timed_out(error)
+                        && repeatable.get().is_none()
+                        && retry_fits
+                    {
                         *slot = ask_annotations(context, entry, &options, &tool, &repeatable).await;
                     }
                 }
@@ -170,7 +174,9 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
             }
         };
         let may_retry = |error: &McpError| {
-            retry::is_transient(error) && (!reached_tool(error) || repeatable.get() == Some(&true))
+            retry::is_transient(error)
+                && !timed_out(error)
+                && (!reached_tool(error) || repeatable.get() == Some(&true))
         };
         retry::retry_with_backoff_if(attempt, &retry_config, &label, may_retry).await
     });
@@ -270,6 +276,13 @@ async fn ask_annotations(
         }
     };
     tokio::time::timeout_at(until, lookup).await.ok().flatten()
+}
+
+/// Whether the call itself timed out: the tool is slower than
+/// `MCP_REQUEST_TIMEOUT`, and would be as slow again, so it is not retried
+/// even when repeatable.
+fn timed_out(error: &McpError) -> bool {
+    matches!(error, McpError::Timeout { method, .. } if method == "tools/call")
 }
 
 /// Whether the failed call may have reached the tool: the request was sent
@@ -400,6 +413,13 @@ fn print_result(
     tool: &str,
     result: &CallResult,
 ) -> Result<(), McpError> {
+    if context.printer.json() {
+        // The whole result is data, a tool error's included; TOOL_ERROR then
+        // also goes to stderr.
+        let mut json = result.to_json_string();
+        json.push('\n');
+        context.printer.out(&json)?;
+    }
     if result.is_error() {
         let message = content_text(result).concat();
         return Err(McpError::ToolError {
@@ -413,9 +433,7 @@ fn print_result(
         });
     }
     if context.printer.json() {
-        let mut json = result.to_json_string();
-        json.push('\n');
-        return context.printer.out(&json);
+        return Ok(());
     }
     let mut pieces = content_text(result);
     if pieces.iter().all(|piece| piece.trim().is_empty())

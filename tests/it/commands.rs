@@ -182,6 +182,13 @@ fn call_errors_have_their_classes() {
     let run = sandbox.run(&["--json", "call", "demo", "fail"]);
     let error: serde_json::Value = serde_json::from_str(run.stderr.trim()).unwrap();
     assert_eq!((error["error"].as_str(), run.code), (Some("TOOL_ERROR"), 2));
+    // The result itself is data: on stdout, whole.
+    let result: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(result["isError"], true);
+    assert_contains(
+        result["content"][0]["text"].as_str().unwrap(),
+        "something went wrong",
+    );
     sandbox
         .run(&["call", "demo", "add", r#"{"a":1}"#])
         .expect_error(2, "SERVER_ERROR");

@@ -88,22 +88,21 @@ fn a_call_that_reached_a_side_effecting_tool_runs_once() {
 #[test]
 fn no_server_is_started_for_annotations_when_no_retry_could_follow() {
     let mut sandbox = Sandbox::new();
-    sandbox.write_config(&json!({"mcpServers": {"stuck": sandbox.server(&["--hang-on-call"])}}));
-    // The request times out after 1 s; the shortest backoff (750 ms) would
-    // end past the 1.5 s deadline, so asking a second server is pointless.
+    sandbox.write_config(&json!({"mcpServers": {"crashy": sandbox.server(&["--crash-on-call"])}}));
+    // The shortest backoff (1.5 s) would end past the 1.5 s deadline, so
+    // asking a second server is pointless.
     sandbox
-        .env("MCP_REQUEST_TIMEOUT", "1")
         .env("MCP_TIMEOUT", "1.5")
-        .env("MCP_RETRY_DELAY", "1000");
-    let run = sandbox.run(&["call", "stuck", "write", "{}"]);
-    run.expect_error(3, "TIMEOUT");
+        .env("MCP_RETRY_DELAY", "2000");
+    let run = sandbox.run(&["call", "crashy", "write", "{}"]);
+    run.expect_error(3, "CONNECTION_CLOSED");
     assert_eq!(spawn_times(&sandbox, "state").len(), 1);
     // With time for a retry, a second server is asked (and says no).
     sandbox
         .env("MCP_TIMEOUT", "10")
         .env("MCP_RETRY_DELAY", "50");
-    let run = sandbox.run(&["call", "stuck", "write", "{}"]);
-    run.expect_error(3, "TIMEOUT");
+    let run = sandbox.run(&["call", "crashy", "write", "{}"]);
+    run.expect_error(3, "CONNECTION_CLOSED");
     assert_eq!(spawn_times(&sandbox, "state").len(), 3);
     assert_eq!(sandbox.log("calls.log"), ["write", "write"]);
 }
@@ -233,6 +232,24 @@ fn a_message_past_the_size_limit_fails_the_call_once_and_at_once() {
     assert_contains(&run.stderr, "larger than 256 MiB during `tools/call`");
     assert_contains(&run.stderr, "ask it for less");
     assert_eq!(sandbox.log("calls.log"), ["idem"]);
+}
+
+#[test]
+fn a_call_that_times_out_is_not_retried_even_when_repeatable() {
+    // A tool slower than MCP_REQUEST_TIMEOUT would be as slow again: a
+    // read-only one too runs once, and the error says which timeout to raise.
+    let mut sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"slow": sandbox.server(&["--hang-on-call"])}}));
+    sandbox
+        .env("MCP_REQUEST_TIMEOUT", "1")
+        .env("MCP_MAX_RETRIES", "3")
+        .env("MCP_TEST_NO_RETRY_DELAY", "1");
+    let run = sandbox.run(&["call", "slow", "readonly"]);
+    run.expect_error(3, "TIMEOUT")
+        .expect_elapsed(..Duration::from_secs(5));
+    assert_contains(&run.stderr, "raise MCP_REQUEST_TIMEOUT");
+    assert_eq!(sandbox.log("calls.log"), ["readonly"]);
+    assert_eq!(spawn_times(&sandbox, "state").len(), 1);
 }
 
 #[test]
