@@ -242,6 +242,8 @@ pub enum McpError {
         /// Why.
         #[source]
         source: std::io::Error,
+        /// What to do, when the cause is known better than "not found".
+        fix: Option<String>,
     },
 
     /// The connection ended before the answer arrived.
@@ -529,6 +531,7 @@ impl McpError {
             McpError::Protocol { server, .. } => format!(
                 "the server `{server}` does not speak MCP over stdio as expected; run it with MCP_DEBUG=1 to see all it writes"
             ),
+            McpError::Spawn { fix: Some(fix), .. } => fix.clone(),
             McpError::Spawn { command, .. } => {
                 format!("check that `{command}` is installed and on PATH")
             }

@@ -507,6 +507,7 @@ mod tests {
             server: "s".into(),
             command: "c".into(),
             source: io(kind),
+            fix: None,
         };
         let transient = [
             closed(),
@@ -522,6 +523,7 @@ mod tests {
                 server: "s".into(),
                 command: "c".into(),
                 source: std::io::Error::from_raw_os_error(libc::EMFILE),
+                fix: None,
             },
         ];
         for error in &transient {
@@ -546,6 +548,7 @@ mod tests {
                 server: "s".into(),
                 command: "c".into(),
                 source: std::io::Error::from_raw_os_error(libc::ENOEXEC),
+                fix: None,
             },
             McpError::usage("x"),
             McpError::UnknownSubcommand {

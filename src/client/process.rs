@@ -151,10 +151,20 @@ pub fn start(launch: &Launch<'_>) -> Result<Started, McpError> {
         }
         Ok((child, group))
     });
-    let (child, group) = spawned.map_err(|source| McpError::Spawn {
-        server: launch.server.to_owned(),
-        command: launch.command.to_owned(),
-        source,
+    let (child, group) = spawned.map_err(|source| {
+        let (source, fix) = match diagnose(launch, &source) {
+            Some((cause, fix)) => (
+                std::io::Error::new(source.kind(), format!("{cause} ({source})")),
+                Some(fix),
+            ),
+            None => (source, None),
+        };
+        McpError::Spawn {
+            server: launch.server.to_owned(),
+            command: launch.command.to_owned(),
+            source,
+            fix,
+        }
     })?;
     crate::debug!(
         "{}: started `{}`, pid {}",
@@ -175,6 +185,90 @@ pub fn start(launch: &Launch<'_>) -> Result<Started, McpError> {
             drain: None,
         },
     })
+}
+
+/// Why a server could not start, in the config's terms, and what to do,
+/// when the OS error alone would mislead: a missing working directory and a
+/// missing interpreter both read "No such file or directory", and a
+/// directory or a file without the execute bit "Permission denied".
+fn diagnose(launch: &Launch<'_>, error: &std::io::Error) -> Option<(String, String)> {
+    use std::path::Path;
+    if let Some(cwd) = launch.cwd {
+        let shown = cwd.display();
+        let fix =
+            "fix `cwd` in the config (relative paths start from the directory mcp-cli runs in)";
+        if !cwd.exists() {
+            return Some((
+                format!("the working directory `{shown}` does not exist"),
+                fix.to_owned(),
+            ));
+        }
+        if !cwd.is_dir() {
+            return Some((
+                format!("the working directory `{shown}` is not a directory"),
+                fix.to_owned(),
+            ));
+        }
+    }
+    // A bare name is looked up on PATH: the default suggestion fits.
+    if !launch.command.contains('/') {
+        return None;
+    }
+    let path = match launch.cwd {
+        Some(cwd) if Path::new(launch.command).is_relative() => cwd.join(launch.command),
+        _ => Path::new(launch.command).to_owned(),
+    };
+    let command = launch.command;
+    if path.is_dir() {
+        return Some((
+            format!("`{command}` is a directory"),
+            "point `command` at the server's program".to_owned(),
+        ));
+    }
+    let Ok(metadata) = path.metadata() else {
+        return Some((
+            format!("`{command}` does not exist"),
+            "fix `command` in the config (a relative path starts from `cwd`, or else from the directory mcp-cli runs in)".to_owned(),
+        ));
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if metadata.permissions().mode() & 0o111 == 0 {
+            return Some((
+                format!("`{command}` is not executable"),
+                format!(
+                    "run `chmod +x {command}`, or run it through its interpreter (`\"command\": \"node\", \"args\": [\"{command}\"]`)"
+                ),
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = metadata;
+    #[cfg(unix)]
+    if error.raw_os_error() == Some(libc::ENOEXEC) {
+        return Some((
+            format!("`{command}` is neither a program nor a script with a `#!` line"),
+            format!("add a `#!` line to `{command}`, or run it through its interpreter"),
+        ));
+    }
+    // It exists, yet "not found": the interpreter its `#!` line names.
+    if error.kind() == std::io::ErrorKind::NotFound {
+        let first = std::fs::read(&path).ok()?;
+        let line = first
+            .split(|&byte| byte == b'\n')
+            .next()?
+            .strip_prefix(b"#!")?;
+        let interpreter = String::from_utf8_lossy(line)
+            .split_whitespace()
+            .next()?
+            .to_owned();
+        return Some((
+            format!("its interpreter `{interpreter}` (from its `#!` line) is not installed"),
+            format!("install `{interpreter}`, or fix the first line of `{command}`"),
+        ));
+    }
+    None
 }
 
 impl Started {
@@ -206,6 +300,7 @@ impl Started {
             server: server.clone(),
             command: command.clone(),
             source,
+            fix: None,
         };
         let missing = || std::io::Error::other("a pipe to the server is missing");
         // Dropped on an error, the process is stopped.

@@ -302,9 +302,65 @@ fn a_program_that_cannot_run_or_closes_its_stdout_fails_at_once() {
     let run = sandbox.run(&["call", "text", "echo", "{}"]);
     run.expect_error(3, "SERVER_SPAWN_FAILED");
     assert_contains(&run.stderr, "Exec format error");
+    assert_contains(&run.stderr, "nor a script with a `#!` line");
     run.expect_elapsed(..Duration::from_millis(500));
     let run = sandbox.run(&["call", "deaf", "echo", "{}"]);
     run.expect_error(2, "PROTOCOL_ERROR");
     assert_contains(&run.stderr, "closed its stdout without answering");
     run.expect_elapsed(..Duration::from_millis(1500));
+}
+
+#[test]
+fn a_server_that_cannot_start_is_told_by_its_cause() {
+    // "No such file" and "Permission denied" cover several mistakes in a
+    // config; each is named, with its own fix, and none is retried.
+    let sandbox = Sandbox::new();
+    sandbox.write("no-exec-bit", "#!/bin/sh\n");
+    sandbox.write("bad-interpreter", "#!/nonexistent/interpreter\n");
+    std::fs::set_permissions(
+        sandbox.path().join("bad-interpreter"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let server = crate::support::test_server();
+    sandbox.write_config(&json!({"mcpServers": {
+        "no-cwd": {"command": server, "cwd": "/nonexistent/dir"},
+        "no-exec-bit": {"command": "./no-exec-bit"},
+        "a-directory": {"command": "/"},
+        "bad-interpreter": {"command": "./bad-interpreter"},
+        "missing": {"command": "./missing/server"},
+    }}));
+    for (server, cause, fix) in [
+        (
+            "no-cwd",
+            "the working directory `/nonexistent/dir` does not exist",
+            "fix `cwd`",
+        ),
+        (
+            "no-exec-bit",
+            "`./no-exec-bit` is not executable",
+            "run `chmod +x ./no-exec-bit`",
+        ),
+        (
+            "a-directory",
+            "`/` is a directory",
+            "point `command` at the server's program",
+        ),
+        (
+            "bad-interpreter",
+            "its interpreter `/nonexistent/interpreter` (from its `#!` line) is not installed",
+            "install `/nonexistent/interpreter`",
+        ),
+        (
+            "missing",
+            "`./missing/server` does not exist",
+            "fix `command`",
+        ),
+    ] {
+        let run = sandbox.run(&["info", server]);
+        run.expect_error(3, "SERVER_SPAWN_FAILED")
+            .expect_elapsed(..Duration::from_millis(500));
+        assert_contains(&run.stderr, &format!("Details: {cause}"));
+        assert_contains(&run.stderr, &format!("Suggestion: {fix}"));
+    }
 }
