@@ -133,11 +133,13 @@ pub enum McpError {
         url: String,
     },
 
-    /// No server of that name in the config.
-    #[error("server `{server}` not found")]
+    /// No server of that name in the config (or it is disabled there).
+    #[error("server `{server}` {}", if *disabled { "is disabled in the config (`\"disabled\": true`)" } else { "not found" })]
     ServerNotFound {
         /// The name asked for.
         server: String,
+        /// The config has it, with `"disabled": true`.
+        disabled: bool,
         /// The configured names.
         available: Vec<String>,
     },
@@ -499,6 +501,9 @@ impl McpError {
             McpError::TransportUnsupported { server, .. } => format!(
                 "run `{server}` over stdio (`command` in the config) or through a stdio bridge such as `npx mcp-remote <url>`"
             ),
+            McpError::ServerNotFound { disabled: true, .. } => {
+                "remove `\"disabled\": true` from its entry to use it".to_owned()
+            }
             McpError::ServerNotFound { .. } => {
                 "run `mcp-cli` to list the configured servers".to_owned()
             }
@@ -592,7 +597,18 @@ impl McpError {
 
     /// The error in the human three-line form.
     pub fn render(&self) -> String {
-        let mut out = format!("Error [{}]: {self}\n", self.error_type());
+        // A message of several lines (a tool's error, say) keeps its lines
+        // indented under the first, apart from Details and Suggestion.
+        let message = self.to_string();
+        let mut lines = message.trim_end().lines();
+        let mut out = format!(
+            "Error [{}]: {}\n",
+            self.error_type(),
+            lines.next().unwrap_or_default()
+        );
+        for line in lines {
+            out.push_str(&format!("    {line}\n"));
+        }
         for line in self.details() {
             // Indented detail lines continue the one before.
             match line.strip_prefix("  ") {

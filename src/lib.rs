@@ -71,7 +71,7 @@ fn report_output(printer: &Printer, result: Result<(), McpError>) -> u8 {
 }
 
 fn run_in_runtime(printer: Arc<Printer>, args: Args) -> u8 {
-    let (signals, watch_signals) = signals::watch();
+    let (signals, watch_signals) = signals::watch(printer.json());
     let (context, command) = match prepare(args, printer.clone(), Signals(signals)) {
         Ok(prepared) => prepared,
         Err(error) => return report(&printer, &error),

@@ -355,6 +355,7 @@ mod tests {
             retry_delay_ms: settings.retry_delay_ms,
             debug: false,
             warnings: Vec::new(),
+            disabled: Vec::new(),
         };
         let retry = RetryConfig::from_config(&config);
         assert_eq!(retry.max_attempts, 1);
@@ -589,6 +590,7 @@ mod tests {
             },
             McpError::ServerNotFound {
                 server: "s".into(),
+                disabled: false,
                 available: vec![],
             },
             McpError::ToolNotFound {

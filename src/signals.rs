@@ -45,7 +45,11 @@ pub fn name(exit_code: u8) -> &'static str {
 /// Installs the handlers and returns the receiver of the first signal's exit
 /// code, with the function that starts watching for it (called inside the
 /// async runtime). A signal that comes before waits in the pipe.
-pub fn watch() -> (watch::Receiver<Option<u8>>, impl FnOnce()) {
+pub fn watch(json: bool) -> (watch::Receiver<Option<u8>>, impl FnOnce()) {
+    #[cfg(unix)]
+    unix::JSON.store(json, std::sync::atomic::Ordering::SeqCst);
+    #[cfg(not(unix))]
+    let _ = json;
     let (sender, receiver) = watch::channel(None);
     #[cfg(unix)]
     let read_end = unix::install();
@@ -121,6 +125,8 @@ mod unix {
     static HOLD: AtomicBool = AtomicBool::new(false);
     /// A forced exit held back: its signal (0: none).
     static HELD: AtomicI32 = AtomicI32::new(0);
+    /// Errors are reported as JSON (`--json`).
+    pub(super) static JSON: AtomicBool = AtomicBool::new(false);
 
     /// The handler. Only async-signal-safe calls: write, alarm, and on a
     /// forced exit kill, waitpid, nanosleep and _exit.
@@ -161,8 +167,42 @@ mod unix {
             return;
         }
         client::stop_all(std::time::Duration::from_millis(100));
+        report(exit_code(signal));
         // SAFETY: _exit(2) is async-signal-safe and ends the process.
         unsafe { libc::_exit(i32::from(exit_code(signal))) }
+    }
+
+    /// Says on stderr why the process stops, as the printer would, with
+    /// write(2) alone: no allocation, no lock.
+    fn report(code: u8) {
+        let digits = [b'0' + code / 100, b'0' + code / 10 % 10, b'0' + code % 10];
+        let name = super::name(code).as_bytes();
+        let what = b"; stopped at once, servers killed";
+        let pieces: [&[u8]; 7] = if JSON.load(Ordering::SeqCst) {
+            [
+                b"{\"error\":\"INTERRUPTED\",\"message\":\"interrupted by ",
+                name,
+                what,
+                b"\",\"exitCode\":",
+                &digits,
+                b"}",
+                b"\n",
+            ]
+        } else {
+            [
+                b"Error [INTERRUPTED]: interrupted by ",
+                name,
+                what,
+                b"\n",
+                b"",
+                b"",
+                b"",
+            ]
+        };
+        for piece in pieces {
+            // SAFETY: write(2) is async-signal-safe; `piece` is valid.
+            unsafe { libc::write(2, piece.as_ptr().cast(), piece.len()) };
+        }
     }
 
     /// Creates the pipe and installs the handlers; `None` if that fails (the

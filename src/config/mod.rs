@@ -40,6 +40,8 @@ pub struct Config {
     pub debug: bool,
     /// Warnings found while loading (unknown keys, unset variables).
     pub warnings: Vec<String>,
+    /// The servers marked `"disabled": true`, left out of `servers`.
+    pub disabled: Vec<String>,
 }
 
 impl Config {
@@ -62,6 +64,7 @@ impl Config {
             .find(|entry| entry.name == name)
             .ok_or_else(|| McpError::ServerNotFound {
                 server: name.to_owned(),
+                disabled: self.disabled.iter().any(|disabled| disabled == name),
                 available: self
                     .servers
                     .iter()
@@ -187,6 +190,7 @@ pub fn from_text(path: &Path, text: &str, settings: &Settings) -> Result<Config,
         strict_env: settings.strict_env,
         warnings: Vec::new(),
         missing: None,
+        disabled: Vec::new(),
     };
     let servers = loader.parse(text)?;
     if servers.is_empty() {
@@ -204,6 +208,7 @@ pub fn from_text(path: &Path, text: &str, settings: &Settings) -> Result<Config,
         retry_delay_ms: settings.retry_delay_ms,
         debug: settings.debug,
         warnings: loader.warnings,
+        disabled: loader.disabled,
     })
 }
 
@@ -228,6 +233,8 @@ struct Loader<'a> {
     warnings: Vec<String>,
     /// The first unset variable of the entry being read.
     missing: Option<String>,
+    /// The servers marked `"disabled": true`.
+    disabled: Vec<String>,
 }
 
 impl Loader<'_> {
@@ -293,6 +300,7 @@ impl Loader<'_> {
                 return Err(self.invalid(&at, "expected an object"));
             };
             if entry.get("disabled") == Some(&Value::Bool(true)) {
+                self.disabled.push(name.clone());
                 continue;
             }
             self.missing = None;
@@ -600,6 +608,7 @@ mod tests {
             strict_env: true,
             warnings: Vec::new(),
             missing: None,
+            disabled: Vec::new(),
         };
         let servers = loader.parse(text)?;
         Ok((servers, loader.warnings))

@@ -156,6 +156,14 @@ fn unknown_server_lists_the_configured_ones() {
         run.expect_error(1, "SERVER_NOT_FOUND");
         assert_contains(&run.stderr, "alpha, beta");
     }
+    // A disabled one is not taken for a typo.
+    let sandbox = Sandbox::with_servers(
+        json!({"alpha": {"command": "x"}, "off": {"command": "y", "disabled": true}}),
+    );
+    let run = sandbox.run(&["call", "off", "t"]);
+    run.expect_error(1, "SERVER_NOT_FOUND");
+    assert_contains(&run.stderr, "server `off` is disabled in the config");
+    assert_contains(&run.stderr, "remove `\"disabled\": true`");
 }
 
 #[test]

@@ -236,7 +236,7 @@ fn start_blocked_write() -> (Sandbox, std::process::Child) {
         .command(&["call", "demo", "huge", r#"{"bytes": 5000000}"#])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(sandbox.path().join("stderr.txt")).unwrap())
         .spawn()
         .unwrap();
     let wchan = format!("/proc/{}/wchan", child.id());
@@ -273,6 +273,12 @@ fn a_signal_ends_a_command_stuck_writing_its_output() {
         "took {elapsed:?}"
     );
     assert_nothing_left(&sandbox, false);
+    // Said by the signal handler itself.
+    let stderr = std::fs::read_to_string(sandbox.path().join("stderr.txt")).unwrap();
+    assert_eq!(
+        stderr,
+        "Error [INTERRUPTED]: interrupted by SIGINT; stopped at once, servers killed\n"
+    );
 
     // A second signal (apart from the first, as two key presses are) does
     // not wait.
