@@ -322,15 +322,24 @@ async fn read_arguments(arguments: Arguments) -> Result<Option<Map<String, Value
         .await
         .map_err(|error| McpError::usage(format!("cannot read stdin: {error}")))?
         .map_err(|error| McpError::usage(format!("cannot read stdin: {error}")))?;
-    match text {
-        Some(text) if !text.trim().is_empty() => parse_arguments(&text, "stdin"),
-        _ => Ok(None),
+    let Some(bytes) = text else {
+        return Ok(None);
+    };
+    match String::from_utf8(bytes) {
+        Ok(text) => parse_arguments(&text, "stdin"),
+        Err(error) => Err(McpError::InvalidJsonArguments {
+            message: format!(
+                "not UTF-8 (an invalid byte at offset {}) in the stdin",
+                error.utf8_error().valid_up_to()
+            ),
+            origin: "stdin",
+        }),
     }
 }
 
 /// Reads stdin to its end; with `wait`, gives up (returns `None`) when no
 /// byte arrives within it.
-fn read_stdin(wait: Option<Duration>) -> std::io::Result<Option<String>> {
+fn read_stdin(wait: Option<Duration>) -> std::io::Result<Option<Vec<u8>>> {
     #[cfg(unix)]
     if let Some(wait) = wait {
         let mut poll = libc::pollfd {
@@ -358,9 +367,9 @@ fn read_stdin(wait: Option<Duration>) -> std::io::Result<Option<String>> {
     }
     #[cfg(not(unix))]
     let _ = wait;
-    let mut text = String::new();
-    std::io::stdin().lock().read_to_string(&mut text)?;
-    Ok(Some(text))
+    let mut bytes = Vec::new();
+    std::io::stdin().lock().read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
 }
 
 /// Parses tool arguments: one JSON object (empty input means none).
@@ -368,6 +377,8 @@ fn parse_arguments(
     text: &str,
     origin: &'static str,
 ) -> Result<Option<Map<String, Value>>, McpError> {
+    // A byte-order mark, as some Windows editors write, is not JSON.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() {
         return Ok(None);
     }

@@ -221,6 +221,12 @@ fn call_reads_arguments_from_stdin() {
     let run = sandbox.run_with_stdin(&["call", "demo", "echo"], "{oops");
     run.expect_error(1, "INVALID_JSON_ARGUMENTS");
     assert!(run.stderr.contains("stdin"));
+    // A byte-order mark is skipped; bytes that are not UTF-8 are bad JSON.
+    let run = sandbox.run_with_stdin(&["call", "demo", "echo"], "\u{feff}{\"text\":\"bom\"}");
+    assert_eq!(run.ok(), "bom\n");
+    let run = sandbox.run_with_stdin(&["call", "demo", "echo"], b"{\"text\":\"\xff\"}");
+    run.expect_error(1, "INVALID_JSON_ARGUMENTS");
+    assert_contains(&run.stderr, "not UTF-8 (an invalid byte at offset 9)");
     // An argument wins over stdin, which is then not read.
     let run = sandbox.run_with_stdin(&["call", "demo", "echo", r#"{"text":"arg"}"#], "garbage");
     assert_eq!(run.ok(), "arg\n");

@@ -206,7 +206,7 @@ impl Sandbox {
     }
 
     /// Runs mcp-cli with `input` on stdin.
-    pub fn run_with_stdin(&self, args: &[&str], input: &str) -> Run {
+    pub fn run_with_stdin(&self, args: &[&str], input: impl AsRef<[u8]>) -> Run {
         let mut child = self
             .command(args)
             .stdin(Stdio::piped())
@@ -215,7 +215,7 @@ impl Sandbox {
             .spawn()
             .unwrap();
         let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(input.as_bytes()).unwrap();
+        stdin.write_all(input.as_ref()).unwrap();
         drop(stdin);
         finish(child)
     }
