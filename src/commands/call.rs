@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
-use super::{Context, similar_names, split_target};
+use super::{Context, Doing, similar_names, split_target};
 use crate::client::{Block, CallResult, ConnectOptions, Progress, Session};
 use crate::config::{Config, ServerEntry};
 use crate::error::McpError;
@@ -126,6 +126,9 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
     let attempts = AtomicU32::new(0);
     let retry_config = context.retry();
 
+    let connecting = format!("connecting to `{server}`");
+    let calling = format!("tools/call `{label}`");
+    let doing = Doing::new(connecting.clone());
     let work = Box::pin(async {
         // Read stdin while the server starts; a failed start counts as the
         // first attempt.
@@ -147,8 +150,12 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
                 let session = match (slot.take(), first_error) {
                     (_, Some(error)) => return Err(error),
                     (Some(session), None) => slot.insert(session),
-                    (None, None) => slot.insert(context.connect(entry, &options).await?),
+                    (None, None) => {
+                        doing.set(connecting.clone());
+                        slot.insert(context.connect(entry, &options).await?)
+                    }
                 };
+                doing.set(calling.clone());
                 let result = call_once(session, &tool, &arguments).await;
                 if let Err(error) = &result
                     && retry::is_transient(error)
@@ -181,12 +188,11 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
         retry::retry_with_backoff_if(attempt, &retry_config, &label, may_retry).await
     });
     let mut signals = context.signals.clone();
-    let what = format!("tools/call `{label}`");
     let result = tokio::select! {
         biased;
         error = signals.interrupted() => Err(error),
         result = async {
-            let work = context.until_deadline(work, &what);
+            let work = context.until_deadline(work, &doing);
             if typing {
                 work.await
             } else {

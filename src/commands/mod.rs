@@ -112,12 +112,12 @@ impl Context {
         }
     }
 
-    /// Runs `operation` until the command's deadline; `what` names it if the
-    /// deadline passes.
+    /// Runs `operation` until the command's deadline; `doing` names what it
+    /// was doing if the deadline passes.
     pub async fn until_deadline<T>(
         &self,
         operation: impl std::future::Future<Output = Result<T, McpError>>,
-        what: &str,
+        doing: &Doing,
     ) -> Result<T, McpError> {
         let remaining = self
             .deadline
@@ -125,7 +125,7 @@ impl Context {
         match retry::timeout_wrapper(operation, remaining).await {
             Err(McpError::OperationCancelled { .. }) => Err(McpError::OperationCancelled {
                 timeout: self.config.timeout,
-                during: Some(what.to_owned()),
+                during: Some(doing.0.lock().expect("doing lock").clone()),
             }),
             other => other,
         }
@@ -134,6 +134,22 @@ impl Context {
     /// The retry policy from the config.
     pub fn retry(&self) -> RetryConfig {
         RetryConfig::from_config(&self.config)
+    }
+}
+
+/// What a command is doing now (`connecting to `s``, `tools/call `s/t``),
+/// for the error when the deadline passes.
+pub struct Doing(std::sync::Mutex<String>);
+
+impl Doing {
+    /// Starts with `what`.
+    pub fn new(what: String) -> Self {
+        Doing(std::sync::Mutex::new(what))
+    }
+
+    /// Now doing `what`.
+    pub fn set(&self, what: String) {
+        *self.0.lock().expect("doing lock") = what;
     }
 }
 
@@ -204,16 +220,19 @@ pub async fn fetch(context: &Context, entry: &ServerEntry) -> Result<(Session, L
     context.config.check(entry)?;
     let options = context.connect_options(None);
     let retry = context.retry();
+    let label = format!("connecting to `{}`", entry.name);
+    let doing = Doing::new(label.clone());
     let operation = || async {
+        doing.set(label.clone());
         let session = context.connect(entry, &options).await?;
+        doing.set(format!("`tools/list` on `{}`", entry.name));
         let tools = session.list_tools().await?;
         Ok((session, tools))
     };
-    let label = format!("connecting to `{}`", entry.name);
     let (session, tools) = context
         .until_deadline(
             retry::retry_with_backoff_if(operation, &retry, &label, retry::is_transient),
-            &label,
+            &doing,
         )
         .await?;
     let total = tools.len();

@@ -132,6 +132,7 @@ fn the_deadline_cancels_a_hanging_call() {
     let run = sandbox.run(&["call", "stuck", "write", "{}"]);
     run.expect_error(3, "OPERATION_CANCELLED");
     run.expect_elapsed(Duration::from_secs(2)..Duration::from_millis(2500));
+    assert_contains(&run.stderr, "was running: tools/call `stuck/write`");
     assert_eq!(sandbox.log("calls.log"), ["write"]);
     let events = sandbox.log("events.log");
     assert!(
@@ -152,6 +153,11 @@ fn the_deadline_bounds_a_server_that_never_initializes() {
         let run = sandbox.run(&["call", server, "echo", "{}"]);
         run.expect_error(3, "OPERATION_CANCELLED");
         run.expect_elapsed(..Duration::from_millis(1500));
+        // Stuck connecting, not in the call.
+        assert_contains(
+            &run.stderr,
+            &format!("was running: connecting to `{server}`"),
+        );
     }
 }
 
