@@ -4,8 +4,8 @@
 Two baselines: `raw` (bench/reference-client: hand-written JSON-RPC lines,
 no parsing, kill and exit) and `rmcp` (bench/rmcp-reference: the same
 steps through the rmcp SDK that mcp-cli is built on). Each scenario runs
-interleaved (mcp-cli, raw, rmcp, mcp-cli, ...) so that machine noise hits
-all alike, and prints medians and the ratios mcp-cli / baseline. Peak RSS
+interleaved, in rounds of one run per side in a shuffled order, so that
+machine noise hits all alike, and prints medians and the ratios mcp-cli / baseline. Peak RSS
 of the mcp-cli process (VmHWM, not its servers) is sampled in separate,
 untimed runs.
 
@@ -23,6 +23,8 @@ Scenarios:
 import argparse
 import json
 import os
+import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -75,9 +77,15 @@ def scenario(name, ours, raw, rmcp, env, runs):
         for argv in sides.values():
             timed(argv, env)
     times = {side: [] for side in sides}
+    # Each round runs the three in a new random order: a process runs a
+    # little differently after a heavier one, and a fixed order would
+    # charge that to the same side every time.
+    order = list(sides)
+    shuffle = random.Random(1).shuffle
     for _ in range(runs):
-        for side, argv in sides.items():
-            times[side].append(timed(argv, env))
+        shuffle(order)
+        for side in order:
+            times[side].append(timed(sides[side], env))
     rss = max(peak_rss_kib(ours, env) for _ in range(5))
     median = {side: statistics.median(values) * 1000 for side, values in times.items()}
     print(f"{name:<10} mcp-cli {median['mcp-cli']:8.2f} ms | raw {median['raw']:8.2f} ms "
@@ -105,6 +113,13 @@ def main():
         subprocess.run([os.path.join(ROOT, "tests", "servers", "install.sh")], cwd=ROOT, check=True,
                        env={**os.environ, "SKIP_VERIFY": "1"})
     work = tempfile.mkdtemp(prefix="mcp-cli-bench-")
+    # The binaries run as installed copies (`cargo install` copies too), all
+    # alike: the file the linker wrote is paged in with more faults (146
+    # against 132 for a cold call of mcp-cli, measured), which would charge
+    # the larger binaries for how the linker writes.
+    global MCP_CLI, REFERENCE, RMCP_REFERENCE, TEST_SERVER
+    MCP_CLI, REFERENCE, RMCP_REFERENCE, TEST_SERVER = (
+        shutil.copy2(path, work) for path in (MCP_CLI, REFERENCE, RMCP_REFERENCE, TEST_SERVER))
     config = os.path.join(work, "mcp_servers.json")
     with open(config, "w") as file:
         json.dump({"mcpServers": {
