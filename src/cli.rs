@@ -138,6 +138,14 @@ pub fn parse(arguments: impl IntoIterator<Item = OsString>) -> Result<Parsed, Mc
         } else {
             verb
         };
+        if verb == Some("help")
+            && let Some(topic) = topic
+            && !matches!(topic, "list" | "ls" | "info" | "grep" | "call" | "help")
+        {
+            return Err(McpError::usage(format!(
+                "no help on `{topic}`: the verbs are list, info, grep and call"
+            )));
+        }
         return Ok(Parsed::Help(help_text(topic)));
     }
     if version {
@@ -244,7 +252,8 @@ pub fn help_text(topic: Option<&str>) -> String {
     match topic {
         Some("list" | "ls") => format!(
             "List every server and its tools (the default verb).\n\nUsage: {LIST_USAGE}\n\n\
-             Servers are queried in parallel (MCP_CONCURRENCY) and printed in config order.\n\
+             Servers are queried in parallel (MCP_CONCURRENCY) and printed in config order,\n\
+             each as soon as it and those before it have answered; a signal prints those in.\n\
              A server that fails is shown in place, `name  (failed: reason)`; the exit code\n\
              is then that failure's class.\n\n{OPTIONS_HELP}"
         ),

@@ -22,6 +22,10 @@ fn help_teaches_verbs_variables_and_exit_codes() {
     assert!(version.ok().contains(env!("CARGO_PKG_VERSION")));
     let call_help = Sandbox::new().run(&["call", "--help"]);
     assert!(call_help.ok().contains("1 s"), "{}", call_help.stdout);
+    assert!(Sandbox::new().run(&["help", "grep"]).ok().contains("glob"));
+    Sandbox::new()
+        .run(&["help", "nope"])
+        .expect_error(1, "USAGE_ERROR");
 }
 
 #[test]
