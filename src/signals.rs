@@ -173,20 +173,21 @@ mod unix {
     }
 
     /// Says on stderr why the process stops, as the printer would, with
-    /// write(2) alone: no allocation, no lock.
+    /// poll(2) and one write(2): no allocation, no lock, and no wait. A
+    /// forced exit is often for want of a reader; when stderr shares that
+    /// pipe, the message is left out rather than block the exit.
     fn report(code: u8) {
         let digits = [b'0' + code / 100, b'0' + code / 10 % 10, b'0' + code % 10];
         let name = super::name(code).as_bytes();
         let what = b"; stopped at once, servers killed";
-        let pieces: [&[u8]; 7] = if JSON.load(Ordering::SeqCst) {
+        let pieces: [&[u8]; 6] = if JSON.load(Ordering::SeqCst) {
             [
                 b"{\"error\":\"INTERRUPTED\",\"message\":\"interrupted by ",
                 name,
                 what,
                 b"\",\"exitCode\":",
                 &digits,
-                b"}",
-                b"\n",
+                b"}\n",
             ]
         } else {
             [
@@ -196,12 +197,26 @@ mod unix {
                 b"\n",
                 b"",
                 b"",
-                b"",
             ]
         };
+        let mut message = [0u8; 160];
+        let mut length = 0;
         for piece in pieces {
-            // SAFETY: write(2) is async-signal-safe; `piece` is valid.
-            unsafe { libc::write(2, piece.as_ptr().cast(), piece.len()) };
+            message[length..length + piece.len()].copy_from_slice(piece);
+            length += piece.len();
+        }
+        let mut stderr = libc::pollfd {
+            fd: 2,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: poll(2) and write(2) are async-signal-safe; `stderr` and
+        // `message` live on this stack. Room for a write of at most PIPE_BUF
+        // bytes, which this is, means the write does not block.
+        unsafe {
+            if libc::poll(&mut stderr, 1, 0) == 1 && stderr.revents & libc::POLLOUT != 0 {
+                libc::write(2, message.as_ptr().cast(), length);
+            }
         }
     }
 

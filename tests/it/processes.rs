@@ -233,17 +233,29 @@ fn listing_runs_servers_concurrently() {
 }
 
 /// Starts a call whose 5 MB result mcp-cli cannot write: nobody reads its
-/// stdout. Returns once mcp-cli is stuck in that write.
-fn start_blocked_write() -> (Sandbox, std::process::Child) {
+/// stdout (nor, with `shared`, its stderr, on the same pipe, as `2>&1`
+/// does; else stderr goes to `stderr.txt`). Returns once mcp-cli is stuck in
+/// that write.
+fn start_blocked_write(shared: bool) -> (Sandbox, std::process::Child) {
     let sandbox = Sandbox::new();
     sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
-    let child = sandbox
-        .command(&["call", "demo", "huge", r#"{"bytes": 5000000}"#])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(sandbox.path().join("stderr.txt")).unwrap())
-        .spawn()
-        .unwrap();
+    let mut command = sandbox.command(&["call", "demo", "huge", r#"{"bytes": 5000000}"#]);
+    command.stdin(Stdio::null()).stdout(Stdio::piped());
+    if shared {
+        // The child's stderr onto its stdout pipe, as a shell's `2>&1`.
+        // SAFETY: dup2(2) in the child before exec, on its own descriptors.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                if libc::dup2(1, 2) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    } else {
+        command.stderr(std::fs::File::create(sandbox.path().join("stderr.txt")).unwrap());
+    }
+    let child = command.spawn().unwrap();
     let wchan = format!("/proc/{}/wchan", child.id());
     assert!(
         wait_for(Duration::from_secs(10), || std::fs::read_to_string(&wchan)
@@ -268,7 +280,7 @@ fn wait_unread(mut child: std::process::Child) -> (i32, Duration) {
 
 #[test]
 fn a_signal_ends_a_command_stuck_writing_its_output() {
-    let (sandbox, child) = start_blocked_write();
+    let (sandbox, child) = start_blocked_write(false);
     kill("-INT", child.id());
     let (code, elapsed) = wait_unread(child);
     assert_eq!(code, 130);
@@ -287,13 +299,22 @@ fn a_signal_ends_a_command_stuck_writing_its_output() {
 
     // A second signal (apart from the first, as two key presses are) does
     // not wait.
-    let (_sandbox, child) = start_blocked_write();
+    let (_sandbox, child) = start_blocked_write(false);
     kill("-TERM", child.id());
     std::thread::sleep(Duration::from_millis(200));
     kill("-TERM", child.id());
     let (code, elapsed) = wait_unread(child);
     assert_eq!(code, 143);
     assert!(elapsed < Duration::from_millis(1200), "took {elapsed:?}");
+
+    // With stderr on the same unread pipe, the message is left out rather
+    // than block the exit.
+    let (sandbox, child) = start_blocked_write(true);
+    kill("-INT", child.id());
+    let (code, elapsed) = wait_unread(child);
+    assert_eq!(code, 130);
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    assert_nothing_left(&sandbox, false);
 }
 
 #[test]
