@@ -81,9 +81,8 @@ def scenario(name, ours, raw, rmcp, env, runs):
     # little differently after a heavier one, and a fixed order would
     # charge that to the same side every time.
     order = list(sides)
-    shuffle = random.Random(1).shuffle
     for _ in range(runs):
-        shuffle(order)
+        random.shuffle(order)
         for side in order:
             times[side].append(timed(sides[side], env))
     rss = max(peak_rss_kib(ours, env) for _ in range(5))
@@ -114,9 +113,9 @@ def main():
                        env={**os.environ, "SKIP_VERIFY": "1"})
     work = tempfile.mkdtemp(prefix="mcp-cli-bench-")
     # The binaries run as installed copies (`cargo install` copies too), all
-    # alike: the file the linker wrote is paged in with more faults (146
-    # against 132 for a cold call of mcp-cli, measured), which would charge
-    # the larger binaries for how the linker writes.
+    # alike, from one directory: the file the linker wrote is paged in with
+    # more faults (146 against 132 for a cold call of mcp-cli, measured),
+    # which would charge the larger binaries for how the linker writes.
     global MCP_CLI, REFERENCE, RMCP_REFERENCE, TEST_SERVER
     MCP_CLI, REFERENCE, RMCP_REFERENCE, TEST_SERVER = (
         shutil.copy2(path, work) for path in (MCP_CLI, REFERENCE, RMCP_REFERENCE, TEST_SERVER))
@@ -151,7 +150,10 @@ def main():
                  [RMCP_REFERENCE, "call", "huge", '{"bytes":5000000}', "--", TEST_SERVER],
                  env, args.runs),
     }
-    results = [run() for name, run in scenarios.items() if args.only in (None, name)]
+    try:
+        results = [run() for name, run in scenarios.items() if args.only in (None, name)]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     if args.json:
         with open(args.json, "w") as file:
             json.dump(results, file, indent=2)

@@ -563,13 +563,19 @@ impl McpError {
             McpError::Timeout { .. } => {
                 "raise MCP_REQUEST_TIMEOUT, or check that the server is healthy".to_owned()
             }
+            McpError::OperationCancelled {
+                during: Some(during),
+                ..
+            } if during.contains("from stdin") => {
+                "stdin never ended: close it (end the pipe, or Ctrl-D), or pass the JSON as an argument".to_owned()
+            }
             McpError::OperationCancelled { .. } => {
                 "raise MCP_TIMEOUT (seconds), or check that the server is healthy".to_owned()
             }
             McpError::MaxRetriesExceeded {
                 attempts, source, ..
             } if matches!(**source, McpError::Timeout { .. }) => format!(
-                "each of {attempts} attempts timed out: raise MCP_REQUEST_TIMEOUT (seconds) if the server is only slow, or run it with MCP_DEBUG=1 to see where it stops"
+                "the last of {attempts} attempts timed out: raise MCP_REQUEST_TIMEOUT (seconds) if the server is only slow, or run it with MCP_DEBUG=1 to see where it stops"
             ),
             McpError::MaxRetriesExceeded { attempts, .. } => format!(
                 "the failure lasted through {attempts} attempts: check that the server starts and stays up (run it by hand, or with MCP_DEBUG=1 to see each attempt), or raise MCP_MAX_RETRIES"

@@ -188,11 +188,14 @@ pub fn start(launch: &Launch<'_>) -> Result<Started, McpError> {
 }
 
 /// Why a server could not start, in the config's terms, and what to do,
-/// when the OS error alone would mislead: a missing working directory and a
-/// missing interpreter both read "No such file or directory", and a
+/// when the OS error alone would mislead: a missing working directory, a
+/// missing `#!` interpreter, a script with Windows line endings and a binary
+/// built for another system all read "No such file or directory", and a
 /// directory or a file without the execute bit "Permission denied".
+#[cfg(unix)]
 fn diagnose(launch: &Launch<'_>, error: &std::io::Error) -> Option<(String, String)> {
-    use std::path::Path;
+    use std::io::Read;
+    use std::path::{Path, PathBuf};
     if let Some(cwd) = launch.cwd {
         let shown = cwd.display();
         let fix =
@@ -210,64 +213,90 @@ fn diagnose(launch: &Launch<'_>, error: &std::io::Error) -> Option<(String, Stri
             ));
         }
     }
-    // A bare name is looked up on PATH: the default suggestion fits.
-    if !launch.command.contains('/') {
-        return None;
-    }
-    let path = match launch.cwd {
-        Some(cwd) if Path::new(launch.command).is_relative() => cwd.join(launch.command),
-        _ => Path::new(launch.command).to_owned(),
-    };
     let command = launch.command;
+    let path = if command.contains('/') {
+        match launch.cwd {
+            Some(cwd) => cwd.join(command),
+            None => PathBuf::from(command),
+        }
+    } else {
+        // A bare name is looked up on PATH; not found there, the default
+        // suggestion fits.
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|dir| dir.join(command))
+            .find(|candidate| candidate.is_file())?
+    };
     if path.is_dir() {
         return Some((
             format!("`{command}` is a directory"),
             "point `command` at the server's program".to_owned(),
         ));
     }
-    let Ok(metadata) = path.metadata() else {
+    if !path.exists() {
         return Some((
             format!("`{command}` does not exist"),
             "fix `command` in the config (a relative path starts from `cwd`, or else from the directory mcp-cli runs in)".to_owned(),
         ));
-    };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if metadata.permissions().mode() & 0o111 == 0 {
-            return Some((
-                format!("`{command}` is not executable"),
-                format!(
-                    "run `chmod +x {command}`, or run it through its interpreter (`\"command\": \"node\", \"args\": [\"{command}\"]`)"
-                ),
-            ));
-        }
     }
-    #[cfg(not(unix))]
-    let _ = metadata;
-    #[cfg(unix)]
+    let executable = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        // SAFETY: access(2) on a NUL-terminated path.
+        .is_ok_and(|path| unsafe { libc::access(path.as_ptr(), libc::X_OK) } == 0);
+    if !executable {
+        return Some((
+            format!("`{command}` is not executable (by this user, or on this file system)"),
+            format!(
+                "run `chmod +x {command}`, or run it through its interpreter (`\"command\": \"node\", \"args\": [\"{command}\"]`)"
+            ),
+        ));
+    }
+    let mut start = Vec::new();
+    std::fs::File::open(&path)
+        .ok()?
+        .take(256)
+        .read_to_end(&mut start)
+        .ok()?;
     if error.raw_os_error() == Some(libc::ENOEXEC) {
         return Some((
             format!("`{command}` is neither a program nor a script with a `#!` line"),
             format!("add a `#!` line to `{command}`, or run it through its interpreter"),
         ));
     }
-    // It exists, yet "not found": the interpreter its `#!` line names.
-    if error.kind() == std::io::ErrorKind::NotFound {
-        let first = std::fs::read(&path).ok()?;
-        let line = first
-            .split(|&byte| byte == b'\n')
-            .next()?
-            .strip_prefix(b"#!")?;
-        let interpreter = String::from_utf8_lossy(line)
-            .split_whitespace()
-            .next()?
-            .to_owned();
+    if error.kind() != std::io::ErrorKind::NotFound {
+        return None;
+    }
+    // It exists, yet "not found": what it asks the system to run first.
+    if start.starts_with(b"\x7fELF") {
         return Some((
-            format!("its interpreter `{interpreter}` (from its `#!` line) is not installed"),
-            format!("install `{interpreter}`, or fix the first line of `{command}`"),
+            format!("`{command}` was built for another system: the loader it needs is missing"),
+            "install a build of the server for this system".to_owned(),
         ));
     }
+    let line = start
+        .split(|&byte| byte == b'\n')
+        .next()?
+        .strip_prefix(b"#!")?;
+    if line.ends_with(b"\r") {
+        return Some((
+            format!(
+                "`{command}` has Windows line endings: its `#!` line ends in a carriage return"
+            ),
+            format!("convert `{command}` to Unix line endings (`dos2unix` or `sed -i 's/\\r$//'`)"),
+        ));
+    }
+    let interpreter = String::from_utf8_lossy(line)
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    (!Path::new(&interpreter).exists()).then(|| {
+        (
+            format!("its interpreter `{interpreter}` (from its `#!` line) is not installed"),
+            format!("install `{interpreter}`, or fix the first line of `{command}`"),
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn diagnose(_: &Launch<'_>, _: &std::io::Error) -> Option<(String, String)> {
     None
 }
 

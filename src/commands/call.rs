@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::io::{IsTerminal, Read};
 use std::sync::Arc;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -132,8 +132,21 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
     let work = Box::pin(async {
         // Read stdin while the server starts; a failed start counts as the
         // first attempt.
-        let (arguments, first) =
-            tokio::join!(read_arguments(arguments), context.connect(entry, &options));
+        let read_done = AtomicBool::new(false);
+        let connect = async {
+            let connected = context.connect(entry, &options).await;
+            if !read_done.load(Ordering::SeqCst) {
+                doing.set("reading the arguments from stdin".to_owned());
+            }
+            connected
+        };
+        let read = async {
+            let arguments = read_arguments(arguments).await;
+            read_done.store(true, Ordering::SeqCst);
+            doing.set(connecting.clone());
+            arguments
+        };
+        let (arguments, first) = tokio::join!(read, connect);
         let mut first_error = match first {
             Ok(session) => {
                 *slot.lock().await = Some(session);
@@ -432,10 +445,14 @@ fn print_result(
 ) -> Result<(), McpError> {
     if context.printer.json() {
         // The whole result is data, a tool error's included; TOOL_ERROR then
-        // also goes to stderr.
+        // also goes to stderr, and sets the exit code even when stdout's
+        // reader went away.
         let mut json = result.to_json_string();
         json.push('\n');
-        context.printer.out(&json)?;
+        let printed = context.printer.out(&json);
+        if !result.is_error() {
+            return printed;
+        }
     }
     if result.is_error() {
         let message = content_text(result).concat();
@@ -448,9 +465,6 @@ fn print_result(
                 message.trim_end().to_owned()
             },
         });
-    }
-    if context.printer.json() {
-        return Ok(());
     }
     let mut pieces = content_text(result);
     if pieces.iter().all(|piece| piece.trim().is_empty())

@@ -11,20 +11,22 @@ use crate::error::McpError;
 /// (or whose `server/tool` does, when the glob has a `/`), server by server
 /// in config order as they come in. No match is `NO_MATCH`, exit 1, like
 /// grep(1). A server that fails does not hide matches on the others, but
-/// sets the exit code; failures are reported in config order after the
-/// matches. A signal prints the matches found so far.
+/// sets the exit code (the first failure's class); failures are reported
+/// after the matches. A signal prints the matches found so far.
 pub async fn grep(context: &Context, pattern: &str) -> Result<(), McpError> {
     let glob = Glob::new(pattern);
     let json = context.printer.json();
     let mut errors = Vec::new();
     let mut found = false;
     let mut matches = Vec::new();
-    let mut printed = Ok(());
-    let (interrupted, closing) = fetch_all(context, |entry, result| {
+    let (outcome, closing) = fetch_all(context, |entry, result| {
         let listing = match result {
             Ok(listing) => listing,
-            Err(McpError::Interrupted { .. }) => return,
-            Err(error) => return errors.push(error),
+            Err(McpError::Interrupted { .. }) => return Ok(()),
+            Err(error) => {
+                errors.push(error);
+                return Ok(());
+            }
         };
         let mut text = String::new();
         for tool in &listing.tools {
@@ -53,23 +55,31 @@ pub async fn grep(context: &Context, pattern: &str) -> Result<(), McpError> {
                 }
             }
         }
-        if !text.is_empty() && printed.is_ok() {
-            printed = context.printer.out(&text);
+        match text.is_empty() {
+            true => Ok(()),
+            false => context.printer.out(&text),
         }
     })
     .await;
-    if json {
-        printed = context.printer.out_json(&json!(matches));
-    }
+    let printed = match json && !matches!(&outcome, Err(McpError::Output(_))) {
+        true => context.printer.out_json(&json!(matches)),
+        false => Ok(()),
+    };
     finish_closing(closing).await;
+    let interrupted = match outcome {
+        Err(error @ McpError::Interrupted { .. }) => Some(error),
+        other => {
+            other?;
+            None
+        }
+    };
     printed?;
-    if let Some(signal) = interrupted {
-        return Err(signal);
-    }
-    // The top level prints the one returned, last.
-    let last = errors.pop();
-    for error in &errors {
-        context.printer.error(error);
+    // The one returned is printed last, by the caller: the interruption, or
+    // else the first failure, whose class is the exit code.
+    let mut errors = errors.into_iter();
+    let last = interrupted.or_else(|| errors.next());
+    for error in errors {
+        context.printer.error(&error);
     }
     match (found, last) {
         (_, Some(error)) => Err(error),

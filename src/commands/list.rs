@@ -20,54 +20,53 @@ use crate::error::McpError;
 pub async fn list(context: &Context) -> Result<(), McpError> {
     let json = context.printer.json();
     let mut first_error: Option<McpError> = None;
-    let mut printed = Ok(());
     let mut servers = Vec::new();
-    let (interrupted, closing) = fetch_all(context, |entry, result| {
-        let text = match result {
-            Ok(listing) if json => {
-                servers.push(server_json(&entry.name, &listing));
-                return;
-            }
-            Ok(listing) => server_text(&entry.name, &listing, context.with_descriptions),
-            Err(error) => {
-                let text = format!("{}  (failed: {error})\n", entry.name);
-                if json {
-                    servers.push(json!({"name": entry.name, "error": error.to_json()}));
-                }
-                first_error.get_or_insert(error);
-                if json {
-                    return;
-                }
-                text
-            }
-        };
-        if printed.is_ok() {
-            printed = context.printer.out(&text);
+    let (outcome, closing) = fetch_all(context, |entry, result| match result {
+        Ok(listing) if json => {
+            servers.push(server_json(&entry.name, &listing));
+            Ok(())
+        }
+        Ok(listing) => context.printer.out(&server_text(
+            &entry.name,
+            &listing,
+            context.with_descriptions,
+        )),
+        Err(error) if json => {
+            servers.push(json!({"name": entry.name, "error": error.to_json()}));
+            first_error.get_or_insert(error);
+            Ok(())
+        }
+        Err(error) => {
+            let printed = context
+                .printer
+                .out(&format!("{}  (failed: {error})\n", entry.name));
+            first_error.get_or_insert(error);
+            printed
         }
     })
     .await;
-    if json {
-        printed = context.printer.out_json(&json!({ "servers": servers }));
-    }
+    let printed = match json && !matches!(&outcome, Err(McpError::Output(_))) {
+        true => context.printer.out_json(&json!({ "servers": servers })),
+        false => Ok(()),
+    };
     finish_closing(closing).await;
+    outcome?;
     printed?;
-    match interrupted.or(first_error) {
-        Some(error) => Err(error),
-        None => Ok(()),
-    }
+    first_error.map_or(Ok(()), Err)
 }
 
 /// Fetches every server's listing, up to `MCP_CONCURRENCY` at once, and
 /// hands each to `each` in config order, as soon as it and all before it
-/// are in. A signal stops the fetching: what is in is handed on, the rest as
-/// the interruption, which is returned. Each server is stopped in the
+/// are in; an error from `each` (stdout closed, say) stops the fetching and
+/// is returned. So does a signal, after what is in is handed on, and the
+/// rest as the interruption. Each server is stopped in the
 /// background as soon as its listing is in, so a config of fifty servers
 /// never has more than `MCP_CONCURRENCY` of them starting at once nor all
 /// of them alive at the end; the returned handles finish the stops.
 pub(super) async fn fetch_all<'c>(
     context: &'c Context,
-    mut each: impl FnMut(&'c ServerEntry, Result<Listing, McpError>),
-) -> (Option<McpError>, Vec<JoinHandle<()>>) {
+    mut each: impl FnMut(&'c ServerEntry, Result<Listing, McpError>) -> Result<(), McpError>,
+) -> (Result<(), McpError>, Vec<JoinHandle<()>>) {
     let servers = &context.config.servers;
     // The servers being waited for, for the status line.
     let waiting: Mutex<Vec<&str>> = Mutex::new(Vec::new());
@@ -111,26 +110,27 @@ pub(super) async fn fetch_all<'c>(
                 Err(error) => Err(error),
             });
             while let Some(result) = results.get_mut(next).and_then(Option::take) {
-                each(&servers[next], result);
+                each(&servers[next], result)?;
                 next += 1;
             }
         }
+        Ok(())
     };
-    let interrupted = tokio::select! {
+    let outcome = tokio::select! {
         biased;
-        error = signals.interrupted() => Some(error),
-        () = super::with_status(&context.printer, status, all_in) => None,
+        error = signals.interrupted() => Err(error),
+        outcome = super::with_status(&context.printer, status, all_in) => outcome,
     };
-    // Only a signal leaves any: what is in, and the rest as interrupted.
-    if let Some(McpError::Interrupted { signal }) = interrupted {
+    // After a signal: what is in, and the rest as interrupted.
+    if let Err(McpError::Interrupted { signal }) = outcome {
         for (entry, result) in servers.iter().zip(results).skip(next) {
-            each(
-                entry,
-                result.unwrap_or(Err(McpError::Interrupted { signal })),
-            );
+            let result = result.unwrap_or(Err(McpError::Interrupted { signal }));
+            if each(entry, result).is_err() {
+                break;
+            }
         }
     }
-    (interrupted, closing)
+    (outcome, closing)
 }
 
 /// Waits for the servers stopped in the background.

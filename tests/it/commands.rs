@@ -257,6 +257,27 @@ fn silent_open_stdin_does_not_hang() {
 }
 
 #[test]
+fn stdin_that_starts_but_never_ends_is_named_at_the_deadline() {
+    let mut sandbox = demo();
+    sandbox.env("MCP_TIMEOUT", "1");
+    let mut child = sandbox
+        .command(&["call", "demo", "echo"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Half an object, and the pipe left open.
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"{").unwrap();
+    let run = crate::support::finish(child);
+    drop(stdin);
+    run.expect_error(3, "OPERATION_CANCELLED");
+    assert_contains(&run.stderr, "was running: reading the arguments from stdin");
+    assert_contains(&run.stderr, "stdin never ended");
+}
+
+#[test]
 fn large_output_is_complete_through_a_pipe_and_head_exits_quietly() {
     let sandbox = demo();
     // Past rmcp's own 16 MiB line limit, which mcp-cli lifts.

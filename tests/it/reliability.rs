@@ -320,20 +320,41 @@ fn a_program_that_cannot_run_or_closes_its_stdout_fails_at_once() {
 fn a_server_that_cannot_start_is_told_by_its_cause() {
     // "No such file" and "Permission denied" cover several mistakes in a
     // config; each is named, with its own fix, and none is retried.
-    let sandbox = Sandbox::new();
+    let mut sandbox = Sandbox::new();
     sandbox.write("no-exec-bit", "#!/bin/sh\n");
     sandbox.write("bad-interpreter", "#!/nonexistent/interpreter\n");
-    std::fs::set_permissions(
-        sandbox.path().join("bad-interpreter"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    // On PATH, found by its bare name.
+    sandbox.write("crlf-server", "#!/bin/sh\r\necho hi\r\n");
+    // A binary whose dynamic loader (its PT_INTERP path) is not there, as a
+    // build for another libc.
+    let mut binary = std::fs::read(crate::support::test_server()).unwrap();
+    let at = binary
+        .windows(8)
+        .position(|window| window == b"ld-linux")
+        .expect("the test server names its loader");
+    binary[at] = b'X';
+    std::fs::write(sandbox.path().join("foreign"), binary).unwrap();
+    for name in ["bad-interpreter", "crlf-server", "foreign"] {
+        std::fs::set_permissions(
+            sandbox.path().join(name),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        sandbox.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    sandbox.env("PATH", &path);
     let server = crate::support::test_server();
     sandbox.write_config(&json!({"mcpServers": {
         "no-cwd": {"command": server, "cwd": "/nonexistent/dir"},
         "no-exec-bit": {"command": "./no-exec-bit"},
         "a-directory": {"command": "/"},
         "bad-interpreter": {"command": "./bad-interpreter"},
+        "crlf": {"command": "crlf-server"},
+        "foreign": {"command": "./foreign"},
         "missing": {"command": "./missing/server"},
     }}));
     for (server, cause, fix) in [
@@ -344,8 +365,18 @@ fn a_server_that_cannot_start_is_told_by_its_cause() {
         ),
         (
             "no-exec-bit",
-            "`./no-exec-bit` is not executable",
+            "`./no-exec-bit` is not executable (by this user, or on this file system)",
             "run `chmod +x ./no-exec-bit`",
+        ),
+        (
+            "crlf",
+            "`crlf-server` has Windows line endings",
+            "convert `crlf-server` to Unix line endings",
+        ),
+        (
+            "foreign",
+            "`./foreign` was built for another system",
+            "install a build of the server for this system",
         ),
         (
             "a-directory",
