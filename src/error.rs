@@ -486,7 +486,7 @@ impl McpError {
                 )
             }
             McpError::ConfigNotFound { .. } => {
-                "create `mcp_servers.json` (see `examples/mcp_servers.json`), or point to one with `-c <path>` or MCP_CONFIG_PATH".to_owned()
+                "create one of those files, for example `~/.config/mcp/mcp_servers.json` holding {\"mcpServers\": {\"fs\": {\"command\": \"npx\", \"args\": [\"-y\", \"@modelcontextprotocol/server-filesystem\", \".\"]}}}, or point to one with `-c <path>` or MCP_CONFIG_PATH".to_owned()
             }
             McpError::ConfigRead { .. } => "check the path and its permissions".to_owned(),
             McpError::ConfigSyntax { .. } | McpError::ConfigInvalid { .. } => {

@@ -59,7 +59,7 @@ impl Settings {
                         .ok_or(McpError::InvalidSetting {
                             var,
                             value,
-                            expected: "a positive number of seconds",
+                            expected: "a positive number of seconds, under 1000000000",
                         })
                 })
                 .transpose()

@@ -259,6 +259,12 @@ pub fn split_target<'a>(
     if config.server(target).is_ok() {
         return (target, next);
     }
+    // `server/` with nothing after the slash.
+    if let Some(server) = target.strip_suffix('/')
+        && config.server(server).is_ok()
+    {
+        return (server, next);
+    }
     let known = target
         .match_indices('/')
         .rev()
@@ -379,6 +385,8 @@ mod tests {
             ("org/srv", Some("t"))
         );
         assert_eq!(split_target(&config, "other/t", None), ("other", Some("t")));
+        assert_eq!(split_target(&config, "a/", None), ("a", None));
+        assert_eq!(split_target(&config, "org/srv/", None), ("org/srv", None));
     }
 
     /// A command's future is copied whole each time it is wrapped (deadline,
