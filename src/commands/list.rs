@@ -2,6 +2,7 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -119,6 +120,7 @@ pub(super) async fn fetch_all<'c>(
     let outcome = tokio::select! {
         biased;
         error = signals.interrupted() => Err(error),
+        () = stdout_gone() => Err(McpError::Output(std::io::ErrorKind::BrokenPipe.into())),
         outcome = super::with_status(&context.printer, status, all_in) => outcome,
     };
     // After a signal: what is in, and the rest as interrupted.
@@ -131,6 +133,28 @@ pub(super) async fn fetch_all<'c>(
         }
     }
     (outcome, closing)
+}
+
+/// Resolves once stdout is a pipe whose reader has gone (`mcp-cli | head
+/// -1` after its line), checked four times a second: a server that never
+/// answers must not keep a listing nobody reads alive until the deadline.
+async fn stdout_gone() {
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        #[cfg(unix)]
+        {
+            let mut stdout = libc::pollfd {
+                fd: 1,
+                events: 0,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd; a zero timeout only checks it.
+            if unsafe { libc::poll(&mut stdout, 1, 0) } == 1 && stdout.revents & libc::POLLERR != 0
+            {
+                return;
+            }
+        }
+    }
 }
 
 /// Waits for the servers stopped in the background.

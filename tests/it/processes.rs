@@ -217,6 +217,36 @@ fn a_listing_stopped_by_a_signal_prints_every_server_that_answered() {
 }
 
 #[test]
+fn a_listing_nobody_reads_any_more_stops_at_once() {
+    // `mcp-cli | head -1` with a server that never answers: head is done
+    // after the first line, and the listing must not wait for the deadline.
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {
+        "first": sandbox.server(&[]),
+        "hung": sandbox.server(&["--hang-on-list"]),
+    }}));
+    let script = format!(
+        "'{}' | head -1; echo \" status=${{PIPESTATUS[0]}}\"",
+        crate::support::mcp_cli().display()
+    );
+    let started = std::time::Instant::now();
+    let shell = std::process::Command::new("timeout")
+        .args(["20", "bash", "-c", &script])
+        .current_dir(sandbox.path())
+        .env("HOME", sandbox.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&shell.stdout);
+    assert_eq!(stdout, "first\n status=0\n", "{shell:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_nothing_left(&sandbox, false);
+}
+
+#[test]
 fn listing_runs_servers_concurrently() {
     let mut sandbox = Sandbox::new();
     let servers: serde_json::Map<String, serde_json::Value> = (0..4)
