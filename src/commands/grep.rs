@@ -55,15 +55,17 @@ pub async fn grep(context: &Context, pattern: &str) -> Result<(), McpError> {
                 }
             }
         }
-        match text.is_empty() {
-            true => Ok(()),
-            false => context.printer.out(&text),
+        if text.is_empty() {
+            Ok(())
+        } else {
+            context.printer.out(&text)
         }
     })
     .await;
-    let printed = match json && !matches!(&outcome, Err(McpError::Output(_))) {
-        true => context.printer.out_json(&json!(matches)),
-        false => Ok(()),
+    let printed = if json && !matches!(&outcome, Err(McpError::Output(_))) {
+        context.printer.out_json(&json!(matches))
+    } else {
+        Ok(())
     };
     finish_closing(closing).await;
     let interrupted = match outcome {

@@ -46,9 +46,10 @@ pub async fn list(context: &Context) -> Result<(), McpError> {
         }
     })
     .await;
-    let printed = match json && !matches!(&outcome, Err(McpError::Output(_))) {
-        true => context.printer.out_json(&json!({ "servers": servers })),
-        false => Ok(()),
+    let printed = if json && !matches!(&outcome, Err(McpError::Output(_))) {
+        context.printer.out_json(&json!({ "servers": servers }))
+    } else {
+        Ok(())
     };
     finish_closing(closing).await;
     outcome?;
