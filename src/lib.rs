@@ -92,8 +92,16 @@ fn run_in_runtime(printer: Arc<Printer>, args: Args) -> u8 {
             Err(error) => report(&printer, &error),
         }
     });
-    // A blocked stdin reader must not hold the exit.
-    runtime.shutdown_background();
+    if client::any_running() {
+        // Their tasks stop them as they are dropped; a blocked stdin reader
+        // must not hold the exit.
+        runtime.shutdown_background();
+    } else {
+        // Nothing left to stop: the runtime's tasks, pipes and timers go
+        // with the process, which exits next, and tearing them down one by
+        // one would only delay that.
+        std::mem::forget(runtime);
+    }
     // Servers started early and never used go first, while they are
     // surely not reaped yet.
     drop(context);

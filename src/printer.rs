@@ -101,7 +101,12 @@ impl Printer {
     /// Writes pieces of data to stdout, in order, and flushes them.
     pub fn out_pieces(&self, pieces: &[std::borrow::Cow<'_, str>]) -> Result<(), McpError> {
         self.clear_progress();
-        let mut stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+        // One write for a small result, 64 KiB at a time for a large one;
+        // no larger buffer than the result needs (an untouched page costs
+        // nothing, but the heap grows past its first 128 KiB for it).
+        let total: usize = pieces.iter().map(|piece| piece.len()).sum();
+        let mut stdout =
+            std::io::BufWriter::with_capacity(total.clamp(1, 64 * 1024), std::io::stdout().lock());
         pieces
             .iter()
             .try_for_each(|piece| stdout.write_all(piece.as_bytes()))

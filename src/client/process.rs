@@ -508,7 +508,9 @@ async fn drain_stderr(
     server: String,
     debug: bool,
 ) {
-    let mut chunk = [0u8; 8192];
+    // On the heap, and not zeroed: most servers write nothing to stderr,
+    // and the task stays small.
+    let mut chunk = Vec::with_capacity(8192);
     let mut line: Vec<u8> = Vec::new();
     let emit = |line: &mut Vec<u8>| {
         let text = String::from_utf8_lossy(line).trim_end().to_owned();
@@ -518,18 +520,19 @@ async fn drain_stderr(
         }
         tail.push(text);
     };
-    while let Ok(read) = pipe.read(&mut chunk).await {
+    while let Ok(read) = pipe.read_buf(&mut chunk).await {
         if read == 0 {
             break;
         }
         activity.touch();
-        for piece in chunk[..read].split_inclusive(|&byte| byte == b'\n') {
+        for piece in chunk.split_inclusive(|&byte| byte == b'\n') {
             let room = STDERR_LINE_BYTES.saturating_sub(line.len());
             line.extend_from_slice(&piece[..piece.len().min(room)]);
             if piece.ends_with(b"\n") {
                 emit(&mut line);
             }
         }
+        chunk.clear();
     }
     if !line.is_empty() {
         emit(&mut line);
@@ -689,6 +692,11 @@ fn live_groups() -> impl Iterator<Item = i32> {
         .iter()
         .map(|slot| slot.load(Ordering::SeqCst))
         .filter(|&group| group != 0)
+}
+
+/// Whether any server started by this process may still be running.
+pub fn any_running() -> bool {
+    live_groups().next().is_some()
 }
 
 /// Stops every live server group: SIGTERM, up to `grace` for them to go,
