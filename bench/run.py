@@ -149,7 +149,7 @@ def main():
                  "list",
                  [MCP_CLI, "-c", only_everything],
                  [REFERENCE, "list", "--", EVERYTHING, "stdio"],
-                 [RMCP_REFERENCE, "list", "--", EVERYTHING, "stdio"], env, max(args.runs // 2, 5)),
+                 [RMCP_REFERENCE, "list", "--", EVERYTHING, "stdio"], env, args.runs),
         "large": lambda: scenario(
                  "large",
                  [MCP_CLI, "-c", config, "call", "demo", "huge", '{"bytes":5000000}'],
