@@ -212,6 +212,16 @@ pub fn from_text(path: &Path, text: &str, settings: &Settings) -> Result<Config,
     })
 }
 
+/// Whether a parsed config holds a number that is not an integer.
+fn has_fraction(value: &Value) -> bool {
+    match value {
+        Value::Number(number) => number.is_f64(),
+        Value::Array(items) => items.iter().any(has_fraction),
+        Value::Object(entries) => entries.values().any(has_fraction),
+        Value::Null | Value::Bool(_) | Value::String(_) => false,
+    }
+}
+
 /// The keys a server entry may have; others are warned about.
 const SERVER_KEYS: &[&str] = &[
     "command",
@@ -254,9 +264,14 @@ impl Loader<'_> {
         // Most configs are plain JSON: serde_json reads them in a fraction of
         // the time (its parser runs anyway, for the servers' messages).
         // Comments, trailing commas and errors go through jsonc-parser, which
-        // accepts what VS Code does and says where a config goes wrong.
+        // accepts what VS Code does and says where a config goes wrong; so do
+        // fractional numbers, which the two read differently (`-0`, long
+        // mantissas), so that a config means the same with or without a
+        // comment.
         let parsed = serde_json::from_str(text)
-            .or_else(|_| jsonc_parser::parse_to_serde_value(text, &options));
+            .ok()
+            .filter(|value| !has_fraction(value))
+            .map_or_else(|| jsonc_parser::parse_to_serde_value(text, &options), Ok);
         let root: Value = parsed.map_err(|error| {
             let line = error.line_display();
             McpError::ConfigSyntax {
@@ -645,8 +660,10 @@ mod tests {
     fn plain_json_reads_as_its_jsonc_twin() {
         // The same config through serde_json (plain) and jsonc-parser (a
         // comment makes serde_json refuse it): a repeated name keeps its
-        // first place and its last value either way.
-        let plain = r#"{"mcpServers": {"b": {"command": "1"}, "a": {"command": "x", "args": ["-v"], "env": {"K": "v"}}, "b": {"command": "2"}}}"#;
+        // first place and its last value either way, and numbers, which
+        // serde_json alone would read as `-0.0` and `8706519410717.255`,
+        // come out the same.
+        let plain = r#"{"mcpServers": {"b": {"command": "1"}, "a": {"command": "x", "args": ["-v"], "env": {"K": "v", "N": -0, "F": 8706519410717.254214, "I": 42}}, "b": {"command": "2"}}}"#;
         let jsonc = format!("// a comment\n{plain}");
         let (plain, _) = parse(plain).unwrap();
         let (jsonc, _) = parse(&jsonc).unwrap();
