@@ -92,16 +92,12 @@ fn run_in_runtime(printer: Arc<Printer>, args: Args) -> u8 {
             Err(error) => report(&printer, &error),
         }
     });
-    if client::any_running() {
-        // Their tasks stop them as they are dropped; a blocked stdin reader
-        // must not hold the exit.
-        runtime.shutdown_background();
-    } else {
-        // Nothing left to stop: the runtime's tasks, pipes and timers go
-        // with the process, which exits next, and tearing them down one by
-        // one would only delay that.
-        std::mem::forget(runtime);
-    }
+    // No task owns a server by now (each command closes or drops its
+    // sessions itself), and the process exits next: the runtime's tasks,
+    // pipes and timers go with it, where tearing them down one by one would
+    // only delay the exit, and a blocked stdin reader cannot hold it. (A
+    // server some task still held would be stopped by `stop_all` below.)
+    std::mem::forget(runtime);
     // Servers started early and never used go first, while they are
     // surely not reaped yet.
     drop(context);

@@ -24,7 +24,7 @@ use rmcp::{ClientHandler, Peer, RoleClient, ServiceExt};
 use serde_json::{Map, Value};
 
 use process::MAX_MESSAGE_BYTES;
-pub use process::{SHUTDOWN_GRACE, any_running, stop_all};
+pub use process::{SHUTDOWN_GRACE, stop_all};
 
 /// How long a server that wrote something other than JSON-RPC to stdout
 /// during the handshake may then stay silent (stdout and stderr) before it

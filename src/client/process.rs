@@ -694,11 +694,6 @@ fn live_groups() -> impl Iterator<Item = i32> {
         .filter(|&group| group != 0)
 }
 
-/// Whether any server started by this process may still be running.
-pub fn any_running() -> bool {
-    live_groups().next().is_some()
-}
-
 /// Stops every live server group: SIGTERM, up to `grace` for them to go,
 /// SIGKILL. Async-signal-safe (no lock, no allocation), so the signal
 /// handler can call it before it exits.
