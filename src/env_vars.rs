@@ -40,7 +40,7 @@ pub const ALL: &[EnvVar] = &[
     EnvVar {
         name: MCP_CONFIG_PATH,
         default: "",
-        doc: "config file to use (wins over -c/--config)",
+        doc: "config file to use when -c/--config is not given",
     },
     EnvVar {
         name: MCP_TIMEOUT,

@@ -41,8 +41,43 @@ pub enum McpError {
         suggestion: Option<String>,
     },
 
+    /// A verb or flag is missing an argument it needs.
+    #[error("Missing required argument for {command}: {argument}")]
+    MissingArgument {
+        /// The verb or flag (`call`, `-c/--config`).
+        command: String,
+        /// What is missing (`server and tool`, `path`).
+        argument: String,
+        /// A command line that has it.
+        suggestion: String,
+    },
+
+    /// More words than the verb takes.
+    #[error("Too many arguments for {command}")]
+    TooManyArguments {
+        /// The verb.
+        command: String,
+        /// How many words it got.
+        received: usize,
+        /// How many it takes.
+        max: usize,
+        /// The verb's usage line.
+        usage: String,
+    },
+
+    /// A flag mcp-cli does not have (or not for this verb).
+    #[error("Unknown option: {option}")]
+    UnknownOption {
+        /// The flag as typed.
+        option: String,
+        /// Why it is not known here, when it exists for other verbs.
+        detail: Option<String>,
+        /// What to type instead.
+        suggestion: String,
+    },
+
     /// The first word is not a verb mcp-cli knows.
-    #[error("unknown subcommand `{verb}`")]
+    #[error("Unknown subcommand: \"{verb}\"")]
     UnknownSubcommand {
         /// What the user typed.
         verb: String,
@@ -51,15 +86,23 @@ pub enum McpError {
     },
 
     /// `mcp-cli <server> <tool>` without a verb: call or info?
-    #[error("`{}` names a server or tool but no verb", words.join(" "))]
+    #[error("Ambiguous command: did you mean to call a tool or view info?")]
     AmbiguousCommand {
         /// The words given.
         words: Vec<String>,
+        /// The configured server the first word is a typo of, if any.
+        server_hint: Option<String>,
     },
 
-    /// No config file at any of the searched places.
-    #[error("no config file found")]
+    /// No config file at the place named (`-c`, `MCP_CONFIG_PATH`), or at
+    /// any of the searched places.
+    #[error("{}", match explicit {
+        Some(path) => format!("Config file not found: {}", path.display()),
+        None => "No mcp_servers.json found in search paths".to_owned(),
+    })]
     ConfigNotFound {
+        /// The file named by `-c` or `MCP_CONFIG_PATH`.
+        explicit: Option<PathBuf>,
         /// Every path that was tried, in order.
         searched: Vec<PathBuf>,
     },
@@ -75,7 +118,7 @@ pub enum McpError {
     },
 
     /// The config file is not valid JSON (comments and trailing commas allowed).
-    #[error("invalid JSON in `{}` at line {line}, column {column}: {message}", path.display())]
+    #[error("Invalid JSON in config file: {}", path.display())]
     ConfigSyntax {
         /// The file.
         path: PathBuf,
@@ -101,7 +144,7 @@ pub enum McpError {
     },
 
     /// `${VAR}` names a variable that is not set.
-    #[error("environment variable `{var}` used by server `{server}` is not set")]
+    #[error("Missing environment variable: ${{{var}}} (used by server `{server}`)")]
     MissingEnvVar {
         /// The variable.
         var: String,
@@ -134,7 +177,7 @@ pub enum McpError {
     },
 
     /// No server of that name in the config (or it is disabled there).
-    #[error("server `{server}` {}", if *disabled { "is disabled in the config (`\"disabled\": true`)" } else { "not found" })]
+    #[error("Server \"{server}\" {}", if *disabled { "is disabled in config (`\"disabled\": true`)" } else { "not found in config" })]
     ServerNotFound {
         /// The name asked for.
         server: String,
@@ -145,7 +188,7 @@ pub enum McpError {
     },
 
     /// The server has no tool of that name (after filters).
-    #[error("tool `{tool}` not found on server `{server}`")]
+    #[error("Tool \"{tool}\" not found in server \"{server}\"")]
     ToolNotFound {
         /// The server.
         server: String,
@@ -158,9 +201,7 @@ pub enum McpError {
     },
 
     /// `allowedTools`/`disabledTools` hide the tool (whether or not the server has it).
-    #[error(
-        "tool `{tool}` on server `{server}` is not allowed by the config (`allowedTools`/`disabledTools`)"
-    )]
+    #[error("Tool \"{tool}\" is disabled by configuration")]
     ToolDisabled {
         /// The server.
         server: String,
@@ -169,7 +210,7 @@ pub enum McpError {
     },
 
     /// The tool arguments are not a JSON object.
-    #[error("invalid JSON arguments: {message}")]
+    #[error("Invalid JSON in tool arguments")]
     InvalidJsonArguments {
         /// What the parser said, with line and column.
         message: String,
@@ -204,6 +245,20 @@ pub enum McpError {
         server: String,
         /// The request method.
         method: String,
+        /// The JSON-RPC error code.
+        code: i32,
+        /// The error message.
+        message: String,
+    },
+
+    /// The server answered a `tools/call` with a JSON-RPC error (not an
+    /// unknown tool: that is [`McpError::ToolNotFound`]).
+    #[error("Tool \"{tool}\" execution failed")]
+    ToolExecutionFailed {
+        /// The server.
+        server: String,
+        /// The tool.
+        tool: String,
         /// The JSON-RPC error code.
         code: i32,
         /// The error message.
@@ -354,6 +409,9 @@ impl McpError {
     pub fn error_type(&self) -> &'static str {
         match self {
             McpError::Usage { .. } => "USAGE_ERROR",
+            McpError::MissingArgument { .. } => "MISSING_ARGUMENT",
+            McpError::TooManyArguments { .. } => "TOO_MANY_ARGUMENTS",
+            McpError::UnknownOption { .. } => "UNKNOWN_OPTION",
             McpError::UnknownSubcommand { .. } => "UNKNOWN_SUBCOMMAND",
             McpError::AmbiguousCommand { .. } => "AMBIGUOUS_COMMAND",
             McpError::ConfigNotFound { .. } => "CONFIG_NOT_FOUND",
@@ -370,6 +428,7 @@ impl McpError {
             McpError::NoMatch { .. } => "NO_MATCH",
             McpError::ToolError { .. } => "TOOL_ERROR",
             McpError::ServerError { .. } => "SERVER_ERROR",
+            McpError::ToolExecutionFailed { .. } => "TOOL_EXECUTION_FAILED",
             McpError::Protocol { .. } => "PROTOCOL_ERROR",
             McpError::MessageTooLarge { .. } => "MESSAGE_TOO_LARGE",
             McpError::Spawn { .. } => "SERVER_SPAWN_FAILED",
@@ -390,6 +449,9 @@ impl McpError {
     pub fn exit_code(&self) -> u8 {
         match self {
             McpError::Usage { .. }
+            | McpError::MissingArgument { .. }
+            | McpError::TooManyArguments { .. }
+            | McpError::UnknownOption { .. }
             | McpError::UnknownSubcommand { .. }
             | McpError::AmbiguousCommand { .. }
             | McpError::ConfigNotFound { .. }
@@ -407,6 +469,7 @@ impl McpError {
             | McpError::Output(_) => exit::CLIENT,
             McpError::ToolError { .. }
             | McpError::ServerError { .. }
+            | McpError::ToolExecutionFailed { .. }
             | McpError::Protocol { .. }
             | McpError::MessageTooLarge { .. } => exit::SERVER,
             McpError::HttpStatus {
@@ -428,19 +491,66 @@ impl McpError {
     /// Facts that help to understand the error, one per line.
     pub fn details(&self) -> Vec<String> {
         match self {
-            McpError::ConfigNotFound { searched } => searched
+            McpError::TooManyArguments { received, max, .. } => {
+                vec![format!("Received {received} arguments, maximum is {max}")]
+            }
+            McpError::UnknownOption {
+                detail: Some(detail),
+                ..
+            } => vec![detail.clone()],
+            McpError::UnknownSubcommand { .. } => vec![format!(
+                "Valid subcommands: {}",
+                crate::cli::spec::verb_names().join(", ")
+            )],
+            McpError::AmbiguousCommand { words, server_hint } => {
+                let mut lines = vec![format!("Received: mcp-cli {}", words.join(" "))];
+                if let Some(hint) = server_hint {
+                    lines.push(format!(
+                        "no server `{}` in the config; did you mean `{hint}`?",
+                        ambiguous_server(words)
+                    ));
+                }
+                lines
+            }
+            McpError::ConfigNotFound {
+                explicit: Some(_), ..
+            } => Vec::new(),
+            McpError::ConfigNotFound { searched, .. } => searched
                 .iter()
                 .map(|p| format!("searched `{}`", p.display()))
                 .collect(),
             McpError::ConfigRead { source, .. } | McpError::Spawn { source, .. } => {
                 vec![source.to_string()]
             }
-            McpError::ConfigSyntax { line, snippet, .. } => vec![format!("{line} | {snippet}")],
+            McpError::ConfigSyntax {
+                line,
+                column,
+                message,
+                snippet,
+                ..
+            } => vec![
+                format!("line {line}, column {column}: {message}"),
+                format!("{line} | {snippet}"),
+            ],
+            McpError::InvalidJsonArguments { message, .. } => {
+                vec![format!("Parse error: {message}")]
+            }
+            McpError::ToolDisabled { server, .. } => vec![format!(
+                "server `{server}` has allowedTools/disabledTools filtering configured"
+            )],
+            McpError::ToolExecutionFailed {
+                server,
+                code,
+                message,
+                ..
+            } => vec![format!(
+                "server `{server}` answered error {code}: {message}"
+            )],
             McpError::ServerNotFound { available, .. } if available.is_empty() => {
                 vec!["the config defines no server".to_owned()]
             }
             McpError::ServerNotFound { available, .. } => {
-                vec![format!("available servers: {}", available.join(", "))]
+                vec![format!("Available servers: {}", available.join(", "))]
             }
             McpError::ToolNotFound { similar, total, .. } if similar.is_empty() => {
                 vec![format!(
@@ -475,16 +585,38 @@ impl McpError {
     pub fn suggestion(&self) -> Option<String> {
         Some(match self {
             McpError::Usage { suggestion, .. } => suggestion.clone()?,
+            McpError::MissingArgument { suggestion, .. }
+            | McpError::UnknownOption { suggestion, .. } => suggestion.clone(),
+            McpError::TooManyArguments { usage, .. } => {
+                format!("Usage: {usage}; see `mcp-cli --help`")
+            }
             McpError::UnknownSubcommand { did_you_mean, .. } => match did_you_mean {
-                Some(verb) => format!("did you mean `mcp-cli {verb}`? See `mcp-cli --help`"),
-                None => "the verbs are list, info, grep and call; see `mcp-cli --help`".to_owned(),
+                Some(verb) => format!("Did you mean `mcp-cli {verb}`? See `mcp-cli help {verb}`"),
+                None => "see `mcp-cli --help` for the verbs".to_owned(),
             },
-            McpError::AmbiguousCommand { words } => {
-                let target = words.join(" ");
+            McpError::AmbiguousCommand { words, server_hint } => {
+                let server = server_hint
+                    .clone()
+                    .unwrap_or_else(|| ambiguous_server(words).to_owned());
+                let tool = ambiguous_tool(words);
+                let target = match tool {
+                    Some(tool) => format!("{} {}", crate::cli::quote(&server), crate::cli::quote(tool)),
+                    None => format!("{} <tool>", crate::cli::quote(&server)),
+                };
+                let skip = if words[0].contains('/') { 1 } else { 2 };
+                let json = words.get(skip..).unwrap_or_default().join(" ");
+                let call = if json.is_empty() {
+                    format!("mcp-cli call {target}")
+                } else {
+                    format!("mcp-cli call {target} {}", crate::cli::quote(&json))
+                };
                 format!(
-                    "use `mcp-cli call {target} '{{...}}'` to call a tool, or `mcp-cli info {target}` to see its schema"
+                    "Use `{call}` to execute, or `mcp-cli info {target}` to view schema"
                 )
             }
+            McpError::ConfigNotFound {
+                explicit: Some(_), ..
+            } => "check the path, or create the file holding {\"mcpServers\": {...}}".to_owned(),
             McpError::ConfigNotFound { .. } => {
                 "create one of those files, for example `~/.config/mcp/mcp_servers.json` holding {\"mcpServers\": {\"fs\": {\"command\": \"npx\", \"args\": [\"-y\", \"@modelcontextprotocol/server-filesystem\", \".\"]}}}, or point to one with `-c <path>` or MCP_CONFIG_PATH".to_owned()
             }
@@ -504,14 +636,21 @@ impl McpError {
             McpError::ServerNotFound { disabled: true, .. } => {
                 "remove `\"disabled\": true` from its entry to use it".to_owned()
             }
-            McpError::ServerNotFound { .. } => {
-                "run `mcp-cli` to list the configured servers".to_owned()
-            }
+            McpError::ServerNotFound {
+                server, available, ..
+            } => match closest_name(server, available) {
+                Some(close) => format!(
+                    "did you mean `{close}`? `mcp-cli info {}` shows it",
+                    crate::cli::quote(close)
+                ),
+                None => "run `mcp-cli` to list the configured servers".to_owned(),
+            },
             McpError::ToolNotFound { server, .. } => {
-                format!("run `mcp-cli info {server}` to list its tools")
+                format!("run `mcp-cli info {}` to list its tools", crate::cli::quote(server))
             }
             McpError::ToolDisabled { server, .. } => format!(
-                "run `mcp-cli info {server}` for the tools you may call (the name may be misspelt); to allow this one, remove it from `disabledTools` or add it to `allowedTools` in the config"
+                "run `mcp-cli info {}` for the tools you may call (the name may be misspelt); to allow this one, remove it from `disabledTools` or add it to `allowedTools` in the config",
+                crate::cli::quote(server)
             ),
             McpError::InvalidJsonArguments { .. } => {
                 "pass one JSON object, for example '{\"key\": \"value\"}'; quote it for your shell"
@@ -522,10 +661,18 @@ impl McpError {
                     .to_owned()
             }
             McpError::ToolError { server, tool, .. } => format!(
-                "check the arguments against `mcp-cli info {server} {tool}`"
+                "check the arguments against `mcp-cli info {} {}`",
+                crate::cli::quote(server),
+                crate::cli::quote(tool)
+            ),
+            McpError::ToolExecutionFailed { server, tool, .. } => format!(
+                "check the arguments against `mcp-cli info {} {}`; the server refused the call",
+                crate::cli::quote(server),
+                crate::cli::quote(tool)
             ),
             McpError::ServerError { server, .. } => format!(
-                "check the request against `mcp-cli info {server}`; the server refused it"
+                "check the request against `mcp-cli info {}`; the server refused it",
+                crate::cli::quote(server)
             ),
             McpError::MessageTooLarge { method, .. } if method == "tools/call" => {
                 "the tool ran, but its result cannot be read whole; ask it for less (a narrower query, a page or a range) rather than calling it again as is".to_owned()
@@ -626,6 +773,39 @@ impl McpError {
             out.push_str(&format!("  Suggestion: {suggestion}\n"));
         }
         out
+    }
+}
+
+/// The name in `names` closest to `wanted` (ignoring case), within a third
+/// of its length in edits (at least two).
+pub fn closest_name<'a>(wanted: &str, names: &'a [String]) -> Option<&'a str> {
+    let wanted = wanted.to_lowercase();
+    names
+        .iter()
+        .map(|name| {
+            (
+                crate::commands::edit_distance(&wanted, &name.to_lowercase()),
+                name.as_str(),
+            )
+        })
+        .filter(|(distance, _)| *distance <= (wanted.chars().count() / 3).max(2))
+        .min()
+        .map(|(_, name)| name)
+}
+
+/// The server an ambiguous command names: the word before the first `/`
+/// (`s/t`), or the first word.
+fn ambiguous_server(words: &[String]) -> &str {
+    let first = words.first().map(String::as_str).unwrap_or_default();
+    first.split_once('/').map_or(first, |(server, _)| server)
+}
+
+/// The tool an ambiguous command names, if any.
+fn ambiguous_tool(words: &[String]) -> Option<&str> {
+    let first = words.first().map(String::as_str).unwrap_or_default();
+    match first.split_once('/') {
+        Some((_, tool)) => Some(tool).filter(|tool| !tool.is_empty()),
+        None => words.get(1).map(String::as_str),
     }
 }
 

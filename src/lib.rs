@@ -28,24 +28,6 @@ use crate::error::{McpError, exit};
 use crate::printer::Printer;
 use crate::settings::Settings;
 
-/// Verbs and the words people type for them, for did-you-mean.
-const VERB_ALIASES: &[(&str, &str)] = &[
-    ("run", "call"),
-    ("exec", "call"),
-    ("execute", "call"),
-    ("invoke", "call"),
-    ("tool", "call"),
-    ("search", "grep"),
-    ("find", "grep"),
-    ("show", "info"),
-    ("describe", "info"),
-    ("inspect", "info"),
-    ("schema", "info"),
-    ("tools", "list"),
-    ("servers", "list"),
-];
-const VERBS: &[&str] = &["list", "info", "grep", "call"];
-
 /// Runs mcp-cli with these arguments (the program's name left out) and
 /// returns its exit code.
 pub fn main(argv: Vec<std::ffi::OsString>) -> u8 {
@@ -54,19 +36,11 @@ pub fn main(argv: Vec<std::ffi::OsString>) -> u8 {
     let printer = Arc::new(Printer::new(json_asked));
     match cli::parse(argv) {
         Ok(Parsed::Run(args)) => run_in_runtime(Arc::new(Printer::new(args.json)), args),
-        Ok(Parsed::Help(text)) => report_output(&printer, printer.out(&text)),
-        Ok(Parsed::Version) => report_output(
-            &printer,
-            printer.out(&format!("mcp-cli {}\n", env!("CARGO_PKG_VERSION"))),
-        ),
+        Ok(Parsed::Print(text)) => match printer.out(&text) {
+            Ok(()) => exit::SUCCESS,
+            Err(error) => report(&printer, &error),
+        },
         Err(error) => report(&printer, &error),
-    }
-}
-
-fn report_output(printer: &Printer, result: Result<(), McpError>) -> u8 {
-    match result {
-        Ok(()) => exit::SUCCESS,
-        Err(error) => report(printer, &error),
     }
 }
 
@@ -131,14 +105,18 @@ fn prepare(
     } = args;
     let settings = Settings::from_env()?;
     printer::set_debug(settings.debug);
-    let command = command.unwrap_or(Command::List);
-    if let Command::External(words) = &command {
-        return Err(external_error(words, config_flag.as_deref(), &settings));
-    }
-    let path = config::find(config_flag.as_deref())?;
-    let config = config::load(&path, &settings)?;
-    for warning in &config.warnings {
-        printer.warn(warning);
+    let loaded =
+        config::find(config_flag.as_deref()).and_then(|path| config::load(&path, &settings));
+    // Words without a verb are explained even without a config.
+    let command = match command.unwrap_or(Command::List) {
+        Command::Bare(words) => bare(words, loaded.as_ref().ok())?,
+        command => command,
+    };
+    let config = loaded?;
+    if !matches!(command, Command::Servers) {
+        for warning in &config.warnings {
+            printer.warn(warning);
+        }
     }
     let context = Context {
         deadline: tokio::time::Instant::now() + config.timeout,
@@ -159,47 +137,58 @@ async fn run(context: &Context, command: Command) -> Result<(), McpError> {
         }
         Command::Grep { pattern } => commands::grep(context, &pattern).await,
         Command::Call { target, rest } => commands::call(context, &target, &rest).await,
-        Command::External(_) => unreachable!("prepare reports it"),
+        Command::Servers => commands::servers(context),
+        Command::Bare(_) => unreachable!("prepare resolves it"),
     }
 }
 
-/// `mcp-cli foo ...`: an unknown verb, or a server/tool without one.
-fn external_error(
-    words: &[String],
-    config_flag: Option<&std::path::Path>,
-    settings: &Settings,
-) -> McpError {
-    let first = words.first().map(String::as_str).unwrap_or("");
-    // `mcp-cli <server> ...` or `mcp-cli <server>/<tool>`: a verb is missing.
-    let names_a_server = config::find(config_flag)
-        .and_then(|path| config::load(&path, settings))
-        .is_ok_and(|config| {
-            let (server, _) = commands::split_target(&config, first, None);
-            config.server(server).is_ok()
-        });
-    if names_a_server {
-        return McpError::AmbiguousCommand {
-            words: words.to_vec(),
-        };
-    }
-    let lower = first.to_lowercase();
-    let did_you_mean = VERB_ALIASES
-        .iter()
-        .find(|(alias, _)| *alias == lower)
-        .map(|(_, verb)| *verb)
-        .or_else(|| {
-            // The closest verb or alias, within two edits.
-            VERBS
+/// `mcp-cli foo ...`, words without a verb: `mcp-cli <server>` is its
+/// info (as in philschmid/mcp-cli); a word people type for a verb (`run`,
+/// `get`) or a typo of one is `UNKNOWN_SUBCOMMAND`; `<server> <tool>` and
+/// `<server>/<tool>` are `AMBIGUOUS_COMMAND`, naming the server the first
+/// word is a typo of. A configured server's name always wins.
+fn bare(words: Vec<String>, config: Option<&config::Config>) -> Result<Command, McpError> {
+    let first = words[0].as_str();
+    let names: Vec<String> = config
+        .map(|config| {
+            config
+                .servers
                 .iter()
-                .map(|verb| (*verb, *verb))
-                .chain(VERB_ALIASES.iter().copied())
-                .map(|(word, verb)| (commands::edit_distance(&lower, word), verb))
-                .filter(|(distance, _)| *distance <= 2)
-                .min()
-                .map(|(_, verb)| verb)
+                .map(|entry| entry.name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let is_server = |name: &str| config.is_some_and(|config| config.server(name).is_ok());
+    if words.len() == 1 && is_server(first) {
+        return Ok(Command::Info {
+            target: Some(words[0].clone()),
+            tool: None,
         });
-    McpError::UnknownSubcommand {
-        verb: first.to_owned(),
-        did_you_mean,
     }
+    let server = match config {
+        Some(config) => commands::split_target(config, first, None).0,
+        None => first.split_once('/').map_or(first, |(server, _)| server),
+    };
+    let known = is_server(server);
+    let close_server = error::closest_name(server, &names);
+    if !known
+        && close_server.is_none()
+        && let Some(verb) = cli::spec::did_you_mean(first)
+    {
+        return Err(McpError::UnknownSubcommand {
+            verb: first.to_owned(),
+            did_you_mean: Some(verb),
+        });
+    }
+    if words.len() == 1 && (known && first.ends_with('/') || !first.contains('/')) {
+        // `server/`, or not a server: `info` says so, with the close names.
+        return Ok(Command::Info {
+            target: Some(server.to_owned()),
+            tool: None,
+        });
+    }
+    Err(McpError::AmbiguousCommand {
+        server_hint: close_server.filter(|_| !known).map(str::to_owned),
+        words,
+    })
 }

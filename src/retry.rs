@@ -112,6 +112,9 @@ pub fn is_transient(error: &McpError) -> bool {
         McpError::HttpStatus { status, .. } => matches!(status, 429 | 502 | 503 | 504),
         McpError::MaxRetriesExceeded { .. } => false,
         McpError::Usage { .. }
+        | McpError::MissingArgument { .. }
+        | McpError::TooManyArguments { .. }
+        | McpError::UnknownOption { .. }
         | McpError::UnknownSubcommand { .. }
         | McpError::AmbiguousCommand { .. }
         | McpError::ConfigNotFound { .. }
@@ -128,6 +131,7 @@ pub fn is_transient(error: &McpError) -> bool {
         | McpError::NoMatch { .. }
         | McpError::ToolError { .. }
         | McpError::ServerError { .. }
+        | McpError::ToolExecutionFailed { .. }
         | McpError::Protocol { .. }
         | McpError::MessageTooLarge { .. }
         | McpError::OperationCancelled { .. }
@@ -556,8 +560,14 @@ mod tests {
                 verb: "x".into(),
                 did_you_mean: None,
             },
-            McpError::AmbiguousCommand { words: vec![] },
-            McpError::ConfigNotFound { searched: vec![] },
+            McpError::AmbiguousCommand {
+                words: vec!["s".into()],
+                server_hint: None,
+            },
+            McpError::ConfigNotFound {
+                explicit: None,
+                searched: vec![],
+            },
             McpError::ConfigRead {
                 path: "x".into(),
                 source: io(std::io::ErrorKind::NotFound),

@@ -48,26 +48,16 @@ pub(super) fn resolve<'c>(
     rest: &[String],
 ) -> Result<Target<'c>, McpError> {
     let split = split_target(config, target, None);
+    // The words after the tool are the JSON, split by the shell when it was
+    // not quoted (`call s t {"path": "x"}`): joined again.
     let (server, tool, json) = match split {
-        (server, Some(tool)) => (server, tool.to_owned(), rest.first()),
-        (server, None) => match rest.first() {
-            Some(tool) => (server, tool.clone(), rest.get(1)),
-            None => {
-                return Err(McpError::Usage {
-                    message: format!("missing the tool name after `{server}`"),
-                    suggestion: Some(format!(
-                        "run `mcp-cli info {server}` to list its tools, then `mcp-cli call {server} <tool> '{{...}}'`"
-                    )),
-                });
-            }
+        (server, Some(tool)) => (server, tool.to_owned(), rest),
+        (server, None) => match rest.split_first() {
+            Some((tool, json)) => (server, tool.clone(), json),
+            None => return Err(crate::cli::missing_tool(server)),
         },
     };
-    if split.1.is_some() && rest.len() > 1 {
-        return Err(McpError::usage(format!(
-            "unexpected argument `{}` after the JSON arguments",
-            rest[1]
-        )));
-    }
+    let json = (!json.is_empty()).then(|| json.join(" "));
     let entry = config.server(server)?;
     config.check(entry)?;
     if !entry.filter.allows(&tool) {
@@ -76,7 +66,7 @@ pub(super) fn resolve<'c>(
             tool,
         });
     }
-    let arguments = match json.map(String::as_str) {
+    let arguments = match json.as_deref() {
         Some("-") => Arguments::Stdin { wait: None },
         Some(text) => Arguments::Given(parse_arguments(text, "argument")?),
         None if std::io::stdin().is_terminal() => Arguments::Given(None),
@@ -241,7 +231,7 @@ async fn call_once(
         return result;
     }
     let Ok(Ok(tools)) = tokio::time::timeout(LISTING_GRACE, session.list_tools()).await else {
-        return result;
+        return result.map_err(|error| execution_failed(error, tool));
     };
     if !tools.is_empty() && !tools.iter().any(|candidate| candidate.name == tool) {
         return Err(McpError::ToolNotFound {
@@ -251,7 +241,26 @@ async fn call_once(
             total: tools.len(),
         });
     }
-    result
+    result.map_err(|error| execution_failed(error, tool))
+}
+
+/// A JSON-RPC error answering the call, for a tool the server has:
+/// `TOOL_EXECUTION_FAILED`, as philschmid/mcp-cli names it.
+fn execution_failed(error: McpError, tool: &str) -> McpError {
+    match error {
+        McpError::ServerError {
+            server,
+            code,
+            message,
+            ..
+        } => McpError::ToolExecutionFailed {
+            server,
+            tool: tool.to_owned(),
+            code,
+            message,
+        },
+        other => other,
+    }
 }
 
 /// After a call that may have run died with its connection: a fresh
@@ -538,9 +547,10 @@ mod tests {
                 .is_some()
         );
         let error = parse_arguments("{\"a\": }", "argument").unwrap_err();
-        assert!(error.to_string().contains("line 1, column 7"), "{error}");
+        assert_eq!(error.to_string(), "Invalid JSON in tool arguments");
+        assert!(error.details()[0].contains("line 1, column 7"), "{error:?}");
         let error = parse_arguments("[1]", "stdin").unwrap_err();
-        assert!(error.to_string().contains("found an array"), "{error}");
+        assert!(error.details()[0].contains("found an array"), "{error:?}");
     }
 
     #[test]

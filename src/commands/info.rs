@@ -29,7 +29,9 @@ pub async fn info(
     };
     let printed = match tool {
         None if context.printer.json() => context.printer.out_json(&server_json(entry, &listing)),
-        None => context.printer.out(&server_text(entry, &listing)),
+        None => context
+            .printer
+            .out(&server_text(entry, &listing, context.with_descriptions)),
         Some(tool_name) => match listing.tools.iter().find(|tool| tool.name == tool_name) {
             Some(tool) if context.printer.json() => context.printer.out_json(&tool.raw),
             Some(tool) => context.printer.out(&tool_text(server, &tool.raw)),
@@ -52,7 +54,21 @@ pub(super) fn resolve<'c, 't>(
     target: &'t str,
     tool: Option<&'t str>,
 ) -> Result<(&'c ServerEntry, Option<&'t str>), McpError> {
-    let (server, tool) = split_target(config, target, tool);
+    let (server, split_tool) = split_target(config, target, None);
+    let tool = match (split_tool, tool) {
+        // `info s/t x`: the slash named the tool already.
+        (Some(_), Some(_)) => {
+            return Err(McpError::TooManyArguments {
+                command: "info".to_owned(),
+                received: 3,
+                max: 2,
+                usage: crate::cli::spec::verb("info")
+                    .map(|verb| verb.usage())
+                    .unwrap_or_default(),
+            });
+        }
+        (split, given) => split.or(given),
+    };
     let entry = config.server(server)?;
     if let Some(tool) = tool
         && !entry.filter.allows(tool)
@@ -108,8 +124,8 @@ fn transport_lines(entry: &ServerEntry) -> Vec<(&'static str, String)> {
     }
 }
 
-fn server_text(entry: &ServerEntry, listing: &Listing) -> String {
-    let mut text = format!("{}\n", entry.name);
+fn server_text(entry: &ServerEntry, listing: &Listing, with_descriptions: bool) -> String {
+    let mut text = format!("Server: {}\n", entry.name);
     let mut lines = transport_lines(entry);
     let info = &listing.info;
     let identity = [info.name.as_deref(), info.version.as_deref()]
@@ -118,27 +134,32 @@ fn server_text(entry: &ServerEntry, listing: &Listing) -> String {
         .collect::<Vec<_>>()
         .join(" ");
     if !identity.is_empty() {
-        lines.push(("Server", identity));
+        lines.push(("Version", identity));
     }
     lines.push(("Protocol", info.protocol_version.clone()));
     for (label, value) in lines {
-        text.push_str(&format!("  {label}: {value}\n"));
+        text.push_str(&format!("{label}: {value}\n"));
     }
     if let Some(instructions) = info
         .instructions
         .as_deref()
         .filter(|i| !i.trim().is_empty())
     {
-        text.push_str("  Instructions:\n");
+        text.push_str("\nInstructions:\n");
         for line in instructions.trim().lines() {
-            text.push_str(&format!("    {line}\n"));
+            text.push_str(&format!("  {line}\n"));
         }
     }
     text.push_str(&format!("\nTools ({}):\n", listing.tools.len()));
-    for tool in &listing.tools {
+    for (index, tool) in listing.tools.iter().enumerate() {
+        if index > 0 {
+            text.push('\n');
+        }
         text.push_str(&format!("  {}\n", tool.name));
-        if let Some(description) = tool.description() {
-            text.push_str(&format!("    {}\n", super::list::one_line(description)));
+        if let Some(description) = tool.description().filter(|_| with_descriptions) {
+            for line in description.trim().lines() {
+                text.push_str(&format!("    {line}\n"));
+            }
         }
         let params = tool
             .raw
@@ -146,7 +167,24 @@ fn server_text(entry: &ServerEntry, listing: &Listing) -> String {
             .map(parameters)
             .unwrap_or_default();
         if !params.is_empty() {
-            text.push_str(&format!("    Parameters: {}\n", params.join(", ")));
+            text.push_str("    Parameters:\n");
+            for param in params {
+                let required = if param.required {
+                    "required"
+                } else {
+                    "optional"
+                };
+                text.push_str(&format!(
+                    "      • {} ({}, {required})",
+                    param.name, param.kind
+                ));
+                match param.description.filter(|_| with_descriptions) {
+                    Some(description) => {
+                        text.push_str(&format!(" - {}\n", super::list::one_line(description)))
+                    }
+                    None => text.push('\n'),
+                }
+            }
         }
     }
     if listing.hidden > 0 {
@@ -177,9 +215,9 @@ fn server_json(entry: &ServerEntry, listing: &Listing) -> Value {
 
 fn tool_text(server: &str, tool: &Value) -> String {
     let name = tool.get("name").and_then(Value::as_str).unwrap_or("");
-    let mut text = format!("{server}/{name}\n");
+    let mut text = format!("Tool: {name}\nServer: {server}\n");
     if let Some(title) = tool.get("title").and_then(Value::as_str) {
-        text.push_str(&format!("  Title: {title}\n"));
+        text.push_str(&format!("Title: {title}\n"));
     }
     if let Some(description) = tool.get("description").and_then(Value::as_str) {
         text.push_str("\nDescription:\n");
@@ -188,8 +226,8 @@ fn tool_text(server: &str, tool: &Value) -> String {
         }
     }
     for (label, key) in [
-        ("Input schema", "inputSchema"),
-        ("Output schema", "outputSchema"),
+        ("Input Schema", "inputSchema"),
+        ("Output Schema", "outputSchema"),
         ("Annotations", "annotations"),
     ] {
         if let Some(value) = tool.get(key) {

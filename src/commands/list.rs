@@ -22,28 +22,29 @@ pub async fn list(context: &Context) -> Result<(), McpError> {
     let json = context.printer.json();
     let mut first_error: Option<McpError> = None;
     let mut servers = Vec::new();
-    let (outcome, closing) = fetch_all(context, |entry, result| match result {
-        Ok(listing) if json => {
-            servers.push(server_json(&entry.name, &listing));
-            Ok(())
-        }
-        Ok(listing) => context.printer.out(&server_text(
-            &entry.name,
-            &listing,
-            context.with_descriptions,
-        )),
-        Err(error) if json => {
-            servers.push(json!({"name": entry.name, "error": error.to_json()}));
-            first_error.get_or_insert(error);
-            Ok(())
-        }
-        Err(error) => {
-            let printed = context
-                .printer
-                .out(&format!("{}  (failed: {error})\n", entry.name));
-            first_error.get_or_insert(error);
-            printed
-        }
+    // A blank line between servers, as philschmid/mcp-cli prints them.
+    let mut separator = "";
+    let (outcome, closing) = fetch_all(context, |entry, result| {
+        let text = match result {
+            Ok(listing) if json => {
+                servers.push(server_json(&entry.name, &listing));
+                return Ok(());
+            }
+            Ok(listing) => server_text(&entry.name, &listing, context.with_descriptions),
+            Err(error) if json => {
+                servers.push(json!({"name": entry.name, "error": error.to_json()}));
+                first_error.get_or_insert(error);
+                return Ok(());
+            }
+            Err(error) => {
+                let text = format!("{}  (failed: {error})\n", entry.name);
+                first_error.get_or_insert(error);
+                text
+            }
+        };
+        let printed = context.printer.out(&format!("{separator}{text}"));
+        separator = "\n";
+        printed
     })
     .await;
     let printed = if json && !matches!(&outcome, Err(McpError::Output(_))) {
@@ -167,6 +168,18 @@ pub(super) async fn finish_closing(closing: Vec<JoinHandle<()>>) {
 
 fn server_text(name: &str, listing: &Listing, with_descriptions: bool) -> String {
     let mut text = format!("{name}\n");
+    if let Some(instructions) = listing.info.instructions.as_deref() {
+        let mut lines = instructions.trim().lines();
+        let first = lines.next().unwrap_or("").trim();
+        let cut: String = first.chars().take(100).collect();
+        if !cut.is_empty() {
+            let more = lines.next().is_some() || cut.len() < first.len();
+            text.push_str(&format!(
+                "  Instructions: {cut}{}\n",
+                if more { "..." } else { "" }
+            ));
+        }
+    }
     for tool in &listing.tools {
         match tool.description().filter(|_| with_descriptions) {
             Some(description) => {
@@ -188,13 +201,8 @@ fn server_json(name: &str, listing: &Listing) -> Value {
     })
 }
 
-/// The first line of a description, for listings.
+/// A description on one line, whole: its lines joined with spaces, so each
+/// line of a listing stays one tool.
 pub(super) fn one_line(text: &str) -> String {
-    let line = text.trim().lines().next().unwrap_or("").trim();
-    if line.chars().count() > 160 {
-        let cut: String = line.chars().take(157).collect();
-        format!("{cut}...")
-    } else {
-        line.to_owned()
-    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -17,6 +17,18 @@ pub use grep::grep;
 pub use info::info;
 pub use list::list;
 
+/// `mcp-cli __servers`, for completions: the configured servers' names, one
+/// per line, without starting any.
+pub fn servers(context: &Context) -> Result<(), McpError> {
+    let names: String = context
+        .config
+        .servers
+        .iter()
+        .map(|entry| format!("{}\n", entry.name))
+        .collect();
+    context.printer.out(&names)
+}
+
 use crate::cli::Command;
 use crate::client::{ConnectOptions, Progress, ServerInfo, Session, Started, Tool};
 use crate::config::{Config, ServerConfig, ServerEntry};
@@ -74,7 +86,7 @@ impl Context {
                 .filter(startable)
                 .take(config.concurrency.max(1))
                 .collect(),
-            Command::External(_) => Vec::new(),
+            Command::Servers | Command::Bare(_) => Vec::new(),
         };
         let started = entries
             .into_iter()
@@ -313,8 +325,20 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// The parameters of a schema: `name: type` when required, `[name]: type` otherwise.
-pub fn parameters(schema: &serde_json::Value) -> Vec<String> {
+/// One parameter of a tool's input schema.
+pub struct Parameter<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// Its type, as `string`, `string[]`, `string | null`, `enum`...
+    pub kind: String,
+    /// Whether the schema requires it.
+    pub required: bool,
+    /// Its description, if the schema gives one.
+    pub description: Option<&'a str>,
+}
+
+/// The parameters of a schema, in its order.
+pub fn parameters(schema: &serde_json::Value) -> Vec<Parameter<'_>> {
     let required: Vec<&str> = schema
         .get("required")
         .and_then(|required| required.as_array())
@@ -326,13 +350,11 @@ pub fn parameters(schema: &serde_json::Value) -> Vec<String> {
         .map(|properties| {
             properties
                 .iter()
-                .map(|(name, property)| {
-                    let kind = type_of(property);
-                    if required.contains(&name.as_str()) {
-                        format!("{name}: {kind}")
-                    } else {
-                        format!("[{name}]: {kind}")
-                    }
+                .map(|(name, property)| Parameter {
+                    name,
+                    kind: type_of(property),
+                    required: required.contains(&name.as_str()),
+                    description: property.get("description").and_then(|d| d.as_str()),
                 })
                 .collect()
         })
@@ -446,9 +468,17 @@ mod tests {
             },
             "required": ["path"]
         });
+        let shown: Vec<String> = parameters(&schema)
+            .iter()
+            .map(|param| format!("{} {} {}", param.name, param.kind, param.required))
+            .collect();
         assert_eq!(
-            parameters(&schema),
-            ["path: string", "[count]: integer", "[tags]: string[]"]
+            shown,
+            [
+                "path string true",
+                "count integer false",
+                "tags string[] false"
+            ]
         );
     }
 }

@@ -146,8 +146,8 @@ impl ToolFilter {
     }
 }
 
-/// Where the config is looked for, in order, when neither `MCP_CONFIG_PATH`
-/// nor `-c` names it.
+/// Where the config is looked for, in order, when neither `-c` nor
+/// `MCP_CONFIG_PATH` names it.
 pub fn default_paths() -> Vec<PathBuf> {
     let mut paths = vec![PathBuf::from("mcp_servers.json")];
     if let Some(home) = std::env::var_os("HOME").filter(|home| !home.is_empty()) {
@@ -158,27 +158,40 @@ pub fn default_paths() -> Vec<PathBuf> {
     paths
 }
 
-/// Finds the config file: `MCP_CONFIG_PATH`, then `-c`, then [`default_paths`].
+/// Finds the config file: `-c`, then `MCP_CONFIG_PATH`, then [`default_paths`]
+/// (as philschmid/mcp-cli and DESIGN.md order them).
 pub fn find(explicit: Option<&Path>) -> Result<PathBuf, McpError> {
-    if let Some(path) = env_vars::get(env_vars::MCP_CONFIG_PATH) {
-        return Ok(PathBuf::from(path));
-    }
     if let Some(path) = explicit {
         return Ok(path.to_owned());
+    }
+    if let Some(path) = env_vars::get(env_vars::MCP_CONFIG_PATH) {
+        return Ok(PathBuf::from(path));
     }
     let searched = default_paths();
     searched
         .iter()
         .find(|path| path.is_file())
         .cloned()
-        .ok_or(McpError::ConfigNotFound { searched })
+        .ok_or(McpError::ConfigNotFound {
+            explicit: None,
+            searched,
+        })
 }
 
 /// Reads, parses and validates the config file at `path`.
 pub fn load(path: &Path, settings: &Settings) -> Result<Config, McpError> {
-    let text = std::fs::read_to_string(path).map_err(|source| McpError::ConfigRead {
-        path: path.to_owned(),
-        source,
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            McpError::ConfigNotFound {
+                explicit: Some(path.to_owned()),
+                searched: Vec::new(),
+            }
+        } else {
+            McpError::ConfigRead {
+                path: path.to_owned(),
+                source,
+            }
+        }
     })?;
     from_text(path, &text, settings)
 }

@@ -25,7 +25,7 @@ fn help_teaches_verbs_variables_and_exit_codes() {
     assert!(Sandbox::new().run(&["help", "grep"]).ok().contains("glob"));
     Sandbox::new()
         .run(&["help", "nope"])
-        .expect_error(1, "USAGE_ERROR");
+        .expect_error(1, "UNKNOWN_SUBCOMMAND");
 }
 
 #[test]
@@ -39,7 +39,7 @@ fn missing_config_lists_every_searched_path() {
 }
 
 #[test]
-fn config_lookup_order_env_then_flag_then_cwd() {
+fn config_lookup_order_flag_then_env_then_cwd() {
     let sandbox = Sandbox::new();
     sandbox.write("a.json", r#"{"mcpServers": {"from-a": {"command": "x"}}}"#);
     sandbox.write("b.json", r#"{"mcpServers": {"from-b": {"command": "x"}}}"#);
@@ -56,7 +56,17 @@ fn config_lookup_order_env_then_flag_then_cwd() {
     let mut sandbox = sandbox;
     sandbox.env("MCP_CONFIG_PATH", "a.json");
     let stderr = missing(sandbox.run(&["-c", "b.json", "info", "nope"]));
+    assert!(stderr.contains("from-b"), "{stderr}");
+    let stderr = missing(sandbox.run(&["info", "nope"]));
     assert!(stderr.contains("from-a"), "{stderr}");
+    // A file named explicitly that is not there is not searched past.
+    let run = sandbox.run(&["-c", "missing.json", "info", "nope"]);
+    run.expect_error(1, "CONFIG_NOT_FOUND");
+    assert_contains(&run.stderr, "Config file not found: missing.json");
+    sandbox.env("MCP_CONFIG_PATH", "gone.json");
+    let run = sandbox.run(&["info", "nope"]);
+    run.expect_error(1, "CONFIG_NOT_FOUND");
+    assert_contains(&run.stderr, "Config file not found: gone.json");
 }
 
 #[test]
@@ -140,11 +150,8 @@ fn verbs_unknown_and_ambiguous() {
     sandbox
         .run(&["demo/echo"])
         .expect_error(1, "AMBIGUOUS_COMMAND");
-    let run = sandbox.run(&["demo"]);
-    run.expect_error(1, "AMBIGUOUS_COMMAND");
-    assert_contains(&run.stderr, "mcp-cli info demo");
-    sandbox.run(&["call"]).expect_error(1, "USAGE_ERROR");
-    sandbox.run(&["--bogus"]).expect_error(1, "USAGE_ERROR");
+    sandbox.run(&["call"]).expect_error(1, "MISSING_ARGUMENT");
+    sandbox.run(&["--bogus"]).expect_error(1, "UNKNOWN_OPTION");
 }
 
 #[test]
@@ -166,7 +173,7 @@ fn unknown_server_lists_the_configured_ones() {
     );
     let run = sandbox.run(&["call", "off", "t"]);
     run.expect_error(1, "SERVER_NOT_FOUND");
-    assert_contains(&run.stderr, "server `off` is disabled in the config");
+    assert_contains(&run.stderr, "Server \"off\" is disabled in config");
     assert_contains(&run.stderr, "remove `\"disabled\": true`");
 }
 
@@ -196,11 +203,12 @@ fn a_missing_variable_disables_its_server_only() {
     let run = sandbox.run(&[]);
     run.expect_error(1, "MISSING_ENV_VAR");
     assert!(
-        run.stdout.starts_with("s  (failed: environment variable"),
+        run.stdout
+            .starts_with("s  (failed: Missing environment variable: ${MCP_CLI_IT_UNSET_VAR}"),
         "{}",
         run.stdout
     );
-    assert_contains(&run.stdout, "ok\n  • echo");
+    assert_contains(&run.stdout, "\nok\n  Instructions: A test server");
     sandbox.env("MCP_STRICT_ENV", "false");
     let run = sandbox.run(&["info", "nope"]);
     run.expect_error(1, "SERVER_NOT_FOUND");
@@ -221,7 +229,7 @@ fn http_servers_are_validated_and_reported_until_the_transport_lands() {
         "{}",
         run.stdout
     );
-    assert_contains(&run.stdout, "local\n  • echo");
+    assert_contains(&run.stdout, "\nlocal\n  Instructions: A test server");
     sandbox
         .run(&["call", "remote", "t", "{}"])
         .expect_error(1, "TRANSPORT_UNSUPPORTED");

@@ -12,6 +12,10 @@ fn demo() -> Sandbox {
     sandbox
 }
 
+/// What the test server says of itself (`instructions`).
+pub const INSTRUCTIONS: &str =
+    "A test server for mcp-cli: echo, add, slow, fail, mixed, huge, write, idem, readonly.";
+
 const DEMO_TOOLS: [&str; 9] = [
     "echo", "add", "slow", "fail", "mixed", "huge", "write", "idem", "readonly",
 ];
@@ -47,13 +51,26 @@ fn info_shows_server_and_tool() {
         "Protocol: ",
         "Instructions:",
         "Tools (9):",
-        "Parameters: a: number, b: number",
-        "Parameters: seconds: number, [progress]: boolean",
+        "Server: demo\nTransport: stdio\n",
+        "      • a (number, required)\n      • b (number, required)\n",
+        "      • seconds (number, required)\n      • progress (boolean, optional)\n",
     ] {
         assert!(stdout.contains(needle), "missing {needle}:\n{stdout}");
     }
     let stdout = sandbox.run(&["info", "demo/add"]).ok().to_owned();
-    assert!(stdout.contains("Input schema:") && stdout.contains("Output schema:"));
+    assert!(
+        stdout.starts_with("Tool: add\nServer: demo\n\nDescription:\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\nInput Schema:\n{") && stdout.contains("\nOutput Schema:\n"));
+    // Descriptions with -d, whole.
+    let described = sandbox.run(&["info", "demo", "-d"]).ok().to_owned();
+    assert_contains(&described, "  echo\n    Returns the given text.\n");
+    assert_contains(
+        &described,
+        "      • text (string, required) - Text to echo\n",
+    );
+    assert!(!stdout.contains("Returns the given text."));
     assert!(stdout.contains("\"idempotentHint\": true"), "{stdout}");
     let same = sandbox.run(&["info", "demo", "add"]);
     assert_eq!(same.ok(), stdout);
@@ -124,7 +141,9 @@ fn filters_apply_to_every_command() {
     let listed = sandbox.run(&[]).ok().to_owned();
     assert_eq!(
         listed,
-        "demo\n  • echo\n  • add\n  • mixed\n  • huge\n  • readonly\n"
+        format!(
+            "demo\n  Instructions: {INSTRUCTIONS}\n  • echo\n  • add\n  • mixed\n  • huge\n  • readonly\n"
+        )
     );
     assert_eq!(
         sandbox.run(&["grep", "*"]).ok(),
@@ -191,7 +210,7 @@ fn call_errors_have_their_classes() {
     );
     sandbox
         .run(&["call", "demo", "add", r#"{"a":1}"#])
-        .expect_error(2, "SERVER_ERROR");
+        .expect_error(2, "TOOL_EXECUTION_FAILED");
     let run = sandbox.run(&["call", "demo", "echo", r#"{"text": "x",}"#]);
     run.expect_error(1, "INVALID_JSON_ARGUMENTS");
     assert_contains(&run.stderr, "line 1, column");
@@ -207,7 +226,7 @@ fn call_errors_have_their_classes() {
     );
     sandbox
         .run(&["call", "demo"])
-        .expect_error(1, "USAGE_ERROR");
+        .expect_error(1, "MISSING_ARGUMENT");
     assert!(sandbox.log("calls.log").iter().all(|call| call != "echo"));
 }
 
@@ -378,7 +397,7 @@ fn server_names_may_contain_a_slash() {
         sandbox
             .run(&["info", "org/demo/add"])
             .ok()
-            .contains("Input schema:")
+            .contains("Input Schema:")
     );
 }
 

@@ -45,7 +45,7 @@ fn a_call_refused_before_connecting_starts_no_server() {
             "INVALID_JSON_ARGUMENTS",
         ),
         (&["call", "narrow", "write", "{}"], "TOOL_DISABLED"),
-        (&["call", "demo"], "USAGE_ERROR"),
+        (&["call", "demo"], "MISSING_ARGUMENT"),
     ] {
         let run = sandbox.run(words);
         run.expect_error(1, kind);
@@ -141,7 +141,11 @@ fn parallel_listing_reports_a_broken_server_in_place() {
     sandbox.env("MCP_MAX_RETRIES", "0");
     let run = sandbox.run(&[]);
     assert_eq!(run.code, 3, "{run:#?}");
-    let lines: Vec<&str> = run.stdout.lines().filter(|l| !l.starts_with(' ')).collect();
+    let lines: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with(' '))
+        .collect();
     assert_eq!(lines.len(), 4, "{}", run.stdout);
     assert_eq!(lines[0], "first");
     assert!(
@@ -205,7 +209,11 @@ fn a_listing_stopped_by_a_signal_prints_every_server_that_answered() {
     kill("-TERM", child.id());
     let run = finish(child);
     assert_eq!(run.code, 143, "{run:#?}");
-    let lines: Vec<&str> = run.stdout.lines().filter(|l| !l.starts_with(' ')).collect();
+    let lines: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with(' '))
+        .collect();
     assert_eq!(
         lines,
         ["first", "hung  (failed: interrupted by SIGTERM)", "last"],

@@ -58,7 +58,7 @@ fn info_grep_and_call_on_real_servers() {
     let sandbox = sandbox();
     let info = sandbox.run(&["info", "everything", "echo"]).ok().to_owned();
     assert!(
-        info.contains("\"message\"") && info.contains("Input schema:"),
+        info.contains("\"message\"") && info.contains("Input Schema:"),
         "{info}"
     );
     assert_eq!(
