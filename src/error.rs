@@ -83,6 +83,8 @@ pub enum McpError {
         verb: String,
         /// The closest verb, if one is close.
         did_you_mean: Option<&'static str>,
+        /// The words after it, to suggest the whole corrected command.
+        rest: Vec<String>,
     },
 
     /// `mcp-cli <server> <tool>` without a verb: call or info?
@@ -590,8 +592,27 @@ impl McpError {
             McpError::TooManyArguments { usage, .. } => {
                 format!("Usage: {usage}; see `mcp-cli --help`")
             }
-            McpError::UnknownSubcommand { did_you_mean, .. } => match did_you_mean {
-                Some(verb) => format!("Did you mean `mcp-cli {verb}`? See `mcp-cli help {verb}`"),
+            McpError::UnknownSubcommand {
+                did_you_mean, rest, ..
+            } => match did_you_mean {
+                // The whole command again, with the verb put right, when
+                // it then has its arguments.
+                Some(verb) => match crate::cli::spec::verb(verb) {
+                    Some(spec)
+                        if rest.iter().any(|word| word == "--help")
+                            || crate::cli::check_arity(spec, rest).is_ok() =>
+                    {
+                        let words: Vec<String> = std::iter::once(*verb)
+                            .chain(rest.iter().map(String::as_str))
+                            .map(crate::cli::quote)
+                            .collect();
+                        format!("Did you mean `mcp-cli {}`?", words.join(" "))
+                    }
+                    _ => format!(
+                        "Did you mean {verb}? Usage: {}; see `mcp-cli help {verb}`",
+                        crate::cli::spec::verb(verb).map(|spec| spec.usage()).unwrap_or_default()
+                    ),
+                },
                 None => "see `mcp-cli --help` for the verbs".to_owned(),
             },
             McpError::AmbiguousCommand { words, server_hint } => {

@@ -178,6 +178,7 @@ fn bare(words: Vec<String>, config: Option<&config::Config>) -> Result<Command, 
         return Err(McpError::UnknownSubcommand {
             verb: first.to_owned(),
             did_you_mean: Some(verb),
+            rest: words[1..].to_vec(),
         });
     }
     if words.len() == 1 && (known && first.ends_with('/') || !first.contains('/')) {

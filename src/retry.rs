@@ -559,6 +559,7 @@ mod tests {
             McpError::UnknownSubcommand {
                 verb: "x".into(),
                 did_you_mean: None,
+                rest: vec![],
             },
             McpError::AmbiguousCommand {
                 words: vec!["s".into()],

@@ -228,8 +228,8 @@ fn fish() -> String {
              echo $verb $count\n\
          end\n\
          function __mcp_cli_at -a verbs index\n    \
-             set -l state (string split ' ' (__mcp_cli_state))\n    \
-             contains -- $state[1] (string split ' ' $verbs); and test $state[2] = $index\n\
+             set -l state (string split -- ' ' (__mcp_cli_state))\n    \
+             contains -- $state[1] (string split -- ' ' $verbs); and test $state[2] = $index\n\
          end\n\
          function __mcp_cli_servers\n    \
              set -l words (commandline -opc)\n    \

@@ -175,7 +175,11 @@ pub fn parse(arguments: impl IntoIterator<Item = OsString>) -> Result<Parsed, Mc
                     flag.name(),
                     flag.verbs.join(", ")
                 )),
-                suggestion: format!("use it as `mcp-cli {} ... {}`", flag.verbs[0], flag.name()),
+                suggestion: format!(
+                    "use it with {}: see `mcp-cli help {}`",
+                    flag.verbs.join(", "),
+                    flag.verbs[0]
+                ),
             });
         }
     }
@@ -253,7 +257,8 @@ fn help_for(verb: Option<&'static Verb>, words: &[String]) -> Result<String, Mcp
             None => None,
             Some(word) => Some(spec::verb(word).ok_or_else(|| McpError::UnknownSubcommand {
                 verb: word.clone(),
-                did_you_mean: spec::did_you_mean(word),
+                did_you_mean: spec::did_you_mean(word).filter(|verb| *verb != "help"),
+                rest: vec!["--help".to_owned()],
             })?),
         },
         other => other,
@@ -266,7 +271,7 @@ fn help_for(verb: Option<&'static Verb>, words: &[String]) -> Result<String, Mcp
 
 /// Checks the number of words after `verb`: `MISSING_ARGUMENT` or
 /// `TOO_MANY_ARGUMENTS`. A `server/tool` word counts as both.
-fn check_arity(verb: &Verb, rest: &[String]) -> Result<(), McpError> {
+pub(crate) fn check_arity(verb: &Verb, rest: &[String]) -> Result<(), McpError> {
     let mut given = rest.len();
     let names_both = verb.args.len() > 1
         && verb.args[0].kind == Kind::Server
@@ -346,9 +351,7 @@ fn unknown_option(typed: &str) -> McpError {
         _ => match (spec::did_you_mean(&bare), closest_flag(&bare)) {
             (_, Some(flag)) => format!("did you mean `--{}`? See `mcp-cli --help`", flag.long),
             (Some(verb), None) => {
-                format!(
-                    "`{verb}` is a verb, not an option: `mcp-cli {verb} ...`; see `mcp-cli help {verb}`"
-                )
+                format!("`{verb}` is a verb, not an option; see `mcp-cli help {verb}`")
             }
             (None, None) => format!(
                 "valid options: {}",
@@ -540,7 +543,7 @@ mod tests {
         };
         assert!(suggestion(&["--jsn"]).contains("`--json`"));
         assert!(suggestion(&["-json"]).contains("`--json`"));
-        assert!(suggestion(&["--call"]).contains("mcp-cli call"));
+        assert!(suggestion(&["--call"]).contains("mcp-cli help call"));
         assert!(!suggestion(&["--call"]).contains("--help`?"));
         assert!(suggestion(&["--server"]).contains("mcp-cli info <server>"));
         assert!(suggestion(&["--zzzzzz"]).contains("-c/--config"));

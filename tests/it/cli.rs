@@ -236,3 +236,99 @@ fn http_servers_are_validated_and_reported_until_the_transport_lands() {
     let sandbox = Sandbox::with_servers(json!({"bad": {"url": "https://h", "type": "stdio"}}));
     sandbox.run(&[]).expect_error(1, "CONFIG_INVALID");
 }
+
+/// Runs `script` (which sources the completion script at `$1`) in `shell`,
+/// with the directory holding mcp-cli first on PATH, in the sandbox.
+fn complete_in(sandbox: &Sandbox, shell: &str, words: &str) -> Vec<String> {
+    let script_path = sandbox.path().join(format!("completion.{shell}"));
+    let script = sandbox.run(&["completions", shell]).ok().to_owned();
+    std::fs::write(&script_path, script).unwrap();
+    let driver = match shell {
+        // Completion as bash's readline would ask for it.
+        "bash" => format!(
+            "source \"$1\"; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+             _mcp_cli; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        ),
+        // zsh's completion system needs a terminal; its two builtins the
+        // script uses print their candidates instead.
+        "zsh" => format!(
+            "compadd() {{ [[ $1 == -- ]] && shift; print -l -- \"$@\"; }}; \
+             _arguments() {{ print -l -- \"$@\"; }}; _files() {{ print FILES; }}; \
+             compdef() {{ }}; source \"$1\"; words=({words}); CURRENT=${{#words}}; _mcp_cli"
+        ),
+        // fish completes a command line itself.
+        "fish" => format!(
+            "source $argv[-1]; complete -C \"{}\"",
+            words.trim_end_matches("''")
+        ),
+        _ => unreachable!(),
+    };
+    let path = format!(
+        "{}:{}",
+        crate::support::mcp_cli().parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = std::process::Command::new(shell)
+        .args(["-c", &driver, shell])
+        .arg(&script_path)
+        .current_dir(sandbox.path())
+        .env("PATH", path)
+        .env("HOME", sandbox.path())
+        .output()
+        .unwrap_or_else(|error| {
+            panic!("{shell} is needed (tests/servers/install.sh installs it): {error}")
+        });
+    assert!(output.status.success(), "{shell} {words}: {output:?}");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        // fish prints `candidate<TAB>description`.
+        .map(|line| line.split('\t').next().unwrap_or(line).to_owned())
+        .collect()
+}
+
+#[test]
+fn completions_offer_verbs_flags_shells_and_servers() {
+    let sandbox =
+        Sandbox::with_servers(json!({"demo": {"command": "x"}, "docs": {"command": "y"}}));
+    sandbox.write(
+        "other.json",
+        r#"{"mcpServers": {"elsewhere": {"command": "z"}}}"#,
+    );
+    assert_eq!(sandbox.run(&["__servers"]).ok(), "demo\ndocs\n");
+    for shell in ["bash", "zsh", "fish"] {
+        let has = |words: &str, expected: &[&str], absent: &[&str]| {
+            let offered = complete_in(&sandbox, shell, words);
+            for word in expected {
+                assert!(
+                    offered.iter().any(|o| o.contains(word)),
+                    "{shell} `{words}`: {word} not in {offered:?}"
+                );
+            }
+            for word in absent {
+                assert!(
+                    !offered.iter().any(|o| o == word),
+                    "{shell} `{words}`: {word} in {offered:?}"
+                );
+            }
+        };
+        has(
+            "mcp-cli ''",
+            &["call", "info", "grep", "completions", "demo", "docs"],
+            &[],
+        );
+        has("mcp-cli call ''", &["demo", "docs"], &["call"]);
+        has("mcp-cli -c other.json info ''", &["elsewhere"], &["demo"]);
+        has(
+            "mcp-cli completions ''",
+            &["bash", "zsh", "fish"],
+            &["demo"],
+        );
+        has("mcp-cli help ''", &["call", "grep"], &["demo"]);
+        has(
+            "mcp-cli --",
+            &["--json", "--config", "--with-descriptions"],
+            &[],
+        );
+        has("mcp-cli call demo ''", &[], &["demo", "docs"]);
+    }
+}

@@ -6,6 +6,8 @@ mod support;
 
 mod cli;
 mod commands;
+mod dropin;
 mod processes;
 mod real_servers;
 mod reliability;
+mod snapshots;

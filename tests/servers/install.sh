@@ -21,6 +21,17 @@ command -v timeout >/dev/null || die "'timeout' (coreutils) not found on PATH"
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
 [ "$node_major" -ge 20 ] || die "node >= 20 required, found $(node -v)"
 
+# --- (0) shells for the completion tests (bash is here already) ---------------
+if ! command -v zsh >/dev/null || ! command -v fish >/dev/null; then
+  command -v apt-get >/dev/null || die "zsh and fish are needed by the completion tests: install them"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "install.sh: apt-get install zsh fish" >&2
+  $sudo apt-get install -y -q zsh fish >&2 \
+    || { $sudo apt-get update -q >&2 && $sudo apt-get install -y -q zsh fish >&2; } \
+    || die "apt-get install zsh fish failed"
+fi
+
 # --- (a) npm servers ---------------------------------------------------------
 if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] \
    || [ package-lock.json -nt node_modules/.package-lock.json ]; then
