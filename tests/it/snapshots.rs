@@ -29,6 +29,7 @@ fn demo(sandbox: &mut Sandbox) {
         "hang": sandbox.server(&["--hang-on-call"]),
         "mute": sandbox.server(&["--hang"]),
         "dies": sandbox.server(&["--exit-before-init", "--stderr-on-exit", "config file missing"]),
+        "deaf": {"command": "sh", "args": ["-c", "exec 1>&-; sleep 30"]},
     }}));
     sandbox
         .env("MCP_MAX_RETRIES", "0")
@@ -37,266 +38,83 @@ fn demo(sandbox: &mut Sandbox) {
 
 fn nothing(_: &mut Sandbox) {}
 
+fn demo_with(sandbox: &mut Sandbox, name: &str, value: &str) {
+    demo(sandbox);
+    sandbox.env(name, value);
+}
+
+/// A case against the `demo` config.
+const fn case(name: &'static str, args: &'static [&'static str]) -> Case {
+    with(name, args, demo)
+}
+
+/// A case with its own setup.
+const fn with(name: &'static str, args: &'static [&'static str], setup: fn(&mut Sandbox)) -> Case {
+    Case { name, args, setup }
+}
+
+#[rustfmt::skip]
 const CASES: &[Case] = &[
     // Help and version.
-    Case {
-        name: "help",
-        args: &["--help"],
-        setup: nothing,
-    },
-    Case {
-        name: "help_list",
-        args: &["help", "list"],
-        setup: nothing,
-    },
-    Case {
-        name: "help_info",
-        args: &["help", "info"],
-        setup: nothing,
-    },
-    Case {
-        name: "help_grep",
-        args: &["help", "grep"],
-        setup: nothing,
-    },
-    Case {
-        name: "help_call",
-        args: &["call", "--help"],
-        setup: nothing,
-    },
-    Case {
-        name: "help_completions",
-        args: &["help", "completions"],
-        setup: nothing,
-    },
-    Case {
-        name: "help_help",
-        args: &["help", "help"],
-        setup: nothing,
-    },
-    Case {
-        name: "version",
-        args: &["-v"],
-        setup: nothing,
-    },
+    with("help", &["--help"], nothing),
+    with("help_list", &["help", "list"], nothing),
+    with("help_info", &["help", "info"], nothing),
+    with("help_grep", &["help", "grep"], nothing),
+    with("help_call", &["call", "--help"], nothing),
+    with("help_completions", &["help", "completions"], nothing),
+    with("help_help", &["help", "help"], nothing),
+    with("version", &["-v"], nothing),
     // The command line.
-    Case {
-        name: "usage_error",
-        args: &["--json=1"],
-        setup: demo,
-    },
-    Case {
-        name: "missing_argument_call",
-        args: &["call"],
-        setup: demo,
-    },
-    Case {
-        name: "missing_argument_tool",
-        args: &["call", "demo"],
-        setup: demo,
-    },
-    Case {
-        name: "missing_argument_grep",
-        args: &["grep"],
-        setup: demo,
-    },
-    Case {
-        name: "missing_argument_config",
-        args: &["-c"],
-        setup: demo,
-    },
-    Case {
-        name: "too_many_arguments",
-        args: &["grep", "a", "b"],
-        setup: demo,
-    },
-    Case {
-        name: "unknown_option_server",
-        args: &["--server", "demo"],
-        setup: demo,
-    },
-    Case {
-        name: "unknown_option_args",
-        args: &["--args", "{}"],
-        setup: demo,
-    },
-    Case {
-        name: "unknown_option_call",
-        args: &["--call"],
-        setup: demo,
-    },
-    Case {
-        name: "unknown_option_typo",
-        args: &["-json"],
-        setup: demo,
-    },
-    Case {
-        name: "unknown_option_other",
-        args: &["-x"],
-        setup: demo,
-    },
-    Case {
-        name: "unknown_subcommand",
-        args: &["run", "demo", "echo", "{\"text\": \"hi\"}"],
-        setup: demo,
-    },
-    Case {
-        name: "unknown_subcommand_typo",
-        args: &["cal"],
-        setup: demo,
-    },
-    Case {
-        name: "unknown_subcommand_help",
-        args: &["help", "grpe"],
-        setup: demo,
-    },
-    Case {
-        name: "unknown_shell",
-        args: &["completions", "tcsh"],
-        setup: demo,
-    },
-    Case {
-        name: "ambiguous_command",
-        args: &["demo", "echo"],
-        setup: demo,
-    },
-    Case {
-        name: "ambiguous_command_typo",
-        args: &["dmeo/echo", "{\"text\":", "\"hi\"}"],
-        setup: demo,
-    },
+    case("usage_error", &["--json=1"]),
+    case("missing_argument_call", &["call"]),
+    case("missing_argument_tool", &["call", "demo"]),
+    case("missing_argument_grep", &["grep"]),
+    case("missing_argument_config", &["-c"]),
+    case("too_many_arguments", &["grep", "a", "b"]),
+    case("unknown_option_server", &["--server", "demo"]),
+    case("unknown_option_args", &["--args", "{}"]),
+    case("unknown_option_call", &["--call"]),
+    case("unknown_option_typo", &["-json"]),
+    case("unknown_option_other", &["-x"]),
+    case("unknown_subcommand", &["run", "demo", "echo", "{\"text\": \"hi\"}"]),
+    case("unknown_subcommand_typo", &["cal"]),
+    case("unknown_subcommand_help", &["help", "grpe"]),
+    case("unknown_shell", &["completions", "tcsh"]),
+    case("ambiguous_command", &["demo", "echo"]),
+    case("ambiguous_command_typo", &["dmeo/echo", "{\"text\":", "\"hi\"}"]),
     // The config.
-    Case {
-        name: "config_not_found",
-        args: &[],
-        setup: nothing,
-    },
-    Case {
-        name: "config_not_found_explicit",
-        args: &["-c", "missing.json"],
-        setup: demo,
-    },
-    Case {
-        name: "config_read_failed",
-        args: &["-c", "."],
-        setup: demo,
-    },
-    Case {
-        name: "config_syntax",
-        args: &[],
-        setup: |sandbox| {
-            sandbox.write(
-                "mcp_servers.json",
-                "{\n  \"mcpServers\": {\n    \"a\": {\"command\": \"x\",, }\n  }\n}\n",
-            )
-        },
-    },
-    Case {
-        name: "config_invalid",
-        args: &[],
-        setup: |sandbox| {
-            sandbox.write(
-                "mcp_servers.json",
-                "{\"mcpServers\": {\"a\": {\"args\": []}}}",
-            )
-        },
-    },
-    Case {
-        name: "missing_env_var",
-        args: &["call", "unset", "t", "{}"],
-        setup: demo,
-    },
-    Case {
-        name: "invalid_setting",
-        args: &["info", "demo"],
-        setup: |sandbox| {
-            demo(sandbox);
-            sandbox.env("MCP_TIMEOUT", "abc");
-        },
-    },
-    Case {
-        name: "transport_unsupported",
-        args: &["call", "remote", "t", "{}"],
-        setup: demo,
-    },
+    with("config_not_found", &[], nothing),
+    case("config_not_found_explicit", &["-c", "missing.json"]),
+    case("config_read_failed", &["-c", "."]),
+    with("config_syntax", &[], |sandbox| {
+        sandbox.write("mcp_servers.json", "{\n  \"mcpServers\": {\n    \"a\": {\"command\": \"x\",, }\n  }\n}\n");
+    }),
+    with("config_invalid", &[], |sandbox| {
+        sandbox.write("mcp_servers.json", "{\"mcpServers\": {\"a\": {\"args\": []}}}");
+    }),
+    case("missing_env_var", &["call", "unset", "t", "{}"]),
+    with("invalid_setting", &["info", "demo"], |sandbox| demo_with(sandbox, "MCP_TIMEOUT", "abc")),
+    case("transport_unsupported", &["call", "remote", "t", "{}"]),
     // Names.
-    Case {
-        name: "server_not_found",
-        args: &["info", "nope"],
-        setup: demo,
-    },
-    Case {
-        name: "server_not_found_typo",
-        args: &["dmeo"],
-        setup: demo,
-    },
-    Case {
-        name: "tool_not_found",
-        args: &["call", "demo", "ehco", "{}"],
-        setup: demo,
-    },
-    Case {
-        name: "tool_disabled",
-        args: &["call", "narrow", "write", "{}"],
-        setup: demo,
-    },
-    Case {
-        name: "invalid_json_arguments",
-        args: &["call", "demo", "echo", "{\"text\": }"],
-        setup: demo,
-    },
-    Case {
-        name: "no_match",
-        args: &["grep", "zzz*"],
-        setup: |sandbox| {
-            sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
-        },
-    },
+    case("server_not_found", &["info", "nope"]),
+    case("server_not_found_typo", &["dmeo"]),
+    case("tool_not_found", &["call", "demo", "ehco", "{}"]),
+    case("tool_disabled", &["call", "narrow", "write", "{}"]),
+    case("invalid_json_arguments", &["call", "demo", "echo", "{\"text\": }"]),
+    with("no_match", &["grep", "zzz*"], |sandbox| {
+        sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
+    }),
     // The server's answers.
-    Case {
-        name: "tool_error",
-        args: &["call", "demo", "fail", "{}"],
-        setup: demo,
-    },
-    Case {
-        name: "tool_execution_failed",
-        args: &["call", "demo", "add", "{\"a\": 1}"],
-        setup: demo,
-    },
-    Case {
-        name: "spawn_failed",
-        args: &["call", "missing", "t", "{}"],
-        setup: demo,
-    },
-    Case {
-        name: "connection_closed",
-        args: &["call", "crash", "write", "{}"],
-        setup: demo,
-    },
-    Case {
-        name: "max_retries_exceeded",
-        args: &["info", "dies"],
-        setup: |sandbox| {
-            demo(sandbox);
-            sandbox.env("MCP_MAX_RETRIES", "1");
-        },
-    },
-    Case {
-        name: "timeout",
-        args: &["call", "hang", "echo", "{\"text\": \"x\"}"],
-        setup: |sandbox| {
-            demo(sandbox);
-            sandbox.env("MCP_REQUEST_TIMEOUT", "1");
-        },
-    },
-    Case {
-        name: "operation_cancelled",
-        args: &["info", "mute"],
-        setup: |sandbox| {
-            demo(sandbox);
-            sandbox.env("MCP_TIMEOUT", "1");
-        },
-    },
+    case("tool_error", &["call", "demo", "fail", "{}"]),
+    case("tool_execution_failed", &["call", "demo", "add", "{\"a\": 1}"]),
+    case("spawn_failed", &["call", "missing", "t", "{}"]),
+    case("protocol_error", &["call", "deaf", "echo", "{}"]),
+    case("connection_closed", &["call", "crash", "write", "{}"]),
+    with("max_retries_exceeded", &["info", "dies"], |sandbox| demo_with(sandbox, "MCP_MAX_RETRIES", "1")),
+    with("timeout", &["call", "hang", "echo", "{\"text\": \"x\"}"], |sandbox| {
+        demo_with(sandbox, "MCP_REQUEST_TIMEOUT", "1");
+    }),
+    with("operation_cancelled", &["info", "mute"], |sandbox| demo_with(sandbox, "MCP_TIMEOUT", "1")),
 ];
 
 /// The run as a snapshot: exit code, stdout and stderr, with what changes
