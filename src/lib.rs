@@ -15,6 +15,7 @@ pub mod config;
 pub mod env_vars;
 pub mod error;
 pub mod printer;
+pub mod redact;
 pub mod retry;
 pub mod settings;
 pub mod signals;

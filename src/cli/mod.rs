@@ -381,10 +381,16 @@ fn closest_flag(bare: &str) -> Option<&'static Flag> {
 /// `word` as a shell reads it back: as it is when it holds only safe
 /// characters, else in single quotes.
 pub fn quote(word: &str) -> String {
+    quote_allowing(word, "")
+}
+
+/// [`quote`], taking the characters of `also` as safe too (`${}` to show
+/// a config's `${VAR}` as written).
+pub fn quote_allowing(word: &str, also: &str) -> String {
     let safe = !word.is_empty()
         && word
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || b"_-./:@%+=,".contains(&byte));
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:@%+=,".contains(c) || also.contains(c));
     if safe {
         word.to_owned()
     } else {

@@ -284,9 +284,10 @@ impl Session {
                 cwd: cwd.as_deref(),
                 debug,
             }),
-            ServerConfig::Http { url, .. } => Err(McpError::TransportUnsupported {
+            // The URL as written, secrets masked: never the substituted one.
+            ServerConfig::Http { .. } => Err(McpError::TransportUnsupported {
                 server: entry.name.clone(),
-                url: url.clone(),
+                url: entry.shown.clone(),
             }),
         })
     }

@@ -161,7 +161,7 @@ pub fn start(launch: &Launch<'_>) -> Result<Started, McpError> {
         };
         McpError::Spawn {
             server: launch.server.to_owned(),
-            command: launch.command.to_owned(),
+            command: crate::redact::value(launch.command),
             source,
             fix,
         }
@@ -169,7 +169,7 @@ pub fn start(launch: &Launch<'_>) -> Result<Started, McpError> {
     crate::debug!(
         "{}: started `{}`, pid {}",
         launch.server,
-        launch.command,
+        crate::redact::value(launch.command),
         child.id()
     );
     Ok(Started {

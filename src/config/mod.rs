@@ -82,7 +82,7 @@ pub struct ServerEntry {
     /// How to reach it.
     pub transport: ServerConfig,
     /// The command line or URL as written, before `${VAR}` substitution,
-    /// so showing it reveals no secret.
+    /// with secrets masked ([`crate::redact`]): what may be shown of it.
     pub shown: String,
     /// A `${VAR}` the entry uses that is not set (under `MCP_STRICT_ENV`):
     /// the server cannot be used, but the others can.
@@ -123,8 +123,8 @@ pub struct Setting {
     pub name: String,
     /// The value after substitution.
     pub value: String,
-    /// The value as `info` shows it: as written when it came from `${VAR}`,
-    /// `***` when the name looks secret, else the value.
+    /// The value as `info` shows it: as written, with secrets masked
+    /// ([`crate::redact::setting`]).
     pub display: String,
 }
 
@@ -292,12 +292,12 @@ impl Loader<'_> {
                 line,
                 column: error.column_display(),
                 message: error.kind().to_string(),
-                snippet: text
-                    .lines()
-                    .nth(line.saturating_sub(1))
-                    .unwrap_or("")
-                    .trim_end()
-                    .to_owned(),
+                snippet: crate::redact::config_line(
+                    text.lines()
+                        .nth(line.saturating_sub(1))
+                        .unwrap_or("")
+                        .trim_end(),
+                ),
             }
         })?;
         let Value::Object(root) = root else {
@@ -409,9 +409,13 @@ impl Loader<'_> {
                 if !(url.starts_with("http://") || url.starts_with("https://"))
                     && self.missing.is_none()
                 {
+                    let written = entry.get("url").and_then(Value::as_str).unwrap_or_default();
                     return Err(self.invalid(
                         &format!("{at}.url"),
-                        &format!("`{url}` is not an http:// or https:// URL"),
+                        &format!(
+                            "`{}` is not an http:// or https:// URL",
+                            crate::redact::value(written)
+                        ),
                     ));
                 }
                 ServerConfig::Http {
@@ -434,9 +438,12 @@ impl Loader<'_> {
                     .and_then(Value::as_array)
                     .map(|args| args.iter().filter_map(Value::as_str).collect())
                     .unwrap_or_default();
-                shell_words(raw("command"), &args)
+                shell_words(
+                    &crate::redact::value(raw("command")),
+                    &crate::redact::args(&args),
+                )
             }
-            ServerConfig::Http { .. } => raw("url").to_owned(),
+            ServerConfig::Http { .. } => crate::redact::value(raw("url")),
         };
         Ok(ServerEntry {
             name: name.to_owned(),
@@ -528,17 +535,10 @@ impl Loader<'_> {
                         ));
                     }
                 };
-                let display = if raw.contains("${") {
-                    raw.clone()
-                } else if looks_secret(name) {
-                    "***".to_owned()
-                } else {
-                    raw.clone()
-                };
                 Ok(Setting {
                     name: name.clone(),
                     value: self.substitute(server, &raw)?,
-                    display,
+                    display: crate::redact::setting(name, &raw),
                 })
             })
             .collect()
@@ -586,39 +586,13 @@ impl Loader<'_> {
     }
 }
 
-/// A command line as a shell would read it back.
-pub fn shell_words(command: &str, args: &[&str]) -> String {
+/// A command line as a shell would read it back, `${VAR}` as written.
+pub fn shell_words<S: AsRef<str>>(command: &str, args: &[S]) -> String {
     std::iter::once(command)
-        .chain(args.iter().copied())
-        .map(|word| {
-            let plain = !word.is_empty()
-                && word
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,${}".contains(c));
-            if plain {
-                word.to_owned()
-            } else {
-                format!("'{}'", word.replace('\'', r"'\''"))
-            }
-        })
+        .chain(args.iter().map(AsRef::as_ref))
+        .map(|word| crate::cli::quote_allowing(word, "${}*"))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn looks_secret(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    [
-        "key",
-        "token",
-        "secret",
-        "password",
-        "passwd",
-        "auth",
-        "credential",
-        "cookie",
-    ]
-    .iter()
-    .any(|word| name.contains(word))
 }
 
 fn type_name(value: &Value) -> &'static str {

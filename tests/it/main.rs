@@ -10,4 +10,5 @@ mod dropin;
 mod processes;
 mod real_servers;
 mod reliability;
+mod security;
 mod snapshots;

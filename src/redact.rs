@@ -1,0 +1,349 @@
+//! Secrets are shown nowhere: the one place that decides what of a config
+//! value may be shown.
+//!
+//! Everything that shows a config value (`info`, errors, the listing, debug
+//! lines) shows it as written, before `${VAR}` substitution, and through
+//! these functions: credentials in URLs, query parameters and flags whose
+//! names look secret, values of variables and headers whose names look
+//! secret, and literal defaults in `${VAR:-default}` become `***`.
+
+/// What a secret is replaced with.
+pub const MASK: &str = "***";
+
+/// Whether a variable, header, flag or query parameter called `name` looks
+/// like it holds a secret.
+pub fn secret_name(name: &str) -> bool {
+    let upper = name.trim_start_matches('-').to_ascii_uppercase();
+    const PARTS: &[&str] = &[
+        "KEY",
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "PASS",
+        "PWD",
+        "AUTH",
+        "CREDENTIAL",
+        "PAT",
+        "JWT",
+        "BEARER",
+        "COOKIE",
+        "SESSION",
+        "PRIVATE",
+        "CONNECTION",
+        "SIGNATURE",
+    ];
+    PARTS.iter().any(|part| upper.contains(part))
+        || upper.ends_with("_URL")
+        || upper.ends_with("_URI")
+        || upper.ends_with("_DSN")
+        || upper == "DSN"
+}
+
+/// A value as written in the config, with what may be a secret masked:
+/// literal defaults of `${VAR:-default}`, the password (or the whole user
+/// information) of URLs, and query parameters whose names look secret.
+pub fn value(text: &str) -> String {
+    urls(&defaults(text))
+}
+
+/// The value of the variable or header `name`, as written (`raw`): masked
+/// whole when the name looks secret, unless it is only `${VAR}` references
+/// (which name a variable and show nothing of it).
+pub fn setting(name: &str, raw: &str) -> String {
+    if secret_name(name) && !only_references(raw) {
+        MASK.to_owned()
+    } else {
+        value(raw)
+    }
+}
+
+/// A command's arguments, as written: each through [`value`], and the
+/// value of a flag whose name looks secret (`--api-key sk-1`,
+/// `--token=ghp_1`) masked unless it is only `${VAR}` references.
+pub fn args<S: AsRef<str>>(args: &[S]) -> Vec<String> {
+    let mut shown = Vec::with_capacity(args.len());
+    let mut mask_next = false;
+    for arg in args {
+        let arg = arg.as_ref();
+        if std::mem::take(&mut mask_next) && !only_references(arg) {
+            shown.push(MASK.to_owned());
+            continue;
+        }
+        if arg.starts_with('-') {
+            match arg.split_once('=') {
+                Some((flag, secret)) if secret_name(flag) && !only_references(secret) => {
+                    shown.push(format!("{flag}={MASK}"));
+                    continue;
+                }
+                Some(_) => {}
+                None => mask_next = secret_name(arg),
+            }
+        }
+        shown.push(value(arg));
+    }
+    shown
+}
+
+/// A config line as an error shows it: the value of every string that is
+/// not a key masked (`"token": "***"`), so a syntax error shows where it
+/// is without what is there.
+pub fn config_line(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.char_indices().peekable();
+    while let Some((start, c)) = chars.next() {
+        if c != '"' {
+            out.push(c);
+            continue;
+        }
+        // A string: find its end.
+        let mut end = None;
+        let mut escaped = false;
+        for (index, c) in chars.by_ref() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => {
+                    end = Some(index);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let Some(end) = end else {
+            // Unterminated: what follows may be anything.
+            out.push_str(&format!("\"{MASK}"));
+            break;
+        };
+        let is_key = line[end + 1..].trim_start().starts_with(':');
+        if is_key {
+            out.push_str(&line[start..=end]);
+        } else {
+            out.push_str(&format!("\"{MASK}\""));
+        }
+    }
+    out
+}
+
+/// Whether `text` is nothing but `${VAR}` references, without defaults,
+/// after an optional `Bearer ` or `Basic `: it names variables and shows
+/// nothing of their values.
+fn only_references(text: &str) -> bool {
+    let mut rest = text.trim();
+    if let Some(after) = rest
+        .strip_prefix("Bearer ")
+        .or_else(|| rest.strip_prefix("Basic "))
+    {
+        rest = after.trim_start();
+    }
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        let Some(after) = rest.strip_prefix("${") else {
+            return false;
+        };
+        let Some(end) = after.find('}') else {
+            return false;
+        };
+        let inner = &after[..end];
+        if inner.contains(":-") || inner.contains('$') {
+            return false;
+        }
+        rest = &after[end + 1..];
+    }
+    true
+}
+
+/// `${VAR:-default}` → `${VAR:-***}`.
+fn defaults(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start..];
+        match after.find('}') {
+            Some(end) => {
+                let inner = &after[2..end];
+                match inner.split_once(":-") {
+                    Some((var, default)) if !default.is_empty() => {
+                        out.push_str(&format!("${{{var}:-{MASK}}}"));
+                    }
+                    _ => out.push_str(&after[..=end]),
+                }
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(after);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Masks credentials in every URL in `text`: `scheme://user:pass@host` →
+/// `scheme://user:***@host` (`scheme://token@host` → `scheme://***@host`),
+/// and `?token=x` → `?token=***`.
+fn urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        // The scheme: letters, digits, `+`, `-`, `.` before `://`.
+        let scheme_start = rest[..at]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+            .map_or(0, |index| index + 1);
+        if scheme_start == at {
+            out.push_str(&rest[..at + 3]);
+            rest = &rest[at + 3..];
+            continue;
+        }
+        out.push_str(&rest[..at + 3]);
+        let after = &rest[at + 3..];
+        let end = after
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>'))
+            .unwrap_or(after.len());
+        out.push_str(&url(&after[..end]));
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// One URL after its `scheme://`.
+fn url(url: &str) -> String {
+    let authority_end = url.find(['/', '?', '#']).unwrap_or(url.len());
+    let (authority, tail) = url.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _)) => format!("{user}:{MASK}@{host}"),
+            None => format!("{MASK}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let (query, fragment) = match query.split_once('#') {
+                Some((query, fragment)) => (query, Some(fragment)),
+                None => (query, None),
+            };
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, value))
+                        if secret_name(name) && !value.is_empty() && !only_references(value) =>
+                    {
+                        format!("{name}={MASK}")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            let fragment = fragment.map(|f| format!("#{f}")).unwrap_or_default();
+            format!("{path}?{}{fragment}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{authority}{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_credentials() {
+        assert_eq!(
+            value("postgres://user:hunter2@host/db"),
+            "postgres://user:***@host/db"
+        );
+        assert_eq!(
+            value("https://ghp_x@github.com/a"),
+            "https://***@github.com/a"
+        );
+        assert_eq!(
+            value("https://h/mcp?api_key=sk-1&page=2#top"),
+            "https://h/mcp?api_key=***&page=2#top"
+        );
+        assert_eq!(value("https://h/mcp?key=${K}"), "https://h/mcp?key=${K}");
+        assert_eq!(value("plain text, no url"), "plain text, no url");
+        assert_eq!(
+            value("--db=mysql://root:pw@127.0.0.1:3306/x"),
+            "--db=mysql://root:***@127.0.0.1:3306/x"
+        );
+    }
+
+    #[test]
+    fn defaults_are_masked_and_references_kept() {
+        assert_eq!(
+            value("${OPENAI_API_KEY:-sk-default}"),
+            "${OPENAI_API_KEY:-***}"
+        );
+        assert_eq!(value("${HOME}/x"), "${HOME}/x");
+        assert_eq!(value("${A:-}"), "${A:-}");
+    }
+
+    #[test]
+    fn secret_settings_are_masked_unless_only_references() {
+        for name in [
+            "GITHUB_PAT",
+            "DB_PASS",
+            "BEARER",
+            "DATABASE_URL",
+            "SENTRY_DSN",
+            "API_KEY",
+            "Authorization",
+            "X-Api-Key",
+            "PG_CONNECTION",
+            "JWT",
+        ] {
+            assert_eq!(setting(name, "literal"), MASK, "{name}");
+            assert_eq!(setting(name, "${VAR}"), "${VAR}", "{name}");
+        }
+        assert_eq!(
+            setting("Authorization", "Bearer ${TOKEN}"),
+            "Bearer ${TOKEN}"
+        );
+        assert_eq!(setting("Authorization", "Bearer sk-1"), MASK);
+        assert_eq!(setting("API_KEY", "${K:-sk-default}"), MASK);
+        assert_eq!(setting("LOG_LEVEL", "info"), "info");
+    }
+
+    #[test]
+    fn secret_flags_lose_their_values() {
+        assert_eq!(
+            args(&[
+                "--api-key",
+                "sk-live-123",
+                "--token=ghp_abc",
+                "--verbose",
+                "postgres://user:hunter2@host/db",
+                "--password",
+                "${PW}",
+                "-y",
+            ]),
+            [
+                "--api-key",
+                "***",
+                "--token=***",
+                "--verbose",
+                "postgres://user:***@host/db",
+                "--password",
+                "${PW}",
+                "-y",
+            ]
+        );
+    }
+
+    #[test]
+    fn config_lines_keep_their_keys() {
+        assert_eq!(
+            config_line(r#"    "env": {"TOKEN": "sk-1",, "N": "a\"b"}"#),
+            r#"    "env": {"TOKEN": "***",, "N": "***"}"#
+        );
+        assert_eq!(
+            config_line(r#"  "args": ["--key", "sk"#),
+            r#"  "args": ["***", "***"#
+        );
+    }
+}
