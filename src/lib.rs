@@ -36,7 +36,9 @@ pub fn main(argv: Vec<std::ffi::OsString>) -> u8 {
     let json_asked = argv.iter().any(|arg| arg == "--json");
     let printer = Arc::new(Printer::new(json_asked));
     match cli::parse(argv) {
-        Ok(Parsed::Run(args)) => run_in_runtime(Arc::new(Printer::new(args.json)), args),
+        Ok(Parsed::Run(args)) => {
+            run_in_runtime(Arc::new(Printer::new(args.json).with_raw(args.raw)), args)
+        }
         Ok(Parsed::Print(text)) => match printer.out(&text) {
             Ok(()) => exit::SUCCESS,
             Err(error) => report(&printer, &error),
@@ -102,6 +104,7 @@ fn prepare(
         config: config_flag,
         with_descriptions,
         json: _,
+        raw: _,
         command,
     } = args;
     let settings = Settings::from_env()?;

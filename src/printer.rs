@@ -1,10 +1,23 @@
-//! Output: data to stdout, everything else to stderr.
+//! Output: data to stdout, everything else to stderr; and the one
+//! sanitiser for text a server sent.
 //!
 //! stdout carries only results, written in one go and flushed; a reader that
 //! went away (`| head -1`) ends the command quietly. Warnings, errors,
 //! progress and debug lines go to stderr, coloured only on a terminal
 //! without `NO_COLOR`.
+//!
+//! Terminal safety: a server is untrusted, and so is every byte it sends.
+//! Text it controls (names, descriptions, instructions, messages, stderr
+//! lines, progress) goes through [`one_line`] or [`lines`] before it is
+//! shown, so that no escape sequence reaches a terminal (no hidden text, no
+//! clipboard or title writes, no overwritten lines) and a name can never
+//! forge a line of a listing. Control characters, DEL, C1 controls and
+//! bidirectional overrides are shown escaped (`\e[8m`, `\r`, `\u{202e}`).
+//! JSON output escapes the ones serde_json leaves raw ([`json_text`]). A
+//! tool's result is data: written as it is unless stdout is a terminal
+//! (then sanitised, unless `--raw`).
 
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,14 +67,98 @@ pub fn to_stderr(text: &str) {
         .write_all(format!("{clear}{text}").as_bytes());
 }
 
-/// Prints a debug line on stderr under `MCP_DEBUG`.
+/// Prints a debug line on stderr under `MCP_DEBUG`, sanitised: it may
+/// quote what a server wrote.
 #[macro_export]
 macro_rules! debug {
     ($($arg:tt)*) => {
         if $crate::printer::debug_enabled() {
-            $crate::printer::to_stderr(&format!("[mcp-cli] {}\n", format!($($arg)*)));
+            $crate::printer::to_stderr(&format!(
+                "[mcp-cli] {}\n",
+                $crate::printer::one_line(&format!($($arg)*))
+            ));
         }
     };
+}
+
+/// Whether `c` is shown escaped: a C0 control, DEL, a C1 control, or a
+/// bidirectional embedding, override or isolate (which reorder what a
+/// terminal shows, "Trojan Source").
+fn unsafe_char(c: char) -> bool {
+    matches!(c, '\0'..='\x1f' | '\x7f'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` safe to show on one line: every control character escaped,
+/// newlines, carriage returns and tabs included.
+pub fn one_line(text: &str) -> Cow<'_, str> {
+    escape(text, false)
+}
+
+/// `text` safe to show as lines: control characters escaped, but newlines
+/// and tabs kept.
+pub fn lines(text: &str) -> Cow<'_, str> {
+    escape(text, true)
+}
+
+fn escape(text: &str, keep_lines: bool) -> Cow<'_, str> {
+    let kept = |c: char| keep_lines && matches!(c, '\n' | '\t');
+    if !text.chars().any(|c| unsafe_char(c) && !kept(c)) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            c if kept(c) || !unsafe_char(c) => out.push(c),
+            '\x1b' => out.push_str("\\e"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x80 => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A tool's name as listings show it: as it is when it keeps to the MCP
+/// spec's characters (`A-Z a-z 0-9 _ - . /`), else escaped and quoted for
+/// a shell, so that one line stays one tool.
+pub fn tool_name(name: &str) -> Cow<'_, str> {
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'));
+    if plain {
+        Cow::Borrowed(name)
+    } else {
+        Cow::Owned(crate::cli::quote(&one_line(name)))
+    }
+}
+
+/// JSON text with the characters serde_json leaves raw but a terminal
+/// obeys (DEL, C1 controls, bidirectional overrides) written as `\uXXXX`
+/// escapes. They can only occur inside strings, where the escape means the
+/// same character: the JSON is unchanged.
+pub fn json_text(text: String) -> String {
+    // Each starts with one of these bytes in UTF-8.
+    if !text.bytes().any(|b| matches!(b, 0x7f | 0xc2 | 0xe2)) {
+        return text;
+    }
+    // C0 controls are escaped by serde_json already; outside strings, only
+    // its own newlines are.
+    let raw_unsafe = |c: char| c >= '\x7f' && unsafe_char(c);
+    if !text.chars().any(raw_unsafe) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if raw_unsafe(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Where output goes, and in which form.
@@ -70,6 +167,10 @@ pub struct Printer {
     json: bool,
     color: bool,
     progress: bool,
+    /// stdout is a terminal: a tool's result text is sanitised.
+    stdout_tty: bool,
+    /// `--raw`: a tool's result text is written as it is, even then.
+    raw: bool,
 }
 
 impl Printer {
@@ -80,6 +181,24 @@ impl Printer {
             json,
             color: stderr_tty && env_vars::get(env_vars::NO_COLOR).is_none(),
             progress: stderr_tty,
+            stdout_tty: std::io::stdout().is_terminal(),
+            raw: false,
+        }
+    }
+
+    /// With `--raw`: a tool's result text is written as it is on a terminal too.
+    pub fn with_raw(mut self, raw: bool) -> Self {
+        self.raw = raw;
+        self
+    }
+
+    /// A tool's result text as it goes to stdout: as it is, unless stdout
+    /// is a terminal and `--raw` was not given.
+    pub fn result_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if self.stdout_tty && !self.raw {
+            lines(text)
+        } else {
+            Cow::Borrowed(text)
         }
     }
 
@@ -116,7 +235,7 @@ impl Printer {
 
     /// Writes one JSON value to stdout, pretty, with a final newline.
     pub fn out_json(&self, value: &serde_json::Value) -> Result<(), McpError> {
-        let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+        let mut text = json_text(serde_json::to_string_pretty(value).unwrap_or_default());
         text.push('\n');
         self.out(&text)
     }
@@ -127,6 +246,7 @@ impl Printer {
         if self.json {
             return;
         }
+        let message = lines(message);
         if self.color {
             to_stderr(&format!("\x1b[33mwarning\x1b[0m: {message}\n"));
         } else {
@@ -138,10 +258,11 @@ impl Printer {
     pub fn error(&self, error: &McpError) {
         self.clear_progress();
         if self.json {
-            to_stderr(&format!("{}\n", error.to_json()));
+            to_stderr(&format!("{}\n", json_text(error.to_json().to_string())));
             return;
         }
-        let text = error.render();
+        let rendered = error.render();
+        let text = lines(&rendered);
         if self.color {
             let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
             to_stderr(&format!("\x1b[1;31m{first}\x1b[0m\n{rest}"));
@@ -158,9 +279,10 @@ impl Printer {
     /// Shows a progress line on stderr, when stderr is a terminal.
     pub fn progress(&self, text: &str) {
         if self.progress {
+            let text = one_line(text);
             let mut line = LINE.lock().expect("progress lock");
-            line.progress = Some((text.to_owned(), Instant::now()));
-            draw(&mut line, text);
+            line.progress = Some((text.to_string(), Instant::now()));
+            draw(&mut line, &text);
         }
     }
 
@@ -175,7 +297,7 @@ impl Printer {
         let text = match &line.progress {
             Some((_, at)) if at.elapsed() < Duration::from_secs(1) => return,
             Some((progress, _)) => progress.clone(),
-            None => text.to_owned(),
+            None => one_line(text).into_owned(),
         };
         draw(&mut line, &format!("{text} ({} s)", waited.as_secs()));
     }

@@ -72,7 +72,12 @@ pub fn verb_help(verb: &Verb) -> String {
 fn options<'a>(flags: impl Iterator<Item = &'a Flag>) -> String {
     let mut text = String::from("Options:\n");
     for flag in flags {
-        text.push_str(&format!("  {:<26} {}\n", flag.shown(), flag.help));
+        let only = if flag.verbs.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} only)", flag.verbs.join(", "))
+        };
+        text.push_str(&format!("  {:<26} {}{only}\n", flag.shown(), flag.help));
     }
     text
 }

@@ -26,6 +26,8 @@ pub struct Args {
     pub with_descriptions: bool,
     /// `--json`.
     pub json: bool,
+    /// `--raw` (`call`): the result's text as it is, even on a terminal.
+    pub raw: bool,
     /// The verb; none means `list`.
     pub command: Option<Command>,
 }
@@ -137,6 +139,7 @@ pub fn parse(arguments: impl IntoIterator<Item = OsString>) -> Result<Parsed, Mc
                 "config" => args.config = value.map(PathBuf::from),
                 "with-descriptions" => args.with_descriptions = true,
                 "json" => args.json = true,
+                "raw" => args.raw = true,
                 "help" => help = true,
                 "version" => version = true,
                 other => unreachable!("flag `--{other}` has no meaning"),
@@ -429,6 +432,7 @@ mod tests {
                 config: Some("x.json".into()),
                 with_descriptions: true,
                 json: true,
+                raw: false,
                 command: Some(Command::Call {
                     target: "s".into(),
                     rest: vec!["t".into(), "{}".into()]
@@ -539,6 +543,19 @@ mod tests {
                 rest: vec![]
             })
         );
+    }
+
+    #[test]
+    fn a_verb_flag_belongs_to_its_verb() {
+        assert!(args(&["call", "s", "t", "--raw"]).raw);
+        assert!(args(&["--raw", "call", "s", "t"]).raw);
+        for words in [&["--raw"][..], &["grep", "x", "--raw"], &["info", "--raw"]] {
+            let Err(error) = run(words) else {
+                panic!("{words:?}")
+            };
+            assert_eq!(error.error_type(), "UNKNOWN_OPTION", "{words:?}");
+            assert!(error.details()[0].contains("applies to call"), "{words:?}");
+        }
     }
 
     #[test]

@@ -105,6 +105,13 @@ pub const FLAGS: &[Flag] = &[
         verbs: &[],
     },
     Flag {
+        short: None,
+        long: "raw",
+        value: None,
+        help: "write the result's text as it is on a terminal too, control characters included",
+        verbs: &["call"],
+    },
+    Flag {
         short: Some('h'),
         long: "help",
         value: None,
@@ -203,7 +210,9 @@ stdin (so an open but silent pipe cannot hang it), then reads to the end; if
 nothing came, the tool is called with no arguments. Pass `-` to wait for
 stdin without that limit.
 
-Prints the result's text; images and resources are summarised by type and
+Prints the result's text, as it is when stdout is not a terminal (it is
+data); on a terminal, control characters and escape sequences are shown
+escaped unless `--raw`. Images and resources are summarised by type and
 size. `--json` prints the whole CallToolResult. A result with isError goes to
 stderr as TOOL_ERROR and exits 2. A call that may have reached the server is
 never sent again unless the tool is annotated readOnlyHint or idempotentHint.",

@@ -395,7 +395,11 @@ impl WatchedStdout {
         if !text.is_empty() && !text.starts_with('{') && !text.starts_with('[') {
             let note = format!("(stdout, not JSON-RPC) {text}");
             if self.debug {
-                crate::printer::to_stderr(&format!("[{}] {note}\n", self.server));
+                crate::printer::to_stderr(&format!(
+                    "[{}] {}\n",
+                    self.server,
+                    crate::printer::one_line(&note)
+                ));
             }
             self.tail.push(note);
             self.activity.lock().garbage = true;
@@ -516,7 +520,7 @@ async fn drain_stderr(
         let text = String::from_utf8_lossy(line).trim_end().to_owned();
         line.clear();
         if debug {
-            crate::printer::to_stderr(&format!("[{server}] {text}\n"));
+            crate::printer::to_stderr(&format!("[{server}] {}\n", crate::printer::one_line(&text)));
         }
         tail.push(text);
     };

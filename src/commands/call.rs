@@ -456,7 +456,7 @@ fn print_result(
         // The whole result is data, a tool error's included; TOOL_ERROR then
         // also goes to stderr, and sets the exit code even when stdout's
         // reader went away.
-        let mut json = result.to_json_string();
+        let mut json = crate::printer::json_text(result.to_json_string());
         json.push('\n');
         let printed = context.printer.out(&json);
         if !result.is_error() {
@@ -487,6 +487,11 @@ fn print_result(
     if pieces.last().is_some_and(|last| !last.ends_with('\n')) {
         pieces.push(Cow::Borrowed("\n"));
     }
+    // Data, written as it is, unless stdout is a terminal (and no `--raw`).
+    let pieces: Vec<Cow<'_, str>> = pieces
+        .iter()
+        .map(|piece| context.printer.result_text(piece))
+        .collect();
     context.printer.out_pieces(&pieces)
 }
 

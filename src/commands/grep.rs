@@ -36,6 +36,7 @@ pub async fn grep(context: &Context, pattern: &str) -> Result<(), McpError> {
             } else {
                 &tool.name
             };
+            let shown = format!("{}/{}", entry.name, crate::printer::tool_name(&tool.name));
             if !glob.is_match(subject) {
                 continue;
             }
@@ -49,9 +50,9 @@ pub async fn grep(context: &Context, pattern: &str) -> Result<(), McpError> {
             } else {
                 match tool.description().filter(|_| context.with_descriptions) {
                     Some(description) => {
-                        text.push_str(&format!("{path} - {}\n", one_line(description)))
+                        text.push_str(&format!("{shown} - {}\n", one_line(description)))
                     }
-                    None => text.push_str(&format!("{path}\n")),
+                    None => text.push_str(&format!("{shown}\n")),
                 }
             }
         }

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use super::{Context, Listing, fetch, parameters, similar_names, split_target};
 use crate::config::{Config, ServerConfig, ServerEntry};
 use crate::error::McpError;
+use crate::printer;
 
 /// Shows every server (no target), one server, or one tool.
 pub async fn info(
@@ -134,9 +135,12 @@ fn server_text(entry: &ServerEntry, listing: &Listing, with_descriptions: bool) 
         .collect::<Vec<_>>()
         .join(" ");
     if !identity.is_empty() {
-        lines.push(("Version", identity));
+        lines.push(("Version", printer::one_line(&identity).into_owned()));
     }
-    lines.push(("Protocol", info.protocol_version.clone()));
+    lines.push((
+        "Protocol",
+        printer::one_line(&info.protocol_version).into_owned(),
+    ));
     for (label, value) in lines {
         text.push_str(&format!("{label}: {value}\n"));
     }
@@ -147,7 +151,7 @@ fn server_text(entry: &ServerEntry, listing: &Listing, with_descriptions: bool) 
     {
         text.push_str("\nInstructions:\n");
         for line in instructions.trim().lines() {
-            text.push_str(&format!("  {line}\n"));
+            text.push_str(&format!("  {}\n", printer::one_line(line)));
         }
     }
     text.push_str(&format!("\nTools ({}):\n", listing.tools.len()));
@@ -155,10 +159,10 @@ fn server_text(entry: &ServerEntry, listing: &Listing, with_descriptions: bool) 
         if index > 0 {
             text.push('\n');
         }
-        text.push_str(&format!("  {}\n", tool.name));
+        text.push_str(&format!("  {}\n", printer::tool_name(&tool.name)));
         if let Some(description) = tool.description().filter(|_| with_descriptions) {
             for line in description.trim().lines() {
-                text.push_str(&format!("    {line}\n"));
+                text.push_str(&format!("    {}\n", printer::one_line(line)));
             }
         }
         let params = tool
@@ -176,7 +180,8 @@ fn server_text(entry: &ServerEntry, listing: &Listing, with_descriptions: bool) 
                 };
                 text.push_str(&format!(
                     "      • {} ({}, {required})",
-                    param.name, param.kind
+                    printer::one_line(param.name),
+                    printer::one_line(&param.kind)
                 ));
                 match param.description.filter(|_| with_descriptions) {
                     Some(description) => {
@@ -215,14 +220,14 @@ fn server_json(entry: &ServerEntry, listing: &Listing) -> Value {
 
 fn tool_text(server: &str, tool: &Value) -> String {
     let name = tool.get("name").and_then(Value::as_str).unwrap_or("");
-    let mut text = format!("Tool: {name}\nServer: {server}\n");
+    let mut text = format!("Tool: {}\nServer: {server}\n", printer::tool_name(name));
     if let Some(title) = tool.get("title").and_then(Value::as_str) {
-        text.push_str(&format!("Title: {title}\n"));
+        text.push_str(&format!("Title: {}\n", printer::one_line(title)));
     }
     if let Some(description) = tool.get("description").and_then(Value::as_str) {
         text.push_str("\nDescription:\n");
         for line in description.trim().lines() {
-            text.push_str(&format!("  {line}\n"));
+            text.push_str(&format!("  {}\n", printer::one_line(line)));
         }
     }
     for (label, key) in [
@@ -231,7 +236,8 @@ fn tool_text(server: &str, tool: &Value) -> String {
         ("Annotations", "annotations"),
     ] {
         if let Some(value) = tool.get(key) {
-            let pretty = serde_json::to_string_pretty(value).unwrap_or_default();
+            let pretty =
+                printer::json_text(serde_json::to_string_pretty(value).unwrap_or_default());
             text.push_str(&format!("\n{label}:\n{pretty}\n"));
         }
     }

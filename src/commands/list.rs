@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use super::{Context, Listing, fetch};
 use crate::config::ServerEntry;
 use crate::error::McpError;
+use crate::printer;
 
 /// Lists every server, queried in parallel (up to `MCP_CONCURRENCY`) and
 /// printed in config order, each as soon as it and those before it are in.
@@ -37,7 +38,11 @@ pub async fn list(context: &Context) -> Result<(), McpError> {
                 return Ok(());
             }
             Err(error) => {
-                let text = format!("{}  (failed: {error})\n", entry.name);
+                let text = format!(
+                    "{}  (failed: {})\n",
+                    entry.name,
+                    printer::one_line(&error.to_string())
+                );
                 first_error.get_or_insert(error);
                 text
             }
@@ -175,17 +180,20 @@ fn server_text(name: &str, listing: &Listing, with_descriptions: bool) -> String
         if !cut.is_empty() {
             let more = lines.next().is_some() || cut.len() < first.len();
             text.push_str(&format!(
-                "  Instructions: {cut}{}\n",
+                "  Instructions: {}{}\n",
+                printer::one_line(&cut),
                 if more { "..." } else { "" }
             ));
         }
     }
     for tool in &listing.tools {
         match tool.description().filter(|_| with_descriptions) {
-            Some(description) => {
-                text.push_str(&format!("  • {} - {}\n", tool.name, one_line(description)))
-            }
-            None => text.push_str(&format!("  • {}\n", tool.name)),
+            Some(description) => text.push_str(&format!(
+                "  • {} - {}\n",
+                printer::tool_name(&tool.name),
+                one_line(description)
+            )),
+            None => text.push_str(&format!("  • {}\n", printer::tool_name(&tool.name))),
         }
     }
     if listing.tools.is_empty() {
@@ -201,8 +209,9 @@ fn server_json(name: &str, listing: &Listing) -> Value {
     })
 }
 
-/// A description on one line, whole: its lines joined with spaces, so each
-/// line of a listing stays one tool.
+/// A description on one line, whole and sanitised: its lines joined with
+/// spaces, so each line of a listing stays one tool.
 pub(super) fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    printer::one_line(&joined).into_owned()
 }

@@ -75,7 +75,10 @@ fn planted_secrets_are_shown_nowhere() {
         "references are shown as written"
     );
     assert!(seen.contains("--api-key ***"), "{seen}");
-    let shown: Vec<&str> = seen.lines().filter(|line| line.contains("PLANTED")).collect();
+    let shown: Vec<&str> = seen
+        .lines()
+        .filter(|line| line.contains("PLANTED"))
+        .collect();
     assert!(shown.is_empty(), "secrets are shown: {shown:#?}");
 }
 
@@ -95,4 +98,130 @@ fn a_syntax_error_masks_the_values_on_its_line() {
     assert_eq!(run.code, 1);
     assert!(!run.stderr.contains("PLANTED"), "{}", run.stderr);
     assert!(run.stderr.contains("CONFIG_INVALID_JSON"), "{}", run.stderr);
+}
+
+/// The raw forms of what `mcp-test-server --hostile` plants.
+const PLANTED: &[&str] = &[
+    "\x1b[8m", "\x1b]52;", "\x1b]0;", "\rOVER", "\u{9b}", "\x7f", "\u{202e}",
+];
+
+/// Runs mcp-cli on a terminal (`script(1)` gives it one for stdin, stdout
+/// and stderr) and returns all the terminal received.
+fn on_a_terminal(sandbox: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> String {
+    let command = std::iter::once(crate::support::mcp_cli().display().to_string())
+        .chain(
+            args.iter()
+                .map(|arg| format!("'{}'", arg.replace('\'', r"'\''"))),
+        )
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(sandbox.path())
+        .env("HOME", sandbox.path())
+        .env_remove("MCP_DEBUG")
+        .stdin(std::process::Stdio::null());
+    for (name, value) in env {
+        script.env(name, value);
+    }
+    let output = script.output().expect("script(1) from util-linux");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Nothing a hostile server plants in its names, descriptions, messages,
+/// progress or stderr reaches a terminal raw, and a name cannot forge a line.
+#[test]
+fn a_hostile_server_cannot_take_over_the_terminal() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"evil": sandbox.server(&["--hostile"])}}));
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+    let cases: &[Case] = &[
+        (&[], &[]),
+        (&["-d"], &[]),
+        (&["grep", "-d", "*"], &[]),
+        (&["info", "evil"], &[]),
+        (&["info", "-d", "evil"], &[]),
+        (&["info", "evil", "echo"], &[]),
+        (&["call", "evil", "fail", "{}"], &[]),
+        (&["call", "evil", "add", "{}"], &[]),
+        (
+            &[
+                "call",
+                "evil",
+                "echo",
+                r#"{"text": "a\u001b[8mb\rc\u009bd"}"#,
+            ],
+            &[],
+        ),
+        // Progress on the terminal for a second and a half.
+        (&["call", "evil", "slow", "{\"seconds\": 1.5}"], &[]),
+        (
+            &["call", "evil", "echo", "{\"text\": \"x\"}"],
+            &[("MCP_DEBUG", "1")],
+        ),
+        (&["call", "evil", "nope", "{}"], &[]),
+        (&["--json"], &[]),
+        (&["--json", "info", "evil", "echo"], &[]),
+        (&["--json", "call", "evil", "fail", "{}"], &[]),
+        (
+            &[
+                "--json",
+                "call",
+                "evil",
+                "echo",
+                r#"{"text": "\u009b\u007f\u202e"}"#,
+            ],
+            &[],
+        ),
+    ];
+    for (args, env) in cases {
+        let shown = on_a_terminal(&sandbox, args, env);
+        assert!(!shown.trim().is_empty(), "{args:?}: nothing shown");
+        for planted in PLANTED {
+            assert!(
+                !shown.contains(planted),
+                "{args:?}: {planted:?} reached the terminal:\n{shown:?}"
+            );
+        }
+    }
+    // The escapes show what was sent.
+    let shown = on_a_terminal(&sandbox, &["info", "evil"], &[]);
+    assert!(shown.contains(r"\e[8mHIDDEN\e[0m\e]52;c;"), "{shown}");
+    // `--raw` writes a result as it is, even on a terminal.
+    let shown = on_a_terminal(
+        &sandbox,
+        &[
+            "call",
+            "--raw",
+            "evil",
+            "echo",
+            r#"{"text": "a\u001b[8mb"}"#,
+        ],
+        &[],
+    );
+    assert!(shown.contains("a\x1b[8mb"), "{shown:?}");
+    // Piped, a result is data: as it is.
+    let run = sandbox.run(&["call", "evil", "echo", r#"{"text": "a\u001b[8mb"}"#]);
+    assert_eq!(run.ok(), "a\x1b[8mb\n");
+    // One line, one tool: the 9 tools, the hidden one and the forger.
+    let listed = sandbox.run(&["grep", "*"]).ok().to_owned();
+    assert_eq!(listed.lines().count(), 11, "{listed}");
+    assert!(
+        !listed.lines().any(|line| line == "other/delete_repo"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains(r"evil/'forged\nother/delete_repo'"),
+        "{listed}"
+    );
+    let listed = sandbox.run(&["-d"]).ok().to_owned();
+    assert_eq!(
+        listed
+            .lines()
+            .filter(|line| line.starts_with("  • "))
+            .count(),
+        11
+    );
+    assert_eq!(listed.lines().count(), 13, "{listed}");
 }
