@@ -102,3 +102,9 @@ pub fn help_section() -> String {
 pub fn get(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|value| !value.is_empty())
 }
+
+/// The user's home directory: where the user's own configs are.
+pub const HOME: &str = "HOME";
+/// Where per-user state is kept (the trusted configs), after the XDG base
+/// directory spec; `~/.local/state` when unset.
+pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";

@@ -134,6 +134,41 @@ pub enum McpError {
         snippet: String,
     },
 
+    /// A project's config (not the user's own) that the user has not
+    /// trusted, or that changed since.
+    #[error("{}", if *changed {
+        format!("Config file `{}` has changed since it was trusted", path.display())
+    } else {
+        format!("Config file `{}` is not trusted", path.display())
+    })]
+    ConfigUntrusted {
+        /// The file.
+        path: PathBuf,
+        /// Trusted once, with other content.
+        changed: bool,
+        /// What it would run or reach, one server each, redacted.
+        reaches: Vec<String>,
+    },
+
+    /// A config file that someone else could have written.
+    #[error("Config file `{}` is not safe to use: {reason}", path.display())]
+    ConfigInsecure {
+        /// The file.
+        path: PathBuf,
+        /// Who else may write it.
+        reason: String,
+    },
+
+    /// mcp-cli's own state (the trusted configs) could not be written.
+    #[error("cannot write `{}`", path.display())]
+    StateWrite {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// The config file parses but does not have the expected shape.
     #[error("invalid config `{}` at `{key}`: {message}", path.display())]
     ConfigInvalid {
@@ -420,6 +455,9 @@ impl McpError {
             McpError::ConfigRead { .. } => "CONFIG_READ_FAILED",
             McpError::ConfigSyntax { .. } => "CONFIG_INVALID_JSON",
             McpError::ConfigInvalid { .. } => "CONFIG_INVALID",
+            McpError::ConfigUntrusted { .. } => "CONFIG_UNTRUSTED",
+            McpError::ConfigInsecure { .. } => "CONFIG_INSECURE",
+            McpError::StateWrite { .. } => "STATE_WRITE_FAILED",
             McpError::MissingEnvVar { .. } => "MISSING_ENV_VAR",
             McpError::InvalidSetting { .. } => "INVALID_SETTING",
             McpError::TransportUnsupported { .. } => "TRANSPORT_UNSUPPORTED",
@@ -460,6 +498,9 @@ impl McpError {
             | McpError::ConfigRead { .. }
             | McpError::ConfigSyntax { .. }
             | McpError::ConfigInvalid { .. }
+            | McpError::ConfigUntrusted { .. }
+            | McpError::ConfigInsecure { .. }
+            | McpError::StateWrite { .. }
             | McpError::MissingEnvVar { .. }
             | McpError::InvalidSetting { .. }
             | McpError::TransportUnsupported { .. }
@@ -521,7 +562,13 @@ impl McpError {
                 .iter()
                 .map(|p| format!("searched `{}`", p.display()))
                 .collect(),
-            McpError::ConfigRead { source, .. } | McpError::Spawn { source, .. } => {
+            McpError::ConfigUntrusted { reaches, .. } => reaches
+                .iter()
+                .map(|reach| format!("it would run {reach}"))
+                .collect(),
+            McpError::ConfigRead { source, .. }
+            | McpError::Spawn { source, .. }
+            | McpError::StateWrite { source, .. } => {
                 vec![source.to_string()]
             }
             McpError::ConfigSyntax {
@@ -642,6 +689,19 @@ impl McpError {
                 "create one of those files, for example `~/.config/mcp/mcp_servers.json` holding {\"mcpServers\": {\"fs\": {\"command\": \"npx\", \"args\": [\"-y\", \"@modelcontextprotocol/server-filesystem\", \".\"]}}}, or point to one with `-c <path>` or MCP_CONFIG_PATH".to_owned()
             }
             McpError::ConfigRead { .. } => "check the path and its permissions".to_owned(),
+            McpError::ConfigUntrusted { path, .. } => {
+                let path = crate::cli::quote(&path.display().to_string());
+                format!(
+                    "read it; if you want it to run, `mcp-cli trust {path}` (or name it once with `-c {path}`)"
+                )
+            }
+            McpError::ConfigInsecure { path, .. } => format!(
+                "make it yours and writable by you alone: `chmod go-w {}`",
+                crate::cli::quote(&path.display().to_string())
+            ),
+            McpError::StateWrite { .. } => {
+                "check that your state directory (XDG_STATE_HOME, or ~/.local/state) is yours and writable".to_owned()
+            }
             McpError::ConfigSyntax { .. } | McpError::ConfigInvalid { .. } => {
                 "fix the config file; the README's config reference shows the format".to_owned()
             }

@@ -36,6 +36,14 @@ pub fn main(argv: Vec<std::ffi::OsString>) -> u8 {
     let json_asked = argv.iter().any(|arg| arg == "--json");
     let printer = Arc::new(Printer::new(json_asked));
     match cli::parse(argv) {
+        // Needs no server, and must not load the config it is to trust.
+        Ok(Parsed::Run(Args {
+            command: Some(Command::Trust { path }),
+            ..
+        })) => match commands::trust(path.as_deref(), &printer) {
+            Ok(()) => exit::SUCCESS,
+            Err(error) => report(&printer, &error),
+        },
         Ok(Parsed::Run(args)) => {
             run_in_runtime(Arc::new(Printer::new(args.json).with_raw(args.raw)), args)
         }
@@ -109,8 +117,7 @@ fn prepare(
     } = args;
     let settings = Settings::from_env()?;
     printer::set_debug(settings.debug);
-    let loaded =
-        config::find(config_flag.as_deref()).and_then(|path| config::load(&path, &settings));
+    let loaded = config::load(config_flag.as_deref(), &settings);
     // Words without a verb are explained even without a config.
     let command = match command.unwrap_or(Command::List) {
         Command::Bare(words) => bare(words, loaded.as_ref().ok())?,
@@ -142,6 +149,7 @@ async fn run(context: &Context, command: Command) -> Result<(), McpError> {
         Command::Grep { pattern } => commands::grep(context, &pattern).await,
         Command::Call { target, rest } => commands::call(context, &target, &rest).await,
         Command::Servers => commands::servers(context),
+        Command::Trust { .. } => unreachable!("main runs it"),
         Command::Bare(_) => unreachable!("prepare resolves it"),
     }
 }

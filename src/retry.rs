@@ -121,6 +121,9 @@ pub fn is_transient(error: &McpError) -> bool {
         | McpError::ConfigRead { .. }
         | McpError::ConfigSyntax { .. }
         | McpError::ConfigInvalid { .. }
+        | McpError::ConfigUntrusted { .. }
+        | McpError::ConfigInsecure { .. }
+        | McpError::StateWrite { .. }
         | McpError::MissingEnvVar { .. }
         | McpError::InvalidSetting { .. }
         | McpError::TransportUnsupported { .. }

@@ -57,6 +57,11 @@ pub enum Command {
         /// split by the shell, joined again) or `-`.
         rest: Vec<String>,
     },
+    /// Trust a project's config file.
+    Trust {
+        /// The file; `./mcp_servers.json` when none.
+        path: Option<String>,
+    },
     /// Hidden, for completions: the configured servers' names.
     Servers,
     /// Words that start with no verb: `mcp-cli <server>` (its info), or a
@@ -212,6 +217,7 @@ pub fn parse(arguments: impl IntoIterator<Item = OsString>) -> Result<Parsed, Mc
             target: rest.remove(0),
             rest,
         },
+        "trust" => Command::Trust { path: rest.pop() },
         "completions" => return complete::script(&rest[0]).map(Parsed::Print),
         other => unreachable!("verb `{other}` has no command"),
     });

@@ -36,6 +36,8 @@ pub enum Kind {
     Shell,
     /// A verb's name.
     Verb,
+    /// A file's path.
+    File,
 }
 
 /// One positional argument of a verb.
@@ -225,6 +227,30 @@ never sent again unless the tool is annotated readOnlyHint or idempotentHint.",
                 "echo '{\"path\":\"README.md\"}' | mcp-cli call filesystem/read_text_file",
                 "from stdin",
             ),
+        ],
+    },
+    Verb {
+        name: "trust",
+        aliases: &[],
+        mistaken_for: &["allow", "approve"],
+        args: &[arg("path", Kind::File, false)],
+        summary: "let a project's config file run its servers",
+        about: "A config file names commands to run, so one found in the current folder
+(`./mcp_servers.json`, say in a repository just cloned) is used only once you
+trust it: until then every command stops with CONFIG_UNTRUSTED, naming what
+it would run. `trust` records the file's path and the SHA-256 of its content
+in your state directory (XDG_STATE_HOME, or ~/.local/state); when the file
+changes, it must be trusted again. Its servers are added to those of your
+own config (~/.mcp_servers.json or ~/.config/mcp/mcp_servers.json); one of
+the same name is replaced, with a warning. A file named with -c or
+MCP_CONFIG_PATH needs no trust: naming it is consent. Any config file that
+someone else owns, or that others may write, is refused.",
+        examples: &[
+            (
+                "mcp-cli trust",
+                "trust ./mcp_servers.json, after reading it",
+            ),
+            ("mcp-cli trust tools/mcp_servers.json", "another file"),
         ],
     },
     Verb {

@@ -83,7 +83,7 @@ pub(super) fn resolve<'c, 't>(
 }
 
 fn transport_lines(entry: &ServerEntry) -> Vec<(&'static str, String)> {
-    match &entry.transport {
+    let mut lines = match &entry.transport {
         ServerConfig::Stdio { env, cwd, .. } => {
             let mut lines = vec![
                 ("Transport", "stdio".to_owned()),
@@ -122,7 +122,10 @@ fn transport_lines(entry: &ServerEntry) -> Vec<(&'static str, String)> {
             }
             lines
         }
-    }
+    };
+    // Which file it comes from: the user's, or a project's.
+    lines.push(("Config", entry.source.display().to_string()));
+    lines
 }
 
 fn server_text(entry: &ServerEntry, listing: &Listing, with_descriptions: bool) -> String {

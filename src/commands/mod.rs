@@ -5,6 +5,7 @@ mod call;
 mod grep;
 mod info;
 mod list;
+mod trust;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ pub use call::call;
 pub use grep::grep;
 pub use info::info;
 pub use list::list;
+pub use trust::trust;
 
 /// `mcp-cli __servers`, for completions: the configured servers' names, one
 /// per line, without starting any.
@@ -86,7 +88,7 @@ impl Context {
                 .filter(startable)
                 .take(config.concurrency.max(1))
                 .collect(),
-            Command::Servers | Command::Bare(_) => Vec::new(),
+            Command::Servers | Command::Trust { .. } | Command::Bare(_) => Vec::new(),
         };
         let started = entries
             .into_iter()

@@ -7,6 +7,7 @@
 //! in every string of a server entry.
 
 mod glob;
+pub mod trust;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -57,6 +58,31 @@ impl Config {
         }
     }
 
+    /// This (the user's) config with `project`'s servers: added after its
+    /// own, or in place of one of the same name, with a warning.
+    pub fn merge(mut self, project: Config) -> Config {
+        self.warnings.extend(project.warnings);
+        for entry in project.servers {
+            match self.servers.iter_mut().find(|own| own.name == entry.name) {
+                Some(own) => {
+                    self.warnings.push(format!(
+                        "server `{}` of `{}` replaces the one of `{}`",
+                        entry.name,
+                        entry.source.display(),
+                        own.source.display()
+                    ));
+                    *own = entry;
+                }
+                None => self.servers.push(entry),
+            }
+        }
+        self.disabled
+            .retain(|name| !self.servers.iter().any(|entry| entry.name == *name));
+        self.disabled.extend(project.disabled);
+        self.path = project.path;
+        self
+    }
+
     /// The server called `name`, or `SERVER_NOT_FOUND` listing the others.
     pub fn server(&self, name: &str) -> Result<&ServerEntry, McpError> {
         self.servers
@@ -89,6 +115,8 @@ pub struct ServerEntry {
     pub unresolved: Option<String>,
     /// Which of its tools are visible.
     pub filter: ToolFilter,
+    /// The config file it comes from.
+    pub source: PathBuf,
 }
 
 /// How to reach a server, after `${VAR}` substitution.
@@ -146,11 +174,11 @@ impl ToolFilter {
     }
 }
 
-/// Where the config is looked for, in order, when neither `-c` nor
-/// `MCP_CONFIG_PATH` names it.
-pub fn default_paths() -> Vec<PathBuf> {
-    let mut paths = vec![PathBuf::from("mcp_servers.json")];
-    if let Some(home) = std::env::var_os("HOME").filter(|home| !home.is_empty()) {
+/// The user's own config files, in the order they are looked for (the
+/// first that exists is used).
+pub fn user_paths() -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    if let Some(home) = std::env::var_os(env_vars::HOME).filter(|home| !home.is_empty()) {
         let home = PathBuf::from(home);
         paths.push(home.join(".mcp_servers.json"));
         paths.push(home.join(".config/mcp/mcp_servers.json"));
@@ -158,42 +186,69 @@ pub fn default_paths() -> Vec<PathBuf> {
     paths
 }
 
-/// Finds the config file: `-c`, then `MCP_CONFIG_PATH`, then [`default_paths`]
-/// (as philschmid/mcp-cli and DESIGN.md order them).
-pub fn find(explicit: Option<&Path>) -> Result<PathBuf, McpError> {
-    if let Some(path) = explicit {
-        return Ok(path.to_owned());
-    }
-    if let Some(path) = env_vars::get(env_vars::MCP_CONFIG_PATH) {
-        return Ok(PathBuf::from(path));
-    }
-    let searched = default_paths();
-    searched
-        .iter()
-        .find(|path| path.is_file())
-        .cloned()
-        .ok_or(McpError::ConfigNotFound {
-            explicit: None,
-            searched,
-        })
-}
+/// A project's config: `mcp_servers.json` in the current folder.
+pub const PROJECT_FILE: &str = "mcp_servers.json";
 
-/// Reads, parses and validates the config file at `path`.
-pub fn load(path: &Path, settings: &Settings) -> Result<Config, McpError> {
-    let text = std::fs::read_to_string(path).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            McpError::ConfigNotFound {
-                explicit: Some(path.to_owned()),
-                searched: Vec::new(),
-            }
-        } else {
-            McpError::ConfigRead {
-                path: path.to_owned(),
-                source,
-            }
-        }
+/// Finds, reads and validates the config: the file `-c` names, else the
+/// one `MCP_CONFIG_PATH` names (either is the user's consent to run it);
+/// else the user's own config, merged with the current folder's
+/// `mcp_servers.json` once that one is trusted ([`trust`]). A server both
+/// define is the project's, with a warning.
+pub fn load(explicit: Option<&Path>, settings: &Settings) -> Result<Config, McpError> {
+    let named = explicit
+        .map(Path::to_owned)
+        .or_else(|| env_vars::get(env_vars::MCP_CONFIG_PATH).map(PathBuf::from));
+    if let Some(path) = named {
+        return from_text(&path, &trust::read(&path)?, settings);
+    }
+    let user_paths = user_paths();
+    let user = user_paths.iter().find(|path| path.is_file());
+    let project = Path::new(PROJECT_FILE);
+    let project_is_own =
+        |user: &Path| std::fs::canonicalize(user).ok() == std::fs::canonicalize(project).ok();
+    let project = project
+        .is_file()
+        .then_some(project)
+        .filter(|_| !user.is_some_and(|user| project_is_own(user)));
+    let Some(project) = project else {
+        return match user {
+            Some(user) => from_text(user, &trust::read(user)?, settings),
+            None => Err(McpError::ConfigNotFound {
+                explicit: None,
+                searched: std::iter::once(PathBuf::from(PROJECT_FILE))
+                    .chain(user_paths)
+                    .collect(),
+            }),
+        };
+    };
+    let text = trust::read(project)?;
+    let canonical = std::fs::canonicalize(project).map_err(|source| McpError::ConfigRead {
+        path: project.to_owned(),
+        source,
     })?;
-    from_text(path, &text, settings)
+    let status = trust::check(&canonical, &trust::digest(text.as_bytes()));
+    if status != trust::Trust::Trusted {
+        // What it would run, as written and redacted, for the user to judge.
+        let reaches = from_text(project, &text, settings)
+            .map(|config| {
+                config
+                    .servers
+                    .iter()
+                    .map(|entry| format!("{}: {}", entry.name, entry.shown))
+                    .collect()
+            })
+            .unwrap_or_else(|_| vec!["(it does not parse)".to_owned()]);
+        return Err(McpError::ConfigUntrusted {
+            path: project.to_owned(),
+            changed: status == trust::Trust::Changed,
+            reaches,
+        });
+    }
+    let project_config = from_text(project, &text, settings)?;
+    match user {
+        Some(user) => Ok(from_text(user, &trust::read(user)?, settings)?.merge(project_config)),
+        None => Ok(project_config),
+    }
 }
 
 /// Parses and validates config `text` read from `path`.
@@ -447,6 +502,7 @@ impl Loader<'_> {
         };
         Ok(ServerEntry {
             name: name.to_owned(),
+            source: self.path.to_owned(),
             transport,
             shown,
             unresolved: None,

@@ -48,6 +48,11 @@ fn config_lookup_order_flag_then_env_then_cwd() {
         r#"{"mcpServers": {"from-cwd": {"command": "x"}}}"#,
     );
     let missing = |run: crate::support::Run| run.stderr.clone();
+    // The folder's file runs nothing until it is trusted.
+    sandbox
+        .run(&["info", "nope"])
+        .expect_error(1, "CONFIG_UNTRUSTED");
+    sandbox.run(&["trust"]).ok();
     // Each lookup names the server it found through SERVER_NOT_FOUND's list.
     let stderr = missing(sandbox.run(&["info", "nope"]));
     assert!(stderr.contains("from-cwd"), "{stderr}");
@@ -73,7 +78,7 @@ fn config_lookup_order_flag_then_env_then_cwd() {
 fn invalid_json_names_line_and_column_with_the_line() {
     let sandbox = Sandbox::new();
     sandbox.write(
-        "mcp_servers.json",
+        ".mcp_servers.json",
         "{\n  // comments are fine\n  \"mcpServers\": {\n    \"a\": {\"command\": \"x\",, }\n  }\n}\n",
     );
     let run = sandbox.run(&[]);

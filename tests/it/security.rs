@@ -87,7 +87,7 @@ fn planted_secrets_are_shown_nowhere() {
 fn a_syntax_error_masks_the_values_on_its_line() {
     let sandbox = Sandbox::new();
     sandbox.write(
-        "mcp_servers.json",
+        ".mcp_servers.json",
         "{\"mcpServers\": {\"a\": {\"command\": \"x\", \"env\": {\"TOKEN\": \"PLANTED\",, }}}}\n",
     );
     let run = sandbox.run(&[]);
@@ -224,4 +224,156 @@ fn a_hostile_server_cannot_take_over_the_terminal() {
         11
     );
     assert_eq!(listed.lines().count(), 13, "{listed}");
+}
+
+/// A cloned folder's `mcp_servers.json` runs nothing until trusted: every
+/// verb stops with CONFIG_UNTRUSTED, naming what it would run, and the
+/// command it names is never started.
+#[test]
+fn an_untrusted_project_config_never_runs() {
+    let sandbox = Sandbox::new();
+    let marker = sandbox.path().join("pwned");
+    let project = json!({"mcpServers": {"evil": {
+        "command": "sh",
+        "args": ["-c", "touch pwned; exec \"$0\"", test_server().display().to_string()],
+    }}});
+    sandbox.write("mcp_servers.json", &project.to_string());
+    for args in [
+        &[][..],
+        &["-d"],
+        &["info"],
+        &["info", "evil"],
+        &["evil"],
+        &["grep", "*"],
+        &["call", "evil", "echo", "{\"text\": \"x\"}"],
+        &["__servers"],
+    ] {
+        let run = sandbox.run(args);
+        assert_eq!(run.code, 1, "{args:?}: {run:#?}");
+        if args != ["__servers"] {
+            run.expect_error(1, "CONFIG_UNTRUSTED");
+            assert!(
+                run.stderr.contains("mcp-cli trust mcp_servers.json"),
+                "{}",
+                run.stderr
+            );
+            assert!(
+                run.stderr.contains("it would run evil: sh -c"),
+                "{}",
+                run.stderr
+            );
+        }
+    }
+    assert!(!marker.exists(), "an untrusted config's command ran");
+    // Trusted, it runs; changed, it stops again until trusted again.
+    let trusted = sandbox.run(&["trust"]);
+    assert!(trusted.ok().starts_with("Trusted "), "{trusted:#?}");
+    assert!(trusted.ok().contains("evil: sh -c"), "{trusted:#?}");
+    assert_eq!(
+        sandbox
+            .run(&["call", "evil", "echo", "{\"text\": \"x\"}"])
+            .ok(),
+        "x\n"
+    );
+    assert!(marker.exists());
+    std::fs::remove_file(&marker).unwrap();
+    sandbox.write("mcp_servers.json", &format!("{project}\n"));
+    let run = sandbox.run(&["call", "evil", "echo", "{\"text\": \"x\"}"]);
+    run.expect_error(1, "CONFIG_UNTRUSTED");
+    assert!(
+        run.stderr.contains("has changed since it was trusted"),
+        "{}",
+        run.stderr
+    );
+    assert!(!marker.exists());
+    sandbox.run(&["--json", "trust", "mcp_servers.json"]).json();
+    assert_eq!(
+        sandbox
+            .run(&["call", "evil", "echo", "{\"text\": \"y\"}"])
+            .ok(),
+        "y\n"
+    );
+    // Naming the file is consent: no trust needed.
+    let other = Sandbox::new();
+    other.write("mcp_servers.json", &project.to_string());
+    assert_eq!(
+        other
+            .run(&[
+                "-c",
+                "mcp_servers.json",
+                "call",
+                "evil",
+                "echo",
+                "{\"text\": \"z\"}"
+            ])
+            .ok(),
+        "z\n"
+    );
+}
+
+/// A config file others may write is refused, trusted or named or not.
+#[test]
+fn a_config_others_may_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::with_servers(json!({"demo": {"command": "x"}}));
+    let user = sandbox.path().join(".mcp_servers.json");
+    sandbox.write("named.json", r#"{"mcpServers": {}}"#);
+    let named = sandbox.path().join("named.json");
+    for mode in [0o664, 0o666, 0o646] {
+        std::fs::set_permissions(&user, std::fs::Permissions::from_mode(mode)).unwrap();
+        let run = sandbox.run(&["info", "demo"]);
+        run.expect_error(1, "CONFIG_INSECURE");
+        assert!(run.stderr.contains("chmod go-w"), "{}", run.stderr);
+        std::fs::set_permissions(&named, std::fs::Permissions::from_mode(mode)).unwrap();
+        sandbox
+            .run(&["-c", "named.json"])
+            .expect_error(1, "CONFIG_INSECURE");
+        sandbox
+            .run(&["trust", "named.json"])
+            .expect_error(1, "CONFIG_INSECURE");
+    }
+    std::fs::set_permissions(&user, std::fs::Permissions::from_mode(0o644)).unwrap();
+    sandbox
+        .run(&["info", "nope"])
+        .expect_error(1, "SERVER_NOT_FOUND");
+}
+
+/// A trusted project config adds to the user's own; a server of the same
+/// name is the project's, with a warning; `info` says where each is from.
+#[test]
+fn project_and_user_configs_merge() {
+    let sandbox = Sandbox::new();
+    let user = json!({"mcpServers": {"mine": sandbox.server(&[]), "shared": {"command": "/nonexistent/x"}}});
+    sandbox.write_config(&user);
+    let project =
+        json!({"mcpServers": {"shared": sandbox.server(&[]), "theirs": sandbox.server(&[])}});
+    sandbox.write("mcp_servers.json", &project.to_string());
+    sandbox.run(&["trust"]).ok();
+    let run = sandbox.run(&[]);
+    let names: Vec<&str> = run
+        .ok()
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with(' '))
+        .collect();
+    assert_eq!(names, ["mine", "shared", "theirs"]);
+    assert!(
+        run.stderr
+            .contains("server `shared` of `mcp_servers.json` replaces the one of"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        sandbox
+            .run(&["info", "shared"])
+            .ok()
+            .contains("\nConfig: mcp_servers.json\n")
+    );
+    assert!(
+        sandbox
+            .run(&["info", "mine"])
+            .ok()
+            .contains("/.mcp_servers.json\n")
+    );
+    let info = sandbox.run(&["--json", "info", "theirs"]).json();
+    assert_eq!(info["transport"]["config"], "mcp_servers.json");
 }

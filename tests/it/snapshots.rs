@@ -87,10 +87,19 @@ const CASES: &[Case] = &[
     case("config_not_found_explicit", &["-c", "missing.json"]),
     case("config_read_failed", &["-c", "."]),
     with("config_syntax", &[], |sandbox| {
-        sandbox.write("mcp_servers.json", "{\n  \"mcpServers\": {\n    \"a\": {\"command\": \"x\",, }\n  }\n}\n");
+        sandbox.write(".mcp_servers.json", "{\n  \"mcpServers\": {\n    \"a\": {\"command\": \"x\",, }\n  }\n}\n");
     }),
     with("config_invalid", &[], |sandbox| {
-        sandbox.write("mcp_servers.json", "{\"mcpServers\": {\"a\": {\"args\": []}}}");
+        sandbox.write(".mcp_servers.json", "{\"mcpServers\": {\"a\": {\"args\": []}}}");
+    }),
+    with("config_untrusted", &["call", "demo", "echo", "{}"], |sandbox| {
+        demo(sandbox);
+        sandbox.write("mcp_servers.json", r#"{"mcpServers": {"repo": {"command": "npx", "args": ["-y", "x", "--token=abc"]}}}"#);
+    }),
+    with("config_insecure", &[], |sandbox| {
+        demo(sandbox);
+        let path = sandbox.path().join(".mcp_servers.json");
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
     }),
     case("missing_env_var", &["call", "unset", "t", "{}"]),
     with("invalid_setting", &["info", "demo"], |sandbox| demo_with(sandbox, "MCP_TIMEOUT", "abc")),

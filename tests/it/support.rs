@@ -144,7 +144,7 @@ impl Sandbox {
 
     pub fn write_config(&self, config: &Value) {
         self.write(
-            "mcp_servers.json",
+            ".mcp_servers.json",
             &serde_json::to_string_pretty(config).unwrap(),
         );
     }
