@@ -56,6 +56,7 @@ pub fn main(argv: Vec<std::ffi::OsString>) -> u8 {
 }
 
 fn run_in_runtime(printer: Arc<Printer>, args: Args) -> u8 {
+    client::become_subreaper();
     let (signals, watch_signals) = signals::watch(printer.json());
     let (context, command) = match prepare(args, printer.clone(), Signals(signals)) {
         Ok(prepared) => prepared,
@@ -87,6 +88,7 @@ fn run_in_runtime(printer: Arc<Printer>, args: Args) -> u8 {
     // surely not reaped yet.
     drop(context);
     client::stop_all(Duration::from_millis(500));
+    client::stop_orphans(Duration::from_millis(500));
     code
 }
 

@@ -6,6 +6,7 @@
 //! [`McpError`]s that name the server, the method and the duration.
 
 mod process;
+mod spawn;
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +25,7 @@ use rmcp::{ClientHandler, Peer, RoleClient, ServiceExt};
 use serde_json::{Map, Value};
 
 use process::MAX_MESSAGE_BYTES;
-pub use process::{SHUTDOWN_GRACE, stop_all};
+pub use process::{SHUTDOWN_GRACE, become_subreaper, stop_all, stop_orphans};
 
 /// How long a server that wrote something other than JSON-RPC to stdout
 /// during the handshake may then stay silent (stdout and stderr) before it

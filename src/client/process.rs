@@ -85,7 +85,7 @@ impl StderrTail {
 /// A running server process.
 #[derive(Debug)]
 pub struct ServerProcess {
-    child: std::process::Child,
+    child: super::spawn::Child,
     /// Readable once the process has exited (Linux); made at the first wait.
     #[cfg(target_os = "linux")]
     exit_fd: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
@@ -124,27 +124,10 @@ pub struct Started {
 
 /// Starts the server process, in a process group of its own.
 pub fn start(launch: &Launch<'_>) -> Result<Started, McpError> {
-    let mut command = std::process::Command::new(launch.command);
-    command
-        .args(launch.args)
-        .envs(
-            launch
-                .env
-                .iter()
-                .map(|setting| (&setting.name, &setting.value)),
-        )
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    if let Some(cwd) = launch.cwd {
-        command.current_dir(cwd);
-    }
-    #[cfg(unix)]
-    std::os::unix::process::CommandExt::process_group(&mut command, 0);
     // A forced exit waits until the server is registered, so it cannot miss
     // one that is just starting.
     let spawned = crate::signals::deferred(|| {
-        let child = command.spawn()?;
+        let child = super::spawn::spawn(launch.command, launch.args, launch.env, launch.cwd)?;
         let group = i32::try_from(child.id()).ok();
         if let Some(group) = group {
             register(group);
@@ -312,18 +295,9 @@ impl Started {
         } = self;
         let child = &mut process.child;
         let pipes = (
-            child
-                .stdin
-                .take()
-                .map(|pipe| pipe::Sender::from_owned_fd(pipe.into())),
-            child
-                .stdout
-                .take()
-                .map(|pipe| pipe::Receiver::from_owned_fd(pipe.into())),
-            child
-                .stderr
-                .take()
-                .map(|pipe| pipe::Receiver::from_owned_fd(pipe.into())),
+            child.stdin.take().map(pipe::Sender::from_owned_fd),
+            child.stdout.take().map(pipe::Receiver::from_owned_fd),
+            child.stderr.take().map(pipe::Receiver::from_owned_fd),
         );
         let pipe_error = |source| McpError::Spawn {
             server: server.clone(),
@@ -716,6 +690,91 @@ pub fn stop_all(grace: Duration) {
         reap(group);
         send_to_group(group, Signal::Kill);
     }
+}
+
+/// Stops what servers left behind outside their process groups (a daemon
+/// that called `setsid`): on Linux mcp-cli is their subreaper
+/// ([`become_subreaper`]), so once their server has exited they are its
+/// children. Each gets SIGTERM (its group too), then SIGKILL after `grace`,
+/// and is reaped. Costs one `waitpid` when there are none.
+pub fn stop_orphans(grace: Duration) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: WNOHANG with a null status only reaps exited children;
+        // ECHILD (-1) says there are none at all.
+        if unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } < 0 {
+            return;
+        }
+        // A killed orphan's own children become ours in turn: a few rounds.
+        for _ in 0..3 {
+            let orphans = children();
+            if orphans.is_empty() {
+                return;
+            }
+            for &pid in &orphans {
+                signal_orphan(pid, libc::SIGTERM);
+            }
+            let deadline = std::time::Instant::now() + grace;
+            let alive = |pid: i32| {
+                // SAFETY: reaps `pid` if it has exited; 0 means it runs still.
+                unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) == 0 }
+            };
+            while std::time::Instant::now() < deadline && orphans.iter().any(|&pid| alive(pid)) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            for &pid in orphans.iter().filter(|&&pid| alive(pid)) {
+                signal_orphan(pid, libc::SIGKILL);
+                // SAFETY: a SIGKILLed child of ours exits at once.
+                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = grace;
+}
+
+/// Makes mcp-cli the subreaper of its servers' descendants (Linux): one
+/// that leaves its server's process group and outlives its server becomes
+/// mcp-cli's child instead of init's, so [`stop_orphans`] can stop it.
+pub fn become_subreaper() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: sets a flag of this process; no memory is touched.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong);
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn signal_orphan(pid: i32, signal: i32) {
+    // SAFETY: kill(2) has no memory-safety preconditions; a process (or
+    // group) that is gone yields ESRCH.
+    unsafe {
+        libc::kill(-pid, signal);
+        libc::kill(pid, signal);
+    }
+}
+
+/// This process's children, from `/proc` (Linux).
+#[cfg(target_os = "linux")]
+fn children() -> Vec<i32> {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            // `pid (comm) state ppid ...`; comm may hold spaces and `)`.
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let rest = stat.rsplit_once(')')?.1;
+                    rest.split_whitespace().nth(1).map(|ppid| ppid == me)
+                })
+                .unwrap_or(false)
+        })
+        .collect()
 }
 
 fn group_alive(group: i32) -> bool {

@@ -97,6 +97,8 @@ mixed, huge, write, idem, readonly).
   --noisy-stderr N           N noise lines at start, one line per message
   --ignore-stdin-eof         keep running after stdin EOF
   --spawn-grandchild         start `sleep 300` and record its pid (needs --state)
+  --spawn-setsid-grandchild  the same, in a session (and process group) of its
+                             own, as a daemon would (setsid(1), Linux)
   --stderr-on-exit TEXT      print TEXT to stderr on every fault exit
   --hostile                  plant escape sequences, OSC 52, \\r and newlines in
                              every text field (names, descriptions, messages,
@@ -124,6 +126,7 @@ struct Config {
     noisy_stderr: Option<u64>,
     ignore_stdin_eof: bool,
     spawn_grandchild: bool,
+    spawn_setsid_grandchild: bool,
     stderr_on_exit: Option<String>,
     hostile: bool,
     page_size: usize,
@@ -153,6 +156,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Config, String> 
             "--noisy-stderr" => cfg.noisy_stderr = Some(parse_number(&arg, &value()?)?),
             "--ignore-stdin-eof" => cfg.ignore_stdin_eof = true,
             "--spawn-grandchild" => cfg.spawn_grandchild = true,
+            "--spawn-setsid-grandchild" => cfg.spawn_setsid_grandchild = true,
             "--stderr-on-exit" => cfg.stderr_on_exit = Some(value()?),
             "--hostile" => cfg.hostile = true,
             _ => return Err(format!("unknown argument: {arg}")),
@@ -285,7 +289,10 @@ fn main() {
         eprintln!("mcp-test-server: noise line {i}");
     }
     if cfg.spawn_grandchild {
-        spawn_grandchild(&srv);
+        spawn_grandchild(&srv, false);
+    }
+    if cfg.spawn_setsid_grandchild {
+        spawn_grandchild(&srv, true);
     }
     if cfg.exit_before_init {
         srv.fault_exit("exiting before initialize (fault injected)", 1);
@@ -336,8 +343,17 @@ fn main() {
     process::exit(0);
 }
 
-fn spawn_grandchild(srv: &Server) {
-    let child = Command::new("sleep")
+fn spawn_grandchild(srv: &Server, own_session: bool) {
+    // setsid(1) calls setsid() and execs in place: the recorded pid is
+    // sleep's (this child is not a group leader, so it need not fork).
+    let mut command = if own_session {
+        let mut command = Command::new("setsid");
+        command.arg("sleep");
+        command
+    } else {
+        Command::new("sleep")
+    };
+    let child = command
         .arg("300")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -377,3 +377,92 @@ fn project_and_user_configs_merge() {
     let info = sandbox.run(&["--json", "info", "theirs"]).json();
     assert_eq!(info["transport"]["config"], "mcp_servers.json");
 }
+
+/// The pid a test server recorded for its grandchild.
+fn grandchild(sandbox: &Sandbox) -> u32 {
+    sandbox
+        .log("events.log")
+        .iter()
+        .find_map(|line| line.strip_prefix("grandchild "))
+        .expect("the server recorded its grandchild")
+        .parse()
+        .unwrap()
+}
+
+/// A grandchild that left its server's process group with `setsid` (a
+/// daemon) is still stopped when the command ends (Linux: mcp-cli is its
+/// subreaper).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_setsid_grandchild_is_gone_after_the_command() {
+    use std::time::Duration;
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {
+        "demo": sandbox.server(&["--spawn-setsid-grandchild"]),
+    }}));
+    assert_eq!(
+        sandbox
+            .run(&["call", "demo", "echo", "{\"text\": \"x\"}"])
+            .ok(),
+        "x\n"
+    );
+    let pid = grandchild(&sandbox);
+    // In a session of its own: out of reach of the server's group.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let session = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().nth(3));
+    assert!(
+        crate::support::wait_for(Duration::from_secs(2), || !crate::support::alive(pid)),
+        "the setsid grandchild {pid} survived (session {session:?})"
+    );
+}
+
+/// `kill -9` of mcp-cli (an agent harness's timeout) mid-call and
+/// mid-listing takes its servers with it (Linux: parent-death signal).
+#[cfg(target_os = "linux")]
+#[test]
+fn sigkill_of_mcp_cli_leaves_no_server() {
+    use std::process::Stdio;
+    use std::time::Duration;
+    for (switch, args) in [
+        (
+            "--hang-on-call",
+            &["call", "demo", "echo", "{\"text\": \"x\"}"][..],
+        ),
+        ("--hang-on-list", &[][..]),
+    ] {
+        let sandbox = Sandbox::new();
+        // A server that would outlive its stdin: only the signal stops it.
+        sandbox.write_config(&json!({"mcpServers": {
+            "demo": sandbox.server(&[switch, "--ignore-stdin-eof"]),
+        }}));
+        let mut child = sandbox
+            .command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let marker = sandbox.state().display().to_string();
+        assert!(
+            crate::support::wait_for(Duration::from_secs(10), || {
+                !sandbox.log("events.log").is_empty()
+                    && !crate::support::pids_matching(&marker).is_empty()
+            }),
+            "{switch}: the server never started"
+        );
+        // Connected and waiting: the server is past its start.
+        std::thread::sleep(Duration::from_millis(300));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            crate::support::wait_for(Duration::from_secs(3), || crate::support::pids_matching(
+                &marker
+            )
+            .is_empty()),
+            "{switch}: a server outlived a SIGKILLed mcp-cli: {:?}",
+            crate::support::pids_matching(&marker)
+        );
+    }
+}
