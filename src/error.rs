@@ -85,6 +85,8 @@ pub enum McpError {
         did_you_mean: Option<&'static str>,
         /// The words after it, to suggest the whole corrected command.
         rest: Vec<String>,
+        /// It was the topic of `help`.
+        for_help: bool,
     },
 
     /// `mcp-cli <server> <tool>` without a verb: call or info?
@@ -92,8 +94,15 @@ pub enum McpError {
     AmbiguousCommand {
         /// The words given.
         words: Vec<String>,
-        /// The configured server the first word is a typo of, if any.
-        server_hint: Option<String>,
+        /// The server they name (a configured one when the first word is
+        /// a typo of one).
+        server: String,
+        /// The tool they name, if any.
+        tool: Option<String>,
+        /// The JSON arguments after them, joined, if any.
+        json: Option<String>,
+        /// Whether the first word is a typo of `server`.
+        typo: bool,
     },
 
     /// No config file at the place named (`-c`, `MCP_CONFIG_PATH`), or at
@@ -545,12 +554,20 @@ impl McpError {
                 "Valid subcommands: {}",
                 crate::cli::spec::verb_names().join(", ")
             )],
-            McpError::AmbiguousCommand { words, server_hint } => {
-                let mut lines = vec![format!("Received: mcp-cli {}", words.join(" "))];
-                if let Some(hint) = server_hint {
+            McpError::AmbiguousCommand {
+                words,
+                server,
+                typo,
+                ..
+            } => {
+                let received: Vec<String> = words
+                    .iter()
+                    .map(|word| crate::cli::quote(&crate::printer::one_line(word)))
+                    .collect();
+                let mut lines = vec![format!("Received: mcp-cli {}", received.join(" "))];
+                if *typo {
                     lines.push(format!(
-                        "no server `{}` in the config; did you mean `{hint}`?",
-                        ambiguous_server(words)
+                        "no such server in the config; did you mean `{server}`?"
                     ));
                 }
                 lines
@@ -599,7 +616,11 @@ impl McpError {
                 vec!["the config defines no server".to_owned()]
             }
             McpError::ServerNotFound { available, .. } => {
-                vec![format!("Available servers: {}", available.join(", "))]
+                let names: Vec<String> = available
+                    .iter()
+                    .map(|name| crate::printer::one_line(name).into_owned())
+                    .collect();
+                vec![format!("Available servers: {}", names.join(", "))]
             }
             McpError::ToolNotFound { similar, total, .. } if similar.is_empty() => {
                 vec![format!(
@@ -640,20 +661,19 @@ impl McpError {
                 format!("Usage: {usage}; see `mcp-cli --help`")
             }
             McpError::UnknownSubcommand {
+                did_you_mean: Some(verb),
+                for_help: true,
+                ..
+            } => format!("Did you mean `{}`?", crate::cli::suggest("help", &[verb])),
+            McpError::UnknownSubcommand {
                 did_you_mean, rest, ..
             } => match did_you_mean {
                 // The whole command again, with the verb put right, when
                 // it then has its arguments.
                 Some(verb) => match crate::cli::spec::verb(verb) {
-                    Some(spec)
-                        if rest.iter().any(|word| word == "--help")
-                            || crate::cli::check_arity(spec, rest).is_ok() =>
-                    {
-                        let words: Vec<String> = std::iter::once(*verb)
-                            .chain(rest.iter().map(String::as_str))
-                            .map(crate::cli::quote)
-                            .collect();
-                        format!("Did you mean `mcp-cli {}`?", words.join(" "))
+                    Some(spec) if crate::cli::check_arity(spec, rest).is_ok() => {
+                        let words: Vec<&str> = rest.iter().map(String::as_str).collect();
+                        format!("Did you mean `{}`?", crate::cli::suggest(verb, &words))
                     }
                     _ => format!(
                         "Did you mean {verb}? Usage: {}; see `mcp-cli help {verb}`",
@@ -662,24 +682,16 @@ impl McpError {
                 },
                 None => "see `mcp-cli --help` for the verbs".to_owned(),
             },
-            McpError::AmbiguousCommand { words, server_hint } => {
-                let server = server_hint
-                    .clone()
-                    .unwrap_or_else(|| ambiguous_server(words).to_owned());
-                let tool = ambiguous_tool(words);
-                let target = match tool {
-                    Some(tool) => format!("{} {}", crate::cli::quote(&server), crate::cli::quote(tool)),
-                    None => format!("{} <tool>", crate::cli::quote(&server)),
-                };
-                let skip = if words[0].contains('/') { 1 } else { 2 };
-                let json = words.get(skip..).unwrap_or_default().join(" ");
-                let call = if json.is_empty() {
-                    format!("mcp-cli call {target}")
-                } else {
-                    format!("mcp-cli call {target} {}", crate::cli::quote(&json))
-                };
+            McpError::AmbiguousCommand {
+                server, tool, json, ..
+            } => {
+                let tool = tool.as_deref().unwrap_or("<tool>");
+                let mut call = vec![server.as_str(), tool];
+                call.extend(json.as_deref());
                 format!(
-                    "Use `{call}` to execute, or `mcp-cli info {target}` to view schema"
+                    "Use `{}` to execute, or `{}` to view schema",
+                    crate::cli::suggest("call", &call),
+                    crate::cli::suggest("info", &[server, tool])
                 )
             }
             McpError::ConfigNotFound {
@@ -721,17 +733,17 @@ impl McpError {
                 server, available, ..
             } => match closest_name(server, available) {
                 Some(close) => format!(
-                    "did you mean `{close}`? `mcp-cli info {}` shows it",
-                    crate::cli::quote(close)
+                    "did you mean `{close}`? `{}` shows it",
+                    crate::cli::suggest("info", &[close])
                 ),
                 None => "run `mcp-cli` to list the configured servers".to_owned(),
             },
             McpError::ToolNotFound { server, .. } => {
-                format!("run `mcp-cli info {}` to list its tools", crate::cli::quote(server))
+                format!("run `{}` to list its tools", crate::cli::suggest("info", &[server]))
             }
             McpError::ToolDisabled { server, .. } => format!(
-                "run `mcp-cli info {}` for the tools you may call (the name may be misspelt); to allow this one, remove it from `disabledTools` or add it to `allowedTools` in the config",
-                crate::cli::quote(server)
+                "run `{}` for the tools you may call (the name may be misspelt); to allow this one, remove it from `disabledTools` or add it to `allowedTools` in the config",
+                crate::cli::suggest("info", &[server])
             ),
             McpError::InvalidJsonArguments { .. } => {
                 "pass one JSON object, for example '{\"key\": \"value\"}'; quote it for your shell"
@@ -742,18 +754,16 @@ impl McpError {
                     .to_owned()
             }
             McpError::ToolError { server, tool, .. } => format!(
-                "check the arguments against `mcp-cli info {} {}`",
-                crate::cli::quote(server),
-                crate::cli::quote(tool)
+                "check the arguments against `{}`",
+                crate::cli::suggest("info", &[server, tool])
             ),
             McpError::ToolExecutionFailed { server, tool, .. } => format!(
-                "check the arguments against `mcp-cli info {} {}`; the server refused the call",
-                crate::cli::quote(server),
-                crate::cli::quote(tool)
+                "check the arguments against `{}`; the server refused the call",
+                crate::cli::suggest("info", &[server, tool])
             ),
             McpError::ServerError { server, .. } => format!(
-                "check the request against `mcp-cli info {}`; the server refused it",
-                crate::cli::quote(server)
+                "check the request against `{}`; the server refused it",
+                crate::cli::suggest("info", &[server])
             ),
             McpError::MessageTooLarge { method, .. } if method == "tools/call" => {
                 "the tool ran, but its result cannot be read whole; ask it for less (a narrower query, a page or a range) rather than calling it again as is".to_owned()
@@ -861,6 +871,9 @@ impl McpError {
 /// of its length in edits (at least two).
 pub fn closest_name<'a>(wanted: &str, names: &'a [String]) -> Option<&'a str> {
     let wanted = wanted.to_lowercase();
+    if wanted.is_empty() {
+        return None;
+    }
     names
         .iter()
         .map(|name| {
@@ -869,25 +882,14 @@ pub fn closest_name<'a>(wanted: &str, names: &'a [String]) -> Option<&'a str> {
                 name.as_str(),
             )
         })
-        .filter(|(distance, _)| *distance <= (wanted.chars().count() / 3).max(2))
+        // Within a third of the length in edits (at least two), and never
+        // a whole other name.
+        .filter(|(distance, name)| {
+            *distance <= (wanted.chars().count() / 3).max(2)
+                && *distance < name.chars().count().min(wanted.chars().count())
+        })
         .min()
         .map(|(_, name)| name)
-}
-
-/// The server an ambiguous command names: the word before the first `/`
-/// (`s/t`), or the first word.
-fn ambiguous_server(words: &[String]) -> &str {
-    let first = words.first().map(String::as_str).unwrap_or_default();
-    first.split_once('/').map_or(first, |(server, _)| server)
-}
-
-/// The tool an ambiguous command names, if any.
-fn ambiguous_tool(words: &[String]) -> Option<&str> {
-    let first = words.first().map(String::as_str).unwrap_or_default();
-    match first.split_once('/') {
-        Some((_, tool)) => Some(tool).filter(|tool| !tool.is_empty()),
-        None => words.get(1).map(String::as_str),
-    }
 }
 
 /// Formats a duration for humans: `250ms`, `2.5s`, `3m 20s`.

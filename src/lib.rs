@@ -32,10 +32,14 @@ use crate::settings::Settings;
 /// Runs mcp-cli with these arguments (the program's name left out) and
 /// returns its exit code.
 pub fn main(argv: Vec<std::ffi::OsString>) -> u8 {
-    // Only a command line that does not parse is scanned for `--json` by hand.
-    let json_asked = argv.iter().any(|arg| arg == "--json");
+    // Only a command line that does not parse is scanned for `--json` by
+    // hand (up to `--`, after which it is a word).
+    let json_asked = argv
+        .iter()
+        .take_while(|arg| *arg != "--")
+        .any(|arg| arg == "--json");
     let printer = Arc::new(Printer::new(json_asked));
-    match cli::parse(argv) {
+    match cli::parse_command_line(argv) {
         // Needs no server, and must not load the config it is to trust.
         Ok(Parsed::Run(Args {
             command: Some(Command::Trust { path }),
@@ -179,12 +183,15 @@ fn bare(words: Vec<String>, config: Option<&config::Config>) -> Result<Command, 
             tool: None,
         });
     }
-    let server = match config {
-        Some(config) => commands::split_target(config, first, None).0,
-        None => first.split_once('/').map_or(first, |(server, _)| server),
+    let (server, slash_tool) = match config {
+        Some(config) => commands::split_target(config, first, None),
+        None => match first.split_once('/') {
+            Some((server, tool)) => (server, Some(tool).filter(|tool| !tool.is_empty())),
+            None => (first, None),
+        },
     };
     let known = is_server(server);
-    let close_server = error::closest_name(server, &names);
+    let close_server = error::closest_name(server, &names).filter(|_| !known);
     if !known
         && close_server.is_none()
         && let Some(verb) = cli::spec::did_you_mean(first)
@@ -193,17 +200,33 @@ fn bare(words: Vec<String>, config: Option<&config::Config>) -> Result<Command, 
             verb: first.to_owned(),
             did_you_mean: Some(verb),
             rest: words[1..].to_vec(),
+            for_help: false,
         });
     }
-    if words.len() == 1 && (known && first.ends_with('/') || !first.contains('/')) {
+    if words.len() == 1 && slash_tool.is_none() {
         // `server/`, or not a server: `info` says so, with the close names.
         return Ok(Command::Info {
             target: Some(server.to_owned()),
             tool: None,
         });
     }
+    // The tool: after the slash, or the next word unless that is the JSON.
+    let mut rest = &words[1..];
+    let tool = match slash_tool {
+        Some(tool) => Some(tool.to_owned()),
+        None => match rest.split_first() {
+            Some((word, after)) if !word.starts_with(['{', '[']) && word != "-" => {
+                rest = after;
+                Some(word.clone())
+            }
+            _ => None,
+        },
+    };
     Err(McpError::AmbiguousCommand {
-        server_hint: close_server.filter(|_| !known).map(str::to_owned),
+        server: close_server.unwrap_or(server).to_owned(),
+        typo: close_server.is_some(),
+        tool,
+        json: (!rest.is_empty()).then(|| rest.join(" ")),
         words,
     })
 }

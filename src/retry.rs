@@ -563,10 +563,14 @@ mod tests {
                 verb: "x".into(),
                 did_you_mean: None,
                 rest: vec![],
+                for_help: false,
             },
             McpError::AmbiguousCommand {
                 words: vec!["s".into()],
-                server_hint: None,
+                server: "s".into(),
+                tool: None,
+                json: None,
+                typo: false,
             },
             McpError::ConfigNotFound {
                 explicit: None,

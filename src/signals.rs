@@ -132,7 +132,7 @@ mod unix {
     /// forced exit kill, waitpid, nanosleep and _exit.
     extern "C" fn on_signal(signal: libc::c_int) {
         // SAFETY: errno is read and restored around the calls below.
-        let errno = unsafe { *libc::__errno_location() };
+        let errno = unsafe { *errno_location() };
         if signal == libc::SIGALRM {
             let first = FIRST.load(Ordering::SeqCst);
             if first != 0 {
@@ -157,7 +157,45 @@ mod unix {
             force_exit(signal);
         }
         // SAFETY: restores the errno read above.
-        unsafe { *libc::__errno_location() = errno };
+        unsafe { *errno_location() = errno };
+    }
+
+    /// This thread's errno.
+    ///
+    /// # Safety
+    /// The pointer is valid for this thread only.
+    unsafe fn errno_location() -> *mut libc::c_int {
+        // SAFETY: per the function's contract.
+        unsafe {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            return libc::__errno_location();
+            #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+            return libc::__error();
+        }
+    }
+
+    /// A pipe whose ends are close-on-exec and non-blocking.
+    fn pipe() -> Option<[libc::c_int; 2]> {
+        let mut fds = [0; 2];
+        #[cfg(target_os = "linux")]
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+            return None;
+        }
+        #[cfg(not(target_os = "linux"))]
+        // SAFETY: `fds` has room for the two descriptors pipe writes; fcntl
+        // only sets flags on them. No thread can exec in between yet: this
+        // runs before any server starts.
+        unsafe {
+            if libc::pipe(fds.as_mut_ptr()) != 0 {
+                return None;
+            }
+            for fd in fds {
+                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+                libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK);
+            }
+        }
+        Some(fds)
     }
 
     /// Stops every server and exits, unless held back (see [`super::deferred`]).
@@ -223,12 +261,7 @@ mod unix {
     /// Creates the pipe and installs the handlers; `None` if that fails (the
     /// default actions then stay).
     pub(super) fn install() -> Option<OwnedFd> {
-        let mut fds = [0; 2];
-        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
-            return None;
-        }
-        let [read_end, write_end] = fds;
+        let [read_end, write_end] = pipe()?;
         WRITE_END.store(write_end, Ordering::SeqCst);
         for signal in SIGNALS {
             // SAFETY: a zeroed sigaction with a valid handler is a valid

@@ -81,17 +81,36 @@ pub enum Parsed {
 /// The hidden verb completion scripts call for server names.
 pub const SERVERS_VERB: &str = "__servers";
 
+/// Parses the arguments after the program name, and remembers the `-c`
+/// path for the commands that suggestions offer, even when the line does
+/// not parse.
+pub fn parse_command_line(arguments: Vec<OsString>) -> Result<Parsed, McpError> {
+    parse_into(arguments, true)
+}
+
 /// Parses the arguments after the program name.
 pub fn parse(arguments: impl IntoIterator<Item = OsString>) -> Result<Parsed, McpError> {
+    parse_into(arguments, false)
+}
+
+/// [`parse`]; with `remember`, the `-c` path is kept for suggestions as
+/// soon as it is read (the errors that follow suggest commands).
+fn parse_into(
+    arguments: impl IntoIterator<Item = OsString>,
+    remember: bool,
+) -> Result<Parsed, McpError> {
     let mut args = Args::default();
     let mut words: Vec<OsString> = Vec::new();
     // Flags as typed, to check the verb-specific ones once the verb is known.
     let mut seen: Vec<(&'static Flag, String)> = Vec::new();
     let (mut help, mut version, mut only_words) = (false, false, false);
-    let mut iter = arguments.into_iter();
+    let mut iter = arguments.into_iter().peekable();
     while let Some(argument) = iter.next() {
         let bytes = argument.as_encoded_bytes();
-        if only_words || bytes == b"-" || !bytes.starts_with(b"-") {
+        // `-1`: a negative number (a piece of JSON split by the shell), not
+        // a flag: no flag is a digit.
+        let number = bytes.len() > 1 && bytes[0] == b'-' && bytes[1].is_ascii_digit();
+        if only_words || number || bytes == b"-" || !bytes.starts_with(b"-") {
             words.push(argument);
             continue;
         }
@@ -130,8 +149,11 @@ pub fn parse(arguments: impl IntoIterator<Item = OsString>) -> Result<Parsed, Mc
                 };
                 if flag.value.is_some() {
                     let rest = &cluster[index + 1..];
-                    let rest = rest.strip_prefix(b"=").unwrap_or(rest);
-                    let inline = (!rest.is_empty()).then(|| os_string(rest));
+                    // `-c=` is `-c` given an empty value, as `--config=` is.
+                    let inline = match rest.strip_prefix(b"=") {
+                        Some(value) => Some(os_string(value)),
+                        None => (!rest.is_empty()).then(|| os_string(rest)),
+                    };
                     found.push((flag, Some(take_value(flag, inline, &mut iter)?)));
                     break;
                 }
@@ -141,7 +163,12 @@ pub fn parse(arguments: impl IntoIterator<Item = OsString>) -> Result<Parsed, Mc
         for (flag, value) in found {
             seen.push((flag, argument.to_string_lossy().into_owned()));
             match flag.long {
-                "config" => args.config = value.map(PathBuf::from),
+                "config" => {
+                    args.config = value.map(PathBuf::from);
+                    if remember && let Some(path) = &args.config {
+                        let _ = CONFIG_FLAG.set(quote(&path.to_string_lossy()));
+                    }
+                }
                 "with-descriptions" => args.with_descriptions = true,
                 "json" => args.json = true,
                 "raw" => args.raw = true,
@@ -244,17 +271,20 @@ fn os_string(bytes: &[u8]) -> OsString {
 fn take_value(
     flag: &Flag,
     inline: Option<OsString>,
-    iter: &mut impl Iterator<Item = OsString>,
+    iter: &mut std::iter::Peekable<impl Iterator<Item = OsString>>,
 ) -> Result<OsString, McpError> {
-    match inline.or_else(|| iter.next()) {
+    // A next word that is a flag (`-c --json`) is not the value: the value
+    // was forgotten. Given inline (`--config=-x`), it is taken as it is.
+    let value = match inline {
+        Some(inline) => Some(inline),
+        None => iter.next_if(|next| !next.as_encoded_bytes().starts_with(b"-")),
+    };
+    match value {
         Some(value) if !value.is_empty() => Ok(value),
         _ => Err(McpError::MissingArgument {
             command: flag.name(),
             argument: flag.value.unwrap_or("value").to_lowercase(),
-            suggestion: format!(
-                "Use `mcp-cli -{} ./mcp_servers.json`",
-                flag.short.unwrap_or('c')
-            ),
+            suggestion: format!("Use `mcp-cli --{} ./mcp_servers.json`", flag.long),
         }),
     }
 }
@@ -267,7 +297,8 @@ fn help_for(verb: Option<&'static Verb>, words: &[String]) -> Result<String, Mcp
             Some(word) => Some(spec::verb(word).ok_or_else(|| McpError::UnknownSubcommand {
                 verb: word.clone(),
                 did_you_mean: spec::did_you_mean(word).filter(|verb| *verb != "help"),
-                rest: vec!["--help".to_owned()],
+                rest: Vec::new(),
+                for_help: true,
             })?),
         },
         other => other,
@@ -282,16 +313,22 @@ fn help_for(verb: Option<&'static Verb>, words: &[String]) -> Result<String, Mcp
 /// `TOO_MANY_ARGUMENTS`. A `server/tool` word counts as both.
 pub(crate) fn check_arity(verb: &Verb, rest: &[String]) -> Result<(), McpError> {
     let mut given = rest.len();
-    let names_both = verb.args.len() > 1
-        && verb.args[0].kind == Kind::Server
-        && verb.args[1].kind == Kind::Tool
-        && rest
-            .first()
-            .and_then(|first| first.split_once('/'))
-            .is_some_and(|(server, tool)| !server.is_empty() && !tool.is_empty());
-    if names_both {
-        given += 1;
+    let server_first =
+        verb.args.len() > 1 && verb.args[0].kind == Kind::Server && verb.args[1].kind == Kind::Tool;
+    let split = rest
+        .first()
+        .filter(|_| server_first)
+        .and_then(|first| first.split_once('/'));
+    // `/tool`: the server is what is missing.
+    if split.is_some_and(|(server, _)| server.is_empty()) && verb.args[0].required {
+        return Err(McpError::MissingArgument {
+            command: verb.name.to_owned(),
+            argument: verb.args[0].name.to_owned(),
+            suggestion: format!("Usage: {}", verb.usage()),
+        });
     }
+    // Too many words is counted as typed: whether `a/b` is a server or a
+    // server and a tool, only the config tells (the verb checks again).
     if let Some(max) = verb.max_args()
         && given > max
     {
@@ -301,6 +338,9 @@ pub(crate) fn check_arity(verb: &Verb, rest: &[String]) -> Result<(), McpError> 
             max,
             usage: verb.usage(),
         });
+    }
+    if split.is_some_and(|(_, tool)| !tool.is_empty()) {
+        given += 1;
     }
     let missing: Vec<&str> = verb
         .args
@@ -331,12 +371,13 @@ pub(crate) fn check_arity(verb: &Verb, rest: &[String]) -> Result<(), McpError> 
 
 /// `call <server>` without the tool.
 pub fn missing_tool(server: &str) -> McpError {
-    let server = quote(server);
     McpError::MissingArgument {
         command: "call".to_owned(),
         argument: "tool".to_owned(),
         suggestion: format!(
-            "run `mcp-cli info {server}` to list its tools, then `mcp-cli call {server} <tool> '{{...}}'`"
+            "run `{}` to list its tools, then `{} '{{...}}'`",
+            suggest("info", &[server]),
+            suggest("call", &[server, "<tool>"])
         ),
     }
 }
@@ -385,6 +426,36 @@ fn closest_flag(bare: &str) -> Option<&'static Flag> {
         .filter(|(distance, _)| *distance <= limit)
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, flag)| flag)
+}
+
+/// The config file named with `-c`, for the commands suggestions offer.
+static CONFIG_FLAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// A command line for a suggestion, ready to paste into a shell: `mcp-cli`,
+/// this run's `-c`, the verb, then the words quoted, after `--` when one of
+/// them starts with `-` (a server called `-x`). Words of the form `<name>`
+/// are placeholders and left as they are.
+pub fn suggest(verb: &str, words: &[&str]) -> String {
+    let mut line = String::from("mcp-cli");
+    if let Some(config) = CONFIG_FLAG.get() {
+        line.push_str(" -c ");
+        line.push_str(config);
+    }
+    line.push(' ');
+    line.push_str(verb);
+    if words.iter().any(|word| word.starts_with('-')) {
+        line.push_str(" --");
+    }
+    for word in words {
+        line.push(' ');
+        let placeholder = word.starts_with('<') && word.ends_with('>') && !word.contains(' ');
+        if placeholder {
+            line.push_str(word);
+        } else {
+            line.push_str(&quote(word));
+        }
+    }
+    line
 }
 
 /// `word` as a shell reads it back: as it is when it holds only safe
@@ -529,7 +600,6 @@ mod tests {
             (&["completions"], "MISSING_ARGUMENT"),
             (&["grep", "a", "b"], "TOO_MANY_ARGUMENTS"),
             (&["list", "x"], "TOO_MANY_ARGUMENTS"),
-            (&["info", "s/t", "x"], "TOO_MANY_ARGUMENTS"),
             (&["--bogus"], "UNKNOWN_OPTION"),
             (&["--server"], "UNKNOWN_OPTION"),
             (&["--args"], "UNKNOWN_OPTION"),

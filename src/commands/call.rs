@@ -68,6 +68,13 @@ pub(super) fn resolve<'c>(
     }
     let arguments = match json.as_deref() {
         Some("-") => Arguments::Stdin { wait: None },
+        // `call s t "$ARGS"` with ARGS unset: not a call with no arguments.
+        Some(text) if text.trim().is_empty() => {
+            return Err(McpError::InvalidJsonArguments {
+                message: "the JSON argument is empty (an unset shell variable?); pass '{}' for no arguments".to_owned(),
+                origin: "argument",
+            });
+        }
         Some(text) => Arguments::Given(parse_arguments(text, "argument")?),
         None if std::io::stdin().is_terminal() => Arguments::Given(None),
         None => Arguments::Stdin {

@@ -61,8 +61,8 @@ pub(super) fn resolve<'c, 't>(
         (Some(_), Some(_)) => {
             return Err(McpError::TooManyArguments {
                 command: "info".to_owned(),
-                received: 3,
-                max: 2,
+                received: 2,
+                max: 1,
                 usage: crate::cli::spec::verb("info")
                     .map(|verb| verb.usage())
                     .unwrap_or_default(),

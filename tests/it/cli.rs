@@ -294,13 +294,20 @@ fn complete_in(sandbox: &Sandbox, shell: &str, words: &str) -> Vec<String> {
 
 #[test]
 fn completions_offer_verbs_flags_shells_and_servers() {
-    let sandbox =
-        Sandbox::with_servers(json!({"demo": {"command": "x"}, "docs": {"command": "y"}}));
+    let sandbox = Sandbox::with_servers(json!({
+        "demo": {"command": "x"},
+        "docs": {"command": "y"},
+        "my server": {"command": "y"},
+        "$(touch pwned)": {"command": "y"},
+    }));
     sandbox.write(
         "other.json",
         r#"{"mcpServers": {"elsewhere": {"command": "z"}}}"#,
     );
-    assert_eq!(sandbox.run(&["__servers"]).ok(), "demo\ndocs\n");
+    assert_eq!(
+        sandbox.run(&["__servers"]).ok(),
+        "demo\ndocs\nmy server\n$(touch pwned)\n"
+    );
     for shell in ["bash", "zsh", "fish"] {
         let has = |words: &str, expected: &[&str], absent: &[&str]| {
             let offered = complete_in(&sandbox, shell, words);
@@ -324,6 +331,29 @@ fn completions_offer_verbs_flags_shells_and_servers() {
         );
         has("mcp-cli call ''", &["demo", "docs"], &["call"]);
         has("mcp-cli -c other.json info ''", &["elsewhere"], &["demo"]);
+        has("mcp-cli -cother.json info ''", &["elsewhere"], &["demo"]);
+        has(
+            "mcp-cli --config=other.json info ''",
+            &["elsewhere"],
+            &["demo"],
+        );
+        has("mcp-cli -c ~/other.json info ''", &["elsewhere"], &["demo"]);
+        // A name is one candidate, never run: `my server` is one word.
+        // (zsh's compadd, stubbed here, filters by prefix itself.)
+        let offered: Vec<String> = complete_in(&sandbox, shell, "mcp-cli call my")
+            .into_iter()
+            .filter(|offered| offered.starts_with("my"))
+            .collect();
+        assert_eq!(offered.len(), 1, "{shell}: {offered:?}");
+        assert!(
+            offered[0].contains("my") && offered[0].contains("server"),
+            "{shell}: {offered:?}"
+        );
+        complete_in(&sandbox, shell, "mcp-cli call ''");
+        assert!(
+            !sandbox.path().join("pwned").exists(),
+            "{shell} ran a server's name"
+        );
         has(
             "mcp-cli completions ''",
             &["bash", "zsh", "fish"],

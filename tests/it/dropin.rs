@@ -231,3 +231,121 @@ fn descriptions_are_whole_with_d() {
         .sum();
     assert_eq!(grepped.lines().count(), tools);
 }
+
+/// What a review found: suggestions that did not work when pasted, and
+/// edge cases of the command line.
+#[test]
+fn suggestions_work_when_pasted() {
+    let sandbox = Sandbox::new();
+    let server = sandbox.server(&[]);
+    sandbox.write(
+        "cfg.json",
+        &json!({"mcpServers": {"-x": server, "a/b": server, "demo": server}}).to_string(),
+    );
+    let suggested = |args: &[&str]| -> Vec<String> {
+        let run = sandbox.run(args);
+        assert_eq!(run.code, 1, "{args:?}: {run:#?}");
+        let suggestion = run
+            .stderr
+            .lines()
+            .find_map(|line| line.strip_prefix("  Suggestion: "))
+            .unwrap_or_else(|| panic!("{args:?}: no suggestion in {}", run.stderr))
+            .to_owned();
+        suggestion
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|quoted| quoted.starts_with("mcp-cli "))
+            .map(str::to_owned)
+            .collect()
+    };
+    // A server named `-x`, a `/` in a name, JSON where the tool goes: each
+    // suggestion names the config given with -c and runs as a command.
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["-c", "cfg.json", "call", "--", "-x"],
+            "mcp-cli -c cfg.json info -- -x",
+        ),
+        (
+            &["-c", "cfg.json", "a/b/echo"],
+            "mcp-cli -c cfg.json call a/b echo",
+        ),
+        (
+            &["-c", "cfg.json", "a/b", "echo"],
+            "mcp-cli -c cfg.json info a/b echo",
+        ),
+        (
+            &["-c", "cfg.json", "demo", r#"{"text":"x"}"#],
+            r#"mcp-cli -c cfg.json call demo <tool> '{"text":"x"}'"#,
+        ),
+        (&["-c", "cfg.json", "dmeo"], "mcp-cli -c cfg.json info demo"),
+    ];
+    for (args, expected) in cases {
+        let commands = suggested(args);
+        assert!(
+            commands.iter().any(|c| c == expected),
+            "{args:?}: {commands:?}"
+        );
+        for command in commands.iter().filter(|c| !c.contains('<')) {
+            let words = crate::snapshots::shell_words(command);
+            let run = sandbox.run(&words[1..].iter().map(String::as_str).collect::<Vec<_>>());
+            // It reaches the server: whatever the tool says, the command
+            // line, the config and the names are right.
+            for kind in [
+                "USAGE_ERROR",
+                "MISSING_ARGUMENT",
+                "UNKNOWN_OPTION",
+                "TOO_MANY_ARGUMENTS",
+                "UNKNOWN_SUBCOMMAND",
+                "AMBIGUOUS_COMMAND",
+                "CONFIG_NOT_FOUND",
+                "SERVER_NOT_FOUND",
+                "TOOL_NOT_FOUND",
+            ] {
+                assert!(
+                    !run.stderr.contains(kind),
+                    "`{command}` (from {args:?}): {run:#?}"
+                );
+            }
+        }
+    }
+    // `--json` after `--` is a word, and the error is in human form.
+    let run = sandbox.run(&["-c", "cfg.json", "grep", "--", "--json", "extra"]);
+    run.expect_error(1, "TOO_MANY_ARGUMENTS");
+    // `info s/t x`: two words, of one allowed in that form.
+    let run = sandbox.run(&["-c", "cfg.json", "info", "demo/echo", "x"]);
+    assert_contains(&run.stderr, "Received 2 arguments, maximum is 1");
+    // `call /echo`: the server is missing.
+    let run = sandbox.run(&["-c", "cfg.json", "call", "/echo"]);
+    assert_contains(&run.stderr, "Missing required argument for call: server");
+    // A value after -c that is a flag is a forgotten value.
+    for args in [
+        &["-c", "--json"][..],
+        &["-c=", "cfg.json"],
+        &["--config=", "cfg.json"],
+    ] {
+        let run = sandbox.run(args);
+        assert_eq!(run.code, 1, "{args:?}");
+        assert_contains(&run.stderr, "MISSING_ARGUMENT");
+    }
+    // A negative number in JSON split by the shell is a word, not a flag.
+    let run = sandbox.run(&[
+        "-c",
+        "cfg.json",
+        "call",
+        "demo",
+        "add",
+        r#"{"a":"#,
+        "-1,",
+        r#""b":3}"#,
+    ]);
+    assert_eq!(run.ok(), "2\n");
+    // An empty JSON argument (an unset shell variable) is not a call with none.
+    let run = sandbox.run(&["-c", "cfg.json", "call", "demo", "write", ""]);
+    run.expect_error(1, "INVALID_JSON_ARGUMENTS");
+    assert!(
+        !sandbox.log("calls.log").iter().any(|call| call == "write"),
+        "{:?}",
+        sandbox.log("calls.log")
+    );
+}

@@ -267,7 +267,7 @@ fn parses(command: &str) {
 
 /// Splits a command as a POSIX shell would (quotes and backslashes), up to
 /// the first redirection or pipe; `<name>` is a placeholder word.
-fn shell_words(command: &str) -> Vec<String> {
+pub fn shell_words(command: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut word: Option<String> = None;
     let mut chars = command.chars();
