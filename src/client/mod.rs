@@ -5,6 +5,7 @@
 //! plug in here) and rmcp's types: commands see plain JSON values and
 //! [`McpError`]s that name the server, the method and the duration.
 
+mod guard;
 mod process;
 mod spawn;
 
@@ -316,8 +317,9 @@ impl Session {
         // The size limit is the watched stdout's (MAX_MESSAGE_BYTES): past it
         // the connection ends with an error, where rmcp would drop the line
         // and leave its request waiting.
-        let handshake = handler
-            .serve(AsyncRwTransport::new_client(stdout, stdin).with_max_line_length(usize::MAX));
+        let transport =
+            AsyncRwTransport::new_client(stdout, stdin).with_max_line_length(usize::MAX);
+        let handshake = handler.serve(guard::Guarded::new(transport, &entry.name));
         let timed = async {
             match options.request_timeout {
                 Some(timeout) => tokio::time::timeout(timeout, handshake)

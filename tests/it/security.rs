@@ -466,3 +466,27 @@ fn sigkill_of_mcp_cli_leaves_no_server() {
         );
     }
 }
+
+/// A server that answers ids no request has used yet (right after
+/// `initialize`) never has its forged answer taken for the call that
+/// follows: requests go out under ids it cannot guess. Before, about half
+/// the runs printed the forgery.
+#[test]
+fn a_forged_answer_is_never_taken_for_the_call() {
+    let mut sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"forger": sandbox.server(&["--forge-response"])}}));
+    for _ in 0..30 {
+        let run = sandbox.run(&["call", "forger", "echo", "{\"text\": \"real\"}"]);
+        assert_eq!(run.ok(), "real\n");
+    }
+    // And a listing is the server's real one.
+    assert_eq!(sandbox.run(&["grep", "*"]).ok().lines().count(), 9);
+    sandbox.env("MCP_DEBUG", "1");
+    let run = sandbox.run(&["call", "forger", "echo", "{\"text\": \"real\"}"]);
+    assert!(
+        run.stderr
+            .contains("dropped an answer to request 1, which was never sent"),
+        "{}",
+        run.stderr
+    );
+}
