@@ -251,13 +251,7 @@ fn suggestions_work_when_pasted() {
             .find_map(|line| line.strip_prefix("  Suggestion: "))
             .unwrap_or_else(|| panic!("{args:?}: no suggestion in {}", run.stderr))
             .to_owned();
-        suggestion
-            .split('`')
-            .skip(1)
-            .step_by(2)
-            .filter(|quoted| quoted.starts_with("mcp-cli "))
-            .map(str::to_owned)
-            .collect()
+        crate::snapshots::commands_in(&suggestion)
     };
     // A server named `-x`, a `/` in a name, JSON where the tool goes: each
     // suggestion names the config given with -c and runs as a command.

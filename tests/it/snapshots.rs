@@ -237,7 +237,7 @@ fn help_examples_parse() {
 
 /// The commands a suggestion offers: its backticked text that starts with
 /// `mcp-cli `.
-fn commands_in(suggestion: &str) -> Vec<String> {
+pub fn commands_in(suggestion: &str) -> Vec<String> {
     suggestion
         .split('`')
         .skip(1)
