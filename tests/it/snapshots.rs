@@ -101,6 +101,10 @@ const CASES: &[Case] = &[
         let path = sandbox.path().join(".mcp_servers.json");
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
     }),
+    with("state_write_failed", &["trust"], |sandbox| {
+        sandbox.write("mcp_servers.json", r#"{"mcpServers": {}}"#);
+        sandbox.env("XDG_STATE_HOME", "/dev/null/state");
+    }),
     case("missing_env_var", &["call", "unset", "t", "{}"]),
     with("invalid_setting", &["info", "demo"], |sandbox| demo_with(sandbox, "MCP_TIMEOUT", "abc")),
     case("transport_unsupported", &["call", "remote", "t", "{}"]),

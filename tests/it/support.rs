@@ -181,7 +181,8 @@ impl Sandbox {
         let mut command = Command::new(mcp_cli());
         command.args(args).current_dir(self.path());
         for (key, _) in std::env::vars() {
-            if key.starts_with("MCP_") || key == "NO_COLOR" {
+            // The state directory follows HOME, which is the sandbox.
+            if key.starts_with("MCP_") || key == "NO_COLOR" || key == "XDG_STATE_HOME" {
                 command.env_remove(key);
             }
         }
