@@ -629,7 +629,11 @@ impl McpError {
             }
             McpError::ToolNotFound { similar, total, .. } => vec![format!(
                 "similar tools: {} (of {total} tools)",
-                similar.join(", ")
+                similar
+                    .iter()
+                    .map(|name| crate::printer::tool_name(name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )],
             McpError::Protocol { stderr, .. }
             | McpError::ConnectionClosed { stderr, .. }
@@ -841,9 +845,16 @@ impl McpError {
 
     /// The error in the human three-line form.
     pub fn render(&self) -> String {
-        // A message of several lines (a tool's error, say) keeps its lines
-        // indented under the first, apart from Details and Suggestion.
+        // A tool's error text keeps its lines, indented under the first,
+        // apart from Details and Suggestion. Everything else is one line
+        // per item: a name with a newline in it (from a config or a server)
+        // cannot forge a line of its own.
+        use crate::printer::{lines as keep_lines, one_line};
         let message = self.to_string();
+        let message = match self {
+            McpError::ToolError { .. } => keep_lines(&message),
+            _ => one_line(&message),
+        };
         let mut lines = message.trim_end().lines();
         let mut out = format!(
             "Error [{}]: {}\n",
@@ -856,12 +867,12 @@ impl McpError {
         for line in self.details() {
             // Indented detail lines continue the one before.
             match line.strip_prefix("  ") {
-                Some(continued) => out.push_str(&format!("    {continued}\n")),
-                None => out.push_str(&format!("  Details: {line}\n")),
+                Some(continued) => out.push_str(&format!("    {}\n", one_line(continued))),
+                None => out.push_str(&format!("  Details: {}\n", one_line(&line))),
             }
         }
         if let Some(suggestion) = self.suggestion() {
-            out.push_str(&format!("  Suggestion: {suggestion}\n"));
+            out.push_str(&format!("  Suggestion: {}\n", one_line(&suggestion)));
         }
         out
     }

@@ -81,11 +81,25 @@ macro_rules! debug {
     };
 }
 
-/// Whether `c` is shown escaped: a C0 control, DEL, a C1 control, or a
-/// bidirectional embedding, override or isolate (which reorder what a
-/// terminal shows, "Trojan Source").
+/// Whether `c` is shown escaped: a C0 control, DEL, a C1 control, a
+/// bidirectional mark, embedding, override or isolate (which reorder what a
+/// terminal shows, "Trojan Source"), a zero-width or invisible character,
+/// a line or paragraph separator, or a tag character (invisible text an
+/// agent reads and a person does not, "ASCII smuggling").
 fn unsafe_char(c: char) -> bool {
-    matches!(c, '\0'..='\x1f' | '\x7f'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    matches!(
+        c,
+        '\0'..='\x1f'
+            | '\x7f'..='\u{9f}'
+            | '\u{61c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{feff}'
+            | '\u{e0000}'..='\u{e007f}'
+    )
 }
 
 /// `text` safe to show on one line: every control character escaped,
@@ -141,7 +155,10 @@ pub fn tool_name(name: &str) -> Cow<'_, str> {
 /// same character: the JSON is unchanged.
 pub fn json_text(text: String) -> String {
     // Each starts with one of these bytes in UTF-8.
-    if !text.bytes().any(|b| matches!(b, 0x7f | 0xc2 | 0xe2)) {
+    if !text
+        .bytes()
+        .any(|b| matches!(b, 0x7f | 0xc2 | 0xd8 | 0xe1 | 0xe2 | 0xef | 0xf3))
+    {
         return text;
     }
     // C0 controls are escaped by serde_json already; outside strings, only
@@ -153,7 +170,10 @@ pub fn json_text(text: String) -> String {
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
         if raw_unsafe(c) {
-            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            // As UTF-16 units: a character past U+FFFF is a surrogate pair.
+            for unit in c.encode_utf16(&mut [0; 2]) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
         } else {
             out.push(c);
         }
@@ -240,10 +260,13 @@ impl Printer {
         self.out(&text)
     }
 
-    /// A warning on stderr (not under `--json`, where stderr is for errors).
+    /// A warning on stderr; under `--json`, one object `{"warning": ...}`
+    /// per line (a replaced server must not go unsaid).
     pub fn warn(&self, message: &str) {
         self.clear_progress();
         if self.json {
+            let warning = serde_json::json!({ "warning": message }).to_string();
+            to_stderr(&format!("{}\n", json_text(warning)));
             return;
         }
         let message = lines(message);

@@ -21,10 +21,8 @@ pub fn secret_name(name: &str) -> bool {
         "PASSWORD",
         "PASSWD",
         "PASS",
-        "PWD",
         "AUTH",
         "CREDENTIAL",
-        "PAT",
         "JWT",
         "BEARER",
         "COOKIE",
@@ -33,18 +31,69 @@ pub fn secret_name(name: &str) -> bool {
         "CONNECTION",
         "SIGNATURE",
     ];
+    // Short ones that would match too much as parts (`PATH`, `SIGNAL`,
+    // `CODEC`): whole words of the name only (`GITHUB_PAT`, `DB_PWD`).
+    const WORDS: &[&str] = &["PAT", "PW", "PWD", "SIG", "CODE", "DSN"];
     PARTS.iter().any(|part| upper.contains(part))
+        || upper
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|word| WORDS.contains(&word))
         || upper.ends_with("_URL")
         || upper.ends_with("_URI")
         || upper.ends_with("_DSN")
-        || upper == "DSN"
+}
+
+/// Whether a value looks like a credential by its form, whatever its name:
+/// the prefixes of common API keys and tokens, and JWTs.
+fn token_shaped(value: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "sk-",
+        "sk_live_",
+        "sk_test_",
+        "rk_live_",
+        "pk_live_",
+        "ghp_",
+        "gho_",
+        "ghu_",
+        "ghs_",
+        "ghr_",
+        "github_pat_",
+        "glpat-",
+        "xoxb-",
+        "xoxp-",
+        "xoxa-",
+        "xapp-",
+        "AKIA",
+        "ASIA",
+        "AIza",
+        "ya29.",
+        "eyJ",
+        "hf_",
+        "npm_",
+        "pypi-",
+        "dop_v1_",
+        "shpat_",
+        "SG.",
+    ];
+    let value = value.trim();
+    value.len() >= 12 && PREFIXES.iter().any(|prefix| value.starts_with(prefix))
 }
 
 /// A value as written in the config, with what may be a secret masked:
 /// literal defaults of `${VAR:-default}`, the password (or the whole user
-/// information) of URLs, and query parameters whose names look secret.
+/// information) of URLs, query parameters whose names look secret, and
+/// values shaped like API keys.
 pub fn value(text: &str) -> String {
-    urls(&defaults(text))
+    consent_value(&defaults(text))
+}
+
+/// [`value`], keeping the literal defaults of `${VAR:-default}`: what the
+/// user is asked to trust shows the code that may run.
+pub fn consent_value(text: &str) -> String {
+    if token_shaped(text) {
+        return MASK.to_owned();
+    }
+    urls(text)
 }
 
 /// The value of the variable or header `name`, as written (`raw`): masked
@@ -58,10 +107,31 @@ pub fn setting(name: &str, raw: &str) -> String {
     }
 }
 
-/// A command's arguments, as written: each through [`value`], and the
-/// value of a flag whose name looks secret (`--api-key sk-1`,
-/// `--token=ghp_1`) masked unless it is only `${VAR}` references.
+/// [`setting`], keeping literal defaults unless the name looks secret.
+pub fn consent_setting(name: &str, raw: &str) -> String {
+    if secret_name(name) && !only_references(raw) {
+        MASK.to_owned()
+    } else {
+        consent_value(raw)
+    }
+}
+
+/// A command's arguments, as written: each through [`value`], and masked:
+/// the value of a flag whose name looks secret (`--api-key sk-1`,
+/// `--token=ghp_1`), of a `NAME=value` assignment whose name does
+/// (`-e GITHUB_TOKEN=x`, `env API_KEY=x`), and of a header whose name does
+/// (`--header "Authorization: Bearer x"`), unless it is only `${VAR}`
+/// references.
 pub fn args<S: AsRef<str>>(args: &[S]) -> Vec<String> {
+    masked_args(args, value)
+}
+
+/// [`args`], keeping literal defaults (see [`consent_value`]).
+pub fn consent_args<S: AsRef<str>>(args: &[S]) -> Vec<String> {
+    masked_args(args, consent_value)
+}
+
+fn masked_args<S: AsRef<str>>(args: &[S], show: fn(&str) -> String) -> Vec<String> {
     let mut shown = Vec::with_capacity(args.len());
     let mut mask_next = false;
     for arg in args {
@@ -70,56 +140,79 @@ pub fn args<S: AsRef<str>>(args: &[S]) -> Vec<String> {
             shown.push(MASK.to_owned());
             continue;
         }
-        if arg.starts_with('-') {
-            match arg.split_once('=') {
-                Some((flag, secret)) if secret_name(flag) && !only_references(secret) => {
-                    shown.push(format!("{flag}={MASK}"));
-                    continue;
-                }
-                Some(_) => {}
-                None => mask_next = secret_name(arg),
-            }
+        // `--flag=value` and `NAME=value`.
+        if let Some((name, secret)) = arg.split_once('=')
+            && !name.contains(char::is_whitespace)
+            && secret_name(name)
+            && !only_references(secret)
+        {
+            shown.push(format!("{name}={MASK}"));
+            continue;
         }
-        shown.push(value(arg));
+        // `Name: value`, a header.
+        if let Some((name, secret)) = arg.split_once(": ")
+            && !name.is_empty()
+            && !name.contains(char::is_whitespace)
+            && secret_name(name)
+            && !only_references(secret)
+        {
+            shown.push(format!("{name}: {MASK}"));
+            continue;
+        }
+        if arg.starts_with('-') && !arg.contains('=') {
+            mask_next = secret_name(arg);
+        }
+        shown.push(show(arg));
     }
     shown
 }
 
-/// A config line as an error shows it: the value of every string that is
-/// not a key masked (`"token": "***"`), so a syntax error shows where it
-/// is without what is there.
+/// A config line as an error shows it: only its quoted keys and JSON's
+/// punctuation; every value, quoted or not (`sk-1`, `'sk-2'`), is masked,
+/// so that a syntax error shows where it is without what is there (the
+/// file may not even be JSON: a `.env` or `.netrc` linked in its place).
 pub fn config_line(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
-    let mut chars = line.char_indices().peekable();
+    let mut chars = line.char_indices();
+    let mut masked = false;
     while let Some((start, c)) = chars.next() {
-        if c != '"' {
+        if c.is_whitespace() || matches!(c, '{' | '}' | '[' | ']' | ',' | ':') {
             out.push(c);
+            masked = false;
             continue;
         }
-        // A string: find its end.
-        let mut end = None;
-        let mut escaped = false;
-        for (index, c) in chars.by_ref() {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => {
-                    end = Some(index);
+        if c == '"' {
+            let mut end = None;
+            let mut escaped = false;
+            for (index, c) in chars.by_ref() {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    '"' => {
+                        end = Some(index);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            match end {
+                Some(end) if line[end + 1..].trim_start().starts_with(':') => {
+                    out.push_str(&line[start..=end]);
+                }
+                Some(_) => out.push_str(&format!("\"{MASK}\"")),
+                None => {
+                    out.push_str(&format!("\"{MASK}"));
                     break;
                 }
-                _ => {}
             }
+            masked = false;
+            continue;
         }
-        let Some(end) = end else {
-            // Unterminated: what follows may be anything.
-            out.push_str(&format!("\"{MASK}"));
-            break;
-        };
-        let is_key = line[end + 1..].trim_start().starts_with(':');
-        if is_key {
-            out.push_str(&line[start..=end]);
-        } else {
-            out.push_str(&format!("\"{MASK}\""));
+        // Anything else (an unquoted word, a number, a comment) is masked,
+        // once per run of such characters.
+        if !masked {
+            out.push_str(MASK);
+            masked = true;
         }
     }
     out
@@ -213,7 +306,23 @@ fn urls(text: &str) -> String {
 
 /// One URL after its `scheme://`.
 fn url(url: &str) -> String {
-    let authority_end = url.find(['/', '?', '#']).unwrap_or(url.len());
+    // The authority ends at the first `/`, `?` or `#`; but a password may
+    // hold a `/` (`user:p4ss/w0rd@host`): a `user:` then an `@` before the
+    // query is taken for user information that runs to the last `@`.
+    let query = url.find(['?', '#']).unwrap_or(url.len());
+    let authority_end = match url[..query].rfind('@') {
+        Some(at)
+            if url[..at]
+                .split('/')
+                .next()
+                .is_some_and(|user| user.contains(':')) =>
+        {
+            url[at..]
+                .find(['/', '?', '#'])
+                .map_or(url.len(), |end| at + end)
+        }
+        _ => url.find(['/', '?', '#']).unwrap_or(url.len()),
+    };
     let (authority, tail) = url.split_at(authority_end);
     let authority = match authority.rsplit_once('@') {
         Some((user_info, host)) => match user_info.split_once(':') {
@@ -336,6 +445,50 @@ mod tests {
     }
 
     #[test]
+    fn secrets_in_other_forms_are_masked() {
+        assert_eq!(
+            args(&[
+                "--header",
+                "Authorization: Bearer sk-1",
+                "-e",
+                "GITHUB_PERSONAL_ACCESS_TOKEN=ghp_1",
+                "PLAIN=1"
+            ]),
+            [
+                "--header",
+                "Authorization: ***",
+                "-e",
+                "GITHUB_PERSONAL_ACCESS_TOKEN=***",
+                "PLAIN=1"
+            ]
+        );
+        assert_eq!(args(&["--pw", "x"]), ["--pw", "***"]);
+        assert_eq!(
+            value("postgresql://admin:p4ss/w0rd@host/db"),
+            "postgresql://admin:***@host/db"
+        );
+        assert_eq!(
+            value("https://h/b?sv=1&sig=abc"),
+            "https://h/b?sv=1&sig=***"
+        );
+        assert_eq!(
+            value("https://registry.example/@scope/pkg"),
+            "https://registry.example/@scope/pkg"
+        );
+        assert_eq!(setting("STRIPE", "sk_live_0123456789"), MASK);
+        assert_eq!(setting("ANTHROPIC", "sk-ant-0123456789"), MASK);
+        assert_eq!(setting("SIGNAL", "on"), "on");
+        assert_eq!(setting("PATH", "/usr/bin"), "/usr/bin");
+        assert_eq!(setting("GITHUB_PAT", "x"), MASK);
+        assert_eq!(setting("DB_PWD", "x"), MASK);
+        // What is trusted shows the defaults, which may be code.
+        assert_eq!(
+            consent_args(&["${FS_OPTS:-echo PWNED}", "--token", "x"]),
+            ["${FS_OPTS:-echo PWNED}", "--token", "***"]
+        );
+    }
+
+    #[test]
     fn config_lines_keep_their_keys() {
         assert_eq!(
             config_line(r#"    "env": {"TOKEN": "sk-1",, "N": "a\"b"}"#),
@@ -344,6 +497,14 @@ mod tests {
         assert_eq!(
             config_line(r#"  "args": ["--key", "sk"#),
             r#"  "args": ["***", "***"#
+        );
+        assert_eq!(
+            config_line(r#"{"env": {"API_KEY": sk-live-1, 'sk-2', 12}}"#),
+            r#"{"env": {"API_KEY": ***, ***, ***}}"#
+        );
+        assert_eq!(
+            config_line("machine h login u password hunter2"),
+            "*** *** *** *** *** ***"
         );
     }
 }

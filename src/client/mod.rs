@@ -211,6 +211,38 @@ fn base64_len(data: &str) -> usize {
     data.trim_end_matches('=').len() * 3 / 4
 }
 
+/// A spawn error with the config's `${VAR}` put back where a variable's
+/// value was substituted into the command or the working directory.
+fn as_written(error: McpError, substituted: &[(String, String)]) -> McpError {
+    let undo = |text: &str| {
+        substituted
+            .iter()
+            .fold(text.to_owned(), |text, (value, written)| {
+                text.replace(value, written)
+            })
+    };
+    match error {
+        McpError::Spawn {
+            server,
+            command,
+            source,
+            fix,
+        } if !substituted.is_empty() => McpError::Spawn {
+            server,
+            command: undo(&command),
+            // Rebuilt only when it names a substituted value (the OS error
+            // number, which tells a transient failure, stays otherwise).
+            source: if undo(&source.to_string()) == source.to_string() {
+                source
+            } else {
+                std::io::Error::new(source.kind(), undo(&source.to_string()))
+            },
+            fix: fix.map(|fix| undo(&fix)),
+        },
+        other => other,
+    }
+}
+
 /// The client side of the connection: answers the server and forwards progress.
 #[derive(Clone)]
 struct Handler {
@@ -285,7 +317,8 @@ impl Session {
                 env,
                 cwd: cwd.as_deref(),
                 debug,
-            }),
+            })
+            .map_err(|error| as_written(error, &entry.substituted)),
             // The URL as written, secrets masked: never the substituted one.
             ServerConfig::Http { .. } => Err(McpError::TransportUnsupported {
                 server: entry.name.clone(),

@@ -36,7 +36,7 @@ pub async fn grep(context: &Context, pattern: &str) -> Result<(), McpError> {
             } else {
                 &tool.name
             };
-            let shown = format!("{}/{}", entry.name, crate::printer::tool_name(&tool.name));
+            let shown = crate::printer::tool_name(&path);
             if !glob.is_match(subject) {
                 continue;
             }

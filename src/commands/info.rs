@@ -129,7 +129,7 @@ fn transport_lines(entry: &ServerEntry) -> Vec<(&'static str, String)> {
 }
 
 fn server_text(entry: &ServerEntry, listing: &Listing, with_descriptions: bool) -> String {
-    let mut text = format!("Server: {}\n", entry.name);
+    let mut text = format!("Server: {}\n", printer::one_line(&entry.name));
     let mut lines = transport_lines(entry);
     let info = &listing.info;
     let identity = [info.name.as_deref(), info.version.as_deref()]

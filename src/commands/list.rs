@@ -40,7 +40,7 @@ pub async fn list(context: &Context) -> Result<(), McpError> {
             Err(error) => {
                 let text = format!(
                     "{}  (failed: {})\n",
-                    entry.name,
+                    printer::one_line(&entry.name),
                     printer::one_line(&error.to_string())
                 );
                 first_error.get_or_insert(error);
@@ -172,7 +172,7 @@ pub(super) async fn finish_closing(closing: Vec<JoinHandle<()>>) {
 }
 
 fn server_text(name: &str, listing: &Listing, with_descriptions: bool) -> String {
-    let mut text = format!("{name}\n");
+    let mut text = format!("{}\n", printer::one_line(name));
     if let Some(instructions) = listing.info.instructions.as_deref() {
         let mut lines = instructions.trim().lines();
         let first = lines.next().unwrap_or("").trim();

@@ -16,25 +16,43 @@ pub fn trust(path: Option<&str>, printer: &Printer) -> Result<(), McpError> {
     let path = PathBuf::from(path.unwrap_or(config::PROJECT_FILE));
     let text = trust::read(&path)?;
     let config = config::from_text(&path, &text, &Settings::from_env()?)?;
-    let canonical = std::fs::canonicalize(&path).map_err(|source| McpError::ConfigRead {
+    let canonical = trust::key(&path).map_err(|source| McpError::ConfigRead {
         path: path.clone(),
         source,
     })?;
     let sha256 = trust::digest(text.as_bytes());
     trust::record(&canonical, &sha256)?;
+    // The user's own servers it will stand in for: say so now.
+    let own = config::user_paths()
+        .into_iter()
+        .find(|own| own.is_file() && trust::key(own).ok() != Some(canonical.clone()))
+        .and_then(|own| {
+            let text = trust::read(&own).ok()?;
+            config::from_text(&own, &text, &Settings::from_env().ok()?).ok()
+        });
+    let replaced: Vec<&str> = config
+        .servers
+        .iter()
+        .filter(|entry| {
+            own.as_ref()
+                .is_some_and(|own| own.servers.iter().any(|mine| mine.name == entry.name))
+        })
+        .map(|entry| entry.name.as_str())
+        .collect();
     if printer.json() {
         return printer.out_json(&json!({
             "trusted": canonical,
             "sha256": sha256,
+            "replaces": replaced,
             "servers": config.servers.iter().map(|entry| json!({
                 "name": entry.name,
-                "runs": entry.shown,
+                "runs": entry.runs,
             })).collect::<Vec<_>>(),
         }));
     }
     let mut text = format!(
         "Trusted {} (sha256 {})\n",
-        canonical.display(),
+        printer::one_line(&canonical.display().to_string()),
         &sha256[..16]
     );
     if config.servers.is_empty() {
@@ -45,9 +63,15 @@ pub fn trust(path: Option<&str>, printer: &Printer) -> Result<(), McpError> {
             text.push_str(&format!(
                 "  {}: {}\n",
                 printer::one_line(&entry.name),
-                printer::one_line(&entry.shown)
+                printer::one_line(&entry.runs)
             ));
         }
+    }
+    for name in replaced {
+        text.push_str(&format!(
+            "It replaces your own server `{}` where it is used.\n",
+            printer::one_line(name)
+        ));
     }
     printer.out(&text)
 }

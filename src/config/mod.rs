@@ -110,6 +110,16 @@ pub struct ServerEntry {
     /// The command line or URL as written, before `${VAR}` substitution,
     /// with secrets masked ([`crate::redact`]): what may be shown of it.
     pub shown: String,
+    /// What it runs or reaches, as written, for the user to judge before
+    /// trusting a config: the command line with the literal defaults of
+    /// `${VAR:-default}` (they may be the code that runs), the working
+    /// directory and the environment it adds; only credentials and values
+    /// of secret-named variables and flags are masked.
+    pub runs: String,
+    /// The command and working directory where `${VAR}` was substituted:
+    /// (as substituted, as written with secrets masked), so that errors
+    /// about them show what the config says, never a variable's value.
+    pub substituted: Vec<(String, String)>,
     /// A `${VAR}` the entry uses that is not set (under `MCP_STRICT_ENV`):
     /// the server cannot be used, but the others can.
     pub unresolved: Option<String>,
@@ -222,7 +232,7 @@ pub fn load(explicit: Option<&Path>, settings: &Settings) -> Result<Config, McpE
         };
     };
     let text = trust::read(project)?;
-    let canonical = std::fs::canonicalize(project).map_err(|source| McpError::ConfigRead {
+    let canonical = trust::key(project).map_err(|source| McpError::ConfigRead {
         path: project.to_owned(),
         source,
     })?;
@@ -234,7 +244,7 @@ pub fn load(explicit: Option<&Path>, settings: &Settings) -> Result<Config, McpE
                 config
                     .servers
                     .iter()
-                    .map(|entry| format!("{}: {}", entry.name, entry.shown))
+                    .map(|entry| format!("{}: {}", entry.name, entry.runs))
                     .collect()
             })
             .unwrap_or_else(|_| vec!["(it does not parse)".to_owned()]);
@@ -500,11 +510,32 @@ impl Loader<'_> {
             }
             ServerConfig::Http { .. } => crate::redact::value(raw("url")),
         };
+        let runs = consent_text(entry);
+        let mut substituted = Vec::new();
+        if let ServerConfig::Stdio { command, cwd, .. } = &transport {
+            let written = [
+                (Some(command.clone()), raw("command")),
+                (
+                    cwd.as_ref().map(|cwd| cwd.display().to_string()),
+                    raw("cwd"),
+                ),
+            ];
+            for (value, written) in written {
+                if let Some(value) = value
+                    && written.contains("${")
+                    && !value.is_empty()
+                {
+                    substituted.push((value, crate::redact::value(written)));
+                }
+            }
+        }
         Ok(ServerEntry {
+            substituted,
             name: name.to_owned(),
             source: self.path.to_owned(),
             transport,
             shown,
+            runs,
             unresolved: None,
             filter: ToolFilter {
                 allowed: allowed.map(|list| list.iter().map(|glob| Glob::new(glob)).collect()),
@@ -640,6 +671,56 @@ impl Loader<'_> {
             message: message.to_owned(),
         }
     }
+}
+
+/// What a server entry runs or reaches, as written (see [`ServerEntry::runs`]).
+fn consent_text(entry: &Map<String, Value>) -> String {
+    let raw = |key: &str| entry.get(key).and_then(Value::as_str).unwrap_or("");
+    let words = |key: &str| -> Vec<&str> {
+        entry
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|items| items.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
+    };
+    let settings = |key: &str| -> Vec<String> {
+        entry
+            .get(key)
+            .and_then(Value::as_object)
+            .map(|object| {
+                object
+                    .iter()
+                    .map(|(name, value)| {
+                        let value = value
+                            .as_str()
+                            .map_or_else(|| value.to_string(), str::to_owned);
+                        format!("{name}={}", crate::redact::consent_setting(name, &value))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut text = if entry.contains_key("url") {
+        crate::redact::consent_value(raw("url"))
+    } else {
+        shell_words(
+            &crate::redact::consent_value(raw("command")),
+            &crate::redact::consent_args(&words("args")),
+        )
+    };
+    if !raw("cwd").is_empty() {
+        text.push_str(&format!(
+            " (in {})",
+            crate::redact::consent_value(raw("cwd"))
+        ));
+    }
+    for (key, label) in [("env", "env"), ("headers", "headers")] {
+        let settings = settings(key);
+        if !settings.is_empty() {
+            text.push_str(&format!(" ({label}: {})", settings.join(" ")));
+        }
+    }
+    text
 }
 
 /// A command line as a shell would read it back, `${VAR}` as written.

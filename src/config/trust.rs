@@ -39,6 +39,21 @@ pub fn digest(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// What a file is trusted as: the place it is used from, its directory
+/// made canonical but not the file itself. A symlink to a trusted file, in
+/// another folder, is another place: relative commands and `cwd` run from
+/// where the config is used, so what it runs there is not what was judged.
+pub fn key(path: &Path) -> std::io::Result<PathBuf> {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("not a file name"))?;
+    Ok(std::fs::canonicalize(parent)?.join(name))
+}
+
 /// Reads a config file, refusing one that others could have written.
 pub fn read(path: &Path) -> Result<String, McpError> {
     let read_error = |source: std::io::Error| {
@@ -56,6 +71,7 @@ pub fn read(path: &Path) -> Result<String, McpError> {
     };
     let mut file = std::fs::File::open(path).map_err(read_error)?;
     check_owner_and_mode(path, &file.metadata().map_err(read_error)?)?;
+    check_folder(path)?;
     let mut text = String::new();
     std::io::Read::read_to_string(&mut file, &mut text).map_err(read_error)?;
     Ok(text)
@@ -95,6 +111,52 @@ fn check_owner_and_mode(_: &Path, _: &std::fs::Metadata) -> Result<(), McpError>
     Ok(())
 }
 
+/// Refuses a file in a folder anyone may write to without the sticky bit:
+/// anyone could put another file in its place.
+fn check_folder(path: &Path) -> Result<(), McpError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let folder = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        if let Ok(metadata) = std::fs::metadata(folder)
+            && metadata.mode() & 0o002 != 0
+            && metadata.mode() & 0o1000 == 0
+        {
+            return Err(McpError::ConfigInsecure {
+                path: path.to_owned(),
+                reason: format!(
+                    "anyone may replace it: its folder `{}` is writable by all (mode {:o})",
+                    folder.display(),
+                    metadata.mode() & 0o7777
+                ),
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Whether `path` is the user's and nobody else may write it.
+fn private(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        std::fs::metadata(path)
+            .is_ok_and(|metadata| metadata.uid() == me && metadata.mode() & 0o022 == 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        true
+    }
+}
+
 /// Where the trusted files are recorded: `$XDG_STATE_HOME/mcp-cli`, else
 /// `~/.local/state/mcp-cli`.
 fn state_dir() -> Option<PathBuf> {
@@ -112,8 +174,15 @@ fn store_path() -> Option<PathBuf> {
 }
 
 /// The recorded files: canonical path → `{"sha256": ..., "trustedAt": ...}`.
+/// A store that someone else could have written trusts nothing.
 fn load_store() -> Map<String, Value> {
-    store_path()
+    let (Some(dir), Some(store)) = (state_dir(), store_path()) else {
+        return Map::new();
+    };
+    if !private(&dir) || !private(&store) {
+        return Map::new();
+    }
+    Some(store)
         .and_then(|path| std::fs::read_to_string(path).ok())
         .and_then(|text| serde_json::from_str::<Value>(&text).ok())
         .and_then(|value| value.get("trusted").and_then(Value::as_object).cloned())

@@ -212,7 +212,7 @@ fn a_hostile_server_cannot_take_over_the_terminal() {
         "{listed}"
     );
     assert!(
-        listed.contains(r"evil/'forged\nother/delete_repo'"),
+        listed.contains(r"'evil/forged\nother/delete_repo'"),
         "{listed}"
     );
     let listed = sandbox.run(&["-d"]).ok().to_owned();
@@ -489,4 +489,148 @@ fn a_forged_answer_is_never_taken_for_the_call() {
         "{}",
         run.stderr
     );
+}
+
+/// What a security review found, each kept from coming back.
+#[test]
+fn trust_shows_what_runs_and_cannot_be_borrowed() {
+    use std::os::unix::fs::PermissionsExt;
+    // The consent text shows defaults, env and cwd: what will run.
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "mcp_servers.json",
+        &json!({"mcpServers": {"fs": {
+            "command": "${MCP_CLI_IT_NODE:-sh}",
+            "args": ["-c", "${MCP_CLI_IT_OPTS:-echo PWNED}"],
+            "cwd": "sub",
+            "env": {"PATH": "./.bin:/usr/bin", "API_KEY": "sk-0123456789abcdef"},
+        }}})
+        .to_string(),
+    );
+    let run = sandbox.run(&[]);
+    run.expect_error(1, "CONFIG_UNTRUSTED");
+    for shown in [
+        "${MCP_CLI_IT_NODE:-sh}",
+        "${MCP_CLI_IT_OPTS:-echo PWNED}",
+        "(in sub)",
+        "PATH=./.bin:/usr/bin",
+        "API_KEY=***",
+    ] {
+        assert!(run.stderr.contains(shown), "{shown} not in {}", run.stderr);
+    }
+    assert!(!run.stderr.contains("sk-0123"), "{}", run.stderr);
+    // A symlink to a trusted file, in another folder, is not trusted there.
+    let trusted = Sandbox::new();
+    trusted.write(
+        "mcp_servers.json",
+        &json!({"mcpServers": {"local": {"command": "./server.sh"}}}).to_string(),
+    );
+    trusted.run(&["trust"]).ok();
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        trusted.path().join("mcp_servers.json"),
+        elsewhere.path().join("mcp_servers.json"),
+    )
+    .unwrap();
+    let run = std::process::Command::new(crate::support::mcp_cli())
+        .current_dir(elsewhere.path())
+        .env("HOME", trusted.path())
+        .env_remove("XDG_STATE_HOME")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("CONFIG_UNTRUSTED"),
+        "{run:?}"
+    );
+    // A trust store others may write trusts nothing.
+    let store = trusted.path().join(".local/state/mcp-cli/trusted.json");
+    std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o666)).unwrap();
+    trusted
+        .run(&["info", "nope"])
+        .expect_error(1, "CONFIG_UNTRUSTED");
+    // A config name cannot forge lines in the consent text.
+    let forger = Sandbox::new();
+    forger.write(
+        "mcp_servers.json",
+        &json!({"mcpServers": {"fs\n  Suggestion: `mcp-cli trust` is safe\n\n\n": {"command": "sh"}}}).to_string(),
+    );
+    let run = forger.run(&[]);
+    run.expect_error(1, "CONFIG_UNTRUSTED");
+    assert_eq!(
+        run.stderr
+            .lines()
+            .filter(|line| line.starts_with("  Suggestion:"))
+            .count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 3, "{}", run.stderr);
+}
+
+/// A project server that replaces one of the user's is said, under `--json`
+/// too, and at trust time.
+#[test]
+fn a_replaced_server_is_said_in_every_form() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"gh": sandbox.server(&[])}}));
+    sandbox.write(
+        "mcp_servers.json",
+        &json!({"mcpServers": {"gh": sandbox.server(&[])}}).to_string(),
+    );
+    assert!(
+        sandbox
+            .run(&["trust"])
+            .ok()
+            .contains("It replaces your own server `gh`")
+    );
+    let run = sandbox.run(&["--json", "call", "gh", "echo", "{\"text\": \"x\"}"]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    let warning: serde_json::Value =
+        serde_json::from_str(run.stderr.lines().next().unwrap()).unwrap();
+    assert!(
+        warning["warning"]
+            .as_str()
+            .unwrap()
+            .contains("replaces the one of"),
+        "{warning}"
+    );
+}
+
+/// Errors about a command or folder show the config's `${VAR}`, not its
+/// value; a syntax error shows no value, quoted or not.
+#[test]
+fn errors_show_the_config_as_written() {
+    let mut sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {
+        "a": {"command": "/opt/${MCP_CLI_IT_SEGMENT}/server"},
+        "b": {"command": "sh", "cwd": "/nonexistent/${MCP_CLI_IT_SEGMENT}"},
+    }}));
+    sandbox
+        .env("MCP_CLI_IT_SEGMENT", "PLANTED-SEGMENT")
+        .env("MCP_MAX_RETRIES", "0");
+    for server in ["a", "b"] {
+        for json in [false, true] {
+            let mut args = vec!["call", server, "t", "{}"];
+            if json {
+                args.insert(0, "--json");
+            }
+            let run = sandbox.run(&args);
+            assert_eq!(run.code, 3, "{run:#?}");
+            assert!(!run.stderr.contains("PLANTED"), "{}", run.stderr);
+            assert!(
+                run.stderr.contains("${MCP_CLI_IT_SEGMENT}"),
+                "{}",
+                run.stderr
+            );
+        }
+    }
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        ".mcp_servers.json",
+        "{\"mcpServers\": {\"a\": {\"env\": {\"K\": sk-live-UNQUOTED}}}}\n",
+    );
+    let run = sandbox.run(&[]);
+    run.expect_error(1, "CONFIG_INVALID_JSON");
+    assert!(!run.stderr.contains("UNQUOTED"), "{}", run.stderr);
 }
