@@ -268,6 +268,13 @@ mod unix {
             // argument. The mask holds every handled signal, so handlers never
             // nest; SA_RESTART keeps interrupted system calls going.
             unsafe {
+                // A signal ignored when mcp-cli started (`nohup mcp-cli`
+                // ignores SIGHUP) stays ignored, for it and its servers.
+                let mut current: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(signal, std::ptr::null(), &mut current);
+                if current.sa_sigaction == libc::SIG_IGN && signal != libc::SIGALRM {
+                    continue;
+                }
                 let mut action: libc::sigaction = std::mem::zeroed();
                 action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
                 action.sa_flags = libc::SA_RESTART;

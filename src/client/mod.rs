@@ -34,6 +34,12 @@ pub use process::{SHUTDOWN_GRACE, become_subreaper, stop_all, stop_orphans};
 /// starts slowly, saying nothing, is still waited for.
 pub const GARBAGE_QUIET: Duration = Duration::from_secs(30);
 
+/// The most pages of a listing followed, and the most tools taken: past
+/// them, a server that hands out cursors without end is a protocol error.
+const MAX_PAGES: usize = 1000;
+/// See [`MAX_PAGES`].
+const MAX_TOOLS: usize = 50_000;
+
 /// How long a server whose request was cancelled gets to read the
 /// cancellation and exit by itself, before SIGTERM.
 pub const CANCEL_GRACE: Duration = Duration::from_millis(250);
@@ -447,6 +453,7 @@ impl Session {
         let mut tools = Vec::new();
         let mut cursor: Option<String> = None;
         let mut seen_cursors = std::collections::HashSet::new();
+        let mut pages = 0;
         loop {
             let params = PaginatedRequestParams::default().with_cursor(cursor.take());
             let request = ClientRequest::ListToolsRequest(RequestOptionalParam::with_param(params));
@@ -454,6 +461,9 @@ impl Session {
                 ServerResult::ListToolsResult(page) => page,
                 other => return Err(self.unexpected("tools/list", &other)),
             };
+            pages += 1;
+            // An empty page ends the list, whatever cursor it gives.
+            let empty = page.tools.is_empty();
             for tool in page.tools {
                 let raw = serde_json::to_value(&tool).unwrap_or(Value::Null);
                 tools.push(Tool {
@@ -461,8 +471,19 @@ impl Session {
                     raw,
                 });
             }
+            if pages > MAX_PAGES || tools.len() > MAX_TOOLS {
+                return Err(McpError::Protocol {
+                    server: self.server.clone(),
+                    method: "tools/list".to_owned(),
+                    message: format!(
+                        "the listing runs past {MAX_PAGES} pages or {MAX_TOOLS} tools ({pages} pages, {} tools so far)",
+                        tools.len()
+                    ),
+                    stderr: Vec::new(),
+                });
+            }
             match page.next_cursor {
-                Some(next) if !next.is_empty() => {
+                Some(next) if !next.is_empty() && !empty => {
                     if !seen_cursors.insert(next.clone()) {
                         return Err(McpError::Protocol {
                             server: self.server.clone(),

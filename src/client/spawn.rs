@@ -1,5 +1,6 @@
-//! Starting a server process: in a process group of its own, with pipes
-//! for stdin, stdout and stderr, and on Linux a parent-death signal.
+//! Starting a server process: in a process group of its own (on Linux a
+//! session of its own, without a controlling terminal), with pipes for
+//! stdin, stdout and stderr, and on Linux a parent-death signal.
 //!
 //! The parent-death signal (`PR_SET_PDEATHSIG`) must be set by the child
 //! between fork and exec. `std::process::Command` can do that only through
@@ -370,7 +371,11 @@ mod linux {
                     libc::sigaction(signal, &default, std::ptr::null_mut());
                 }
             }
-            if libc::setpgid(0, 0) != 0 {
+            // A session of its own, which is also a process group of its
+            // own: no controlling terminal, so a server that would prompt
+            // on it (ssh, sudo) fails at once instead of being stopped by
+            // SIGTTIN until the deadline.
+            if libc::setsid() < 0 {
                 fail(errno());
             }
             for (target, &fd) in plan.stdio.iter().enumerate() {

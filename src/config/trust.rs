@@ -39,6 +39,9 @@ pub fn digest(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// The largest config file read.
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
 /// What a file is trusted as: the place it is used from, its directory
 /// made canonical but not the file itself. A symlink to a trusted file, in
 /// another folder, is another place: relative commands and `cwd` run from
@@ -72,8 +75,22 @@ pub fn read(path: &Path) -> Result<String, McpError> {
     let mut file = std::fs::File::open(path).map_err(read_error)?;
     check_owner_and_mode(path, &file.metadata().map_err(read_error)?)?;
     check_folder(path)?;
+    // Bounded: `-c /dev/zero` must not read until memory runs out.
     let mut text = String::new();
-    std::io::Read::read_to_string(&mut file, &mut text).map_err(read_error)?;
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(&mut file, MAX_CONFIG_BYTES + 1),
+        &mut text,
+    )
+    .map_err(read_error)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(McpError::ConfigRead {
+            path: path.to_owned(),
+            source: std::io::Error::other(format!(
+                "it is larger than {} MiB, more than any config needs",
+                MAX_CONFIG_BYTES >> 20
+            )),
+        });
+    }
     Ok(text)
 }
 

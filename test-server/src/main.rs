@@ -100,6 +100,10 @@ mixed, huge, write, idem, readonly).
   --spawn-setsid-grandchild  the same, in a session (and process group) of its
                              own, as a daemon would (setsid(1), Linux)
   --stderr-on-exit TEXT      print TEXT to stderr on every fault exit
+  --endless-pages            tools/list pages without end: one tool each, and a
+                             new cursor (each request recorded as `list`)
+  --empty-pages              tools/list pages with no tool and a new cursor
+                             (each request recorded as `list`)
   --forge-response           right after the initialize reply, answer ids 1 to
                              3, which no request has used yet, with FORGED
   --hostile                  plant escape sequences, OSC 52, \\r and newlines in
@@ -132,6 +136,8 @@ struct Config {
     stderr_on_exit: Option<String>,
     hostile: bool,
     forge_response: bool,
+    endless_pages: bool,
+    empty_pages: bool,
     page_size: usize,
 }
 
@@ -163,6 +169,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Config, String> 
             "--stderr-on-exit" => cfg.stderr_on_exit = Some(value()?),
             "--hostile" => cfg.hostile = true,
             "--forge-response" => cfg.forge_response = true,
+            "--endless-pages" => cfg.endless_pages = true,
+            "--empty-pages" => cfg.empty_pages = true,
             _ => return Err(format!("unknown argument: {arg}")),
         }
     }
@@ -461,6 +469,23 @@ fn handle_initialize(srv: &Server, id: &Value, params: &Value) {
 }
 
 fn handle_list(srv: &Server, id: &Value, params: &Value) {
+    if srv.cfg.endless_pages || srv.cfg.empty_pages {
+        srv.record("events.log", "list");
+        let page = params
+            .get("cursor")
+            .and_then(Value::as_str)
+            .and_then(|cursor| cursor.parse::<u64>().ok())
+            .unwrap_or(0);
+        let tools = if srv.cfg.empty_pages {
+            json!([])
+        } else {
+            json!([{"name": format!("t{page}"), "inputSchema": {"type": "object"}}])
+        };
+        return srv.send_result(
+            id,
+            json!({"tools": tools, "nextCursor": (page + 1).to_string()}),
+        );
+    }
     let mut tools = tool_definitions();
     if srv.cfg.hostile {
         for tool in &mut tools {

@@ -368,3 +368,11 @@ fn completions_offer_verbs_flags_shells_and_servers() {
         has("mcp-cli call demo ''", &[], &["demo", "docs"]);
     }
 }
+
+/// A config is read up to 16 MiB: `-c /dev/zero` ends at once.
+#[test]
+fn an_endless_config_is_refused() {
+    let run = Sandbox::new().run(&["-c", "/dev/zero"]);
+    run.expect_error(1, "CONFIG_READ_FAILED");
+    assert_contains(&run.stderr, "larger than 16 MiB");
+}

@@ -459,3 +459,69 @@ fn servers_start_with_no_signal_blocked_or_ignored() {
         assert_eq!(mask & ours, 0, "{line}");
     }
 }
+
+/// A server that reads the terminal (ssh or sudo asking for a password)
+/// has none: it fails at once instead of being stopped by SIGTTIN until
+/// the deadline (Linux: servers run in a session of their own).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_server_cannot_wait_on_the_terminal() {
+    let sandbox = Sandbox::new();
+    let server = crate::support::test_server().display().to_string();
+    sandbox.write_config(&json!({"mcpServers": {"prompt": {
+        "command": "sh",
+        "args": ["-c", "read answer < /dev/tty; exec \"$0\"", server],
+    }}}));
+    // mcp-cli on a terminal (script(1)), as a person runs it.
+    let command = format!(
+        "MCP_TIMEOUT=20 {} call prompt echo '{{\"text\": \"x\"}}'",
+        crate::support::mcp_cli().display()
+    );
+    let started = std::time::Instant::now();
+    let output = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(sandbox.path())
+        .env("HOME", sandbox.path())
+        .env_remove("XDG_STATE_HOME")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script(1) from util-linux");
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "waited: {shown}"
+    );
+    assert!(shown.trim_end().ends_with('x'), "{shown}");
+}
+
+/// `nohup mcp-cli ...`: a hang-up ignored at start stays ignored, and the
+/// call finishes (its server does not see the signal either).
+#[test]
+fn a_signal_ignored_at_start_stays_ignored() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
+    let mut command = sandbox.command(&["call", "demo", "slow", r#"{"seconds": 1}"#]);
+    // SAFETY: signal(2) in the child before exec, as nohup(1) does.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || sandbox
+            .log("calls.log")
+            .contains(&"slow".to_owned())),
+        "the call never started"
+    );
+    kill("-HUP", child.id());
+    let run = finish(child);
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert_eq!(run.stdout, "slept 1 s\n");
+}

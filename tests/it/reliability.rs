@@ -401,3 +401,35 @@ fn a_server_that_cannot_start_is_told_by_its_cause() {
         assert_contains(&run.stderr, &format!("Suggestion: {fix}"));
     }
 }
+
+/// A listing ends: an empty page ends it whatever cursor it gives, and one
+/// that runs past 1,000 pages is a protocol error, not a loop.
+#[test]
+fn a_listing_that_never_ends_is_stopped() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"empty": sandbox.server(&["--empty-pages"])}}));
+    let run = sandbox.run(&[]);
+    assert_eq!(
+        run.ok(),
+        "empty\n  Instructions: A test server for mcp-cli: echo, add, slow, fail, mixed, huge, write, idem, readonly.\n  (no tools)\n"
+    );
+    assert_eq!(
+        sandbox
+            .log("events.log")
+            .iter()
+            .filter(|e| *e == "list")
+            .count(),
+        1
+    );
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"endless": sandbox.server(&["--endless-pages"])}}));
+    let run = sandbox.run(&["info", "endless"]);
+    run.expect_error(2, "PROTOCOL_ERROR");
+    assert!(run.stderr.contains("past 1000 pages"), "{}", run.stderr);
+    let asked = sandbox
+        .log("events.log")
+        .iter()
+        .filter(|e| *e == "list")
+        .count();
+    assert_eq!(asked, 1001, "asked for {asked} pages");
+}
