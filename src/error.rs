@@ -295,6 +295,8 @@ pub enum McpError {
         code: i32,
         /// The error message.
         message: String,
+        /// Its `data`, as compact JSON cut to a few hundred characters.
+        data: Option<String>,
     },
 
     /// The server answered a `tools/call` with a JSON-RPC error (not an
@@ -309,6 +311,8 @@ pub enum McpError {
         code: i32,
         /// The error message.
         message: String,
+        /// Its `data`, as compact JSON cut to a few hundred characters.
+        data: Option<String>,
     },
 
     /// The server broke the protocol (garbage, unexpected answer).
@@ -608,10 +612,16 @@ impl McpError {
                 server,
                 code,
                 message,
+                data,
                 ..
-            } => vec![format!(
+            } => std::iter::once(format!(
                 "server `{server}` answered error {code}: {message}"
-            )],
+            ))
+            .chain(data.iter().map(|data| format!("data: {data}")))
+            .collect(),
+            McpError::ServerError {
+                data: Some(data), ..
+            } => vec![format!("data: {data}")],
             McpError::ServerNotFound { available, .. } if available.is_empty() => {
                 vec!["the config defines no server".to_owned()]
             }
@@ -901,6 +911,17 @@ pub fn closest_name<'a>(wanted: &str, names: &'a [String]) -> Option<&'a str> {
         })
         .min()
         .map(|(_, name)| name)
+}
+
+/// A JSON-RPC error's `data` as details show it: compact JSON, cut.
+pub fn error_data(data: Option<&serde_json::Value>) -> Option<String> {
+    let text = serde_json::to_string(data?).ok()?;
+    if text.chars().count() > 500 {
+        let cut: String = text.chars().take(497).collect();
+        Some(format!("{cut}..."))
+    } else {
+        Some(text)
+    }
 }
 
 /// Formats a duration for humans: `250ms`, `2.5s`, `3m 20s`.

@@ -255,7 +255,17 @@ fn defaults(text: &str) -> String {
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start..];
-        match after.find('}') {
+        // The matching `}`, past the braces of a nested `${...}` default.
+        let mut depth = 0;
+        let end = after.char_indices().skip(1).find_map(|(index, c)| {
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                _ => {}
+            }
+            (depth == 0).then_some(index)
+        });
+        match end {
             Some(end) => {
                 let inner = &after[2..end];
                 match inner.split_once(":-") {
@@ -390,6 +400,7 @@ mod tests {
         );
         assert_eq!(value("${HOME}/x"), "${HOME}/x");
         assert_eq!(value("${A:-}"), "${A:-}");
+        assert_eq!(value("${A:-${B}}/x"), "${A:-***}/x");
     }
 
     #[test]

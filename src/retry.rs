@@ -639,6 +639,7 @@ mod tests {
                 method: "m".into(),
                 code: -32602,
                 message: "m".into(),
+                data: None,
             },
             McpError::Protocol {
                 server: "s".into(),

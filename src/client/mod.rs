@@ -555,11 +555,16 @@ impl Session {
         let server = self.server.clone();
         let method = method.to_owned();
         match error {
-            ServiceError::McpError(ErrorData { code, message, .. }) => McpError::ServerError {
+            ServiceError::McpError(ErrorData {
+                code,
+                message,
+                data,
+            }) => McpError::ServerError {
                 server,
                 method,
                 code: code.0,
                 message: message.into_owned(),
+                data: crate::error::error_data(data.as_ref()),
             },
             ServiceError::Timeout { timeout } => {
                 // rmcp has sent `notifications/cancelled`.
@@ -676,11 +681,16 @@ fn initialize_error(
     let server = server.to_owned();
     let method = "initialize".to_owned();
     match error {
-        E::JsonRpcError(ErrorData { code, message, .. }) => McpError::ServerError {
+        E::JsonRpcError(ErrorData {
+            code,
+            message,
+            data,
+        }) => McpError::ServerError {
             server,
             method,
             code: code.0,
             message: message.into_owned(),
+            data: crate::error::error_data(data.as_ref()),
         },
         E::ConnectionClosed(_) | E::TransportError { .. } if exit_status.is_some() => {
             McpError::ConnectionClosed {

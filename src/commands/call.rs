@@ -259,12 +259,14 @@ fn execution_failed(error: McpError, tool: &str) -> McpError {
             server,
             code,
             message,
+            data,
             ..
         } => McpError::ToolExecutionFailed {
             server,
             tool: tool.to_owned(),
             code,
             message,
+            data,
         },
         other => other,
     }

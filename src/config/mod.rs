@@ -369,7 +369,15 @@ impl Loader<'_> {
             return Err(self.invalid("(root)", "expected an object with `mcpServers`"));
         };
         let (key, servers) = match (root.get("mcpServers"), root.get("servers")) {
-            (Some(servers), _) => ("mcpServers", servers),
+            (Some(servers), other) => {
+                if other.is_some() {
+                    self.warnings.push(format!(
+                        "`{}` has both `mcpServers` and `servers`: `servers` is ignored",
+                        self.path.display()
+                    ));
+                }
+                ("mcpServers", servers)
+            }
             (None, Some(servers)) => ("servers", servers),
             (None, None) => {
                 return Err(self.invalid(
@@ -398,6 +406,18 @@ impl Loader<'_> {
             let Value::Object(entry) = entry else {
                 return Err(self.invalid(&at, "expected an object"));
             };
+            if name.trim().is_empty() {
+                return Err(self.invalid(&at, "a server needs a name"));
+            }
+            match entry.get("disabled") {
+                None | Some(Value::Null | Value::Bool(_)) => {}
+                Some(other) => {
+                    return Err(self.invalid(
+                        &format!("{at}.disabled"),
+                        &format!("expected true or false, found {}", type_name(other)),
+                    ));
+                }
+            }
             if entry.get("disabled") == Some(&Value::Bool(true)) {
                 self.disabled.push(name.clone());
                 continue;
@@ -555,7 +575,11 @@ impl Loader<'_> {
         match entry.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(raw)) => {
-                Ok(Some((self.substitute(server, raw)?, raw.contains("${"))))
+                let at = format!("{at}.{key}");
+                Ok(Some((
+                    self.substitute(server, &at, raw)?,
+                    raw.contains("${"),
+                )))
             }
             Some(other) => Err(self.invalid(
                 &format!("{at}.{key}"),
@@ -577,7 +601,9 @@ impl Loader<'_> {
                 .iter()
                 .enumerate()
                 .map(|(index, item)| match item {
-                    Value::String(raw) => self.substitute(server, raw),
+                    Value::String(raw) => {
+                        self.substitute(server, &format!("{at}.{key}[{index}]"), raw)
+                    }
                     other => Err(self.invalid(
                         &format!("{at}.{key}[{index}]"),
                         &format!("expected a string, found {}", type_name(other)),
@@ -611,6 +637,12 @@ impl Loader<'_> {
         object
             .iter()
             .map(|(name, value)| {
+                if name.is_empty() || name.contains(['=', '\0']) {
+                    return Err(self.invalid(
+                        &format!("{at}.{key}"),
+                        &format!("`{name}` cannot be a name: it is empty or holds `=` or NUL"),
+                    ));
+                }
                 let raw = match value {
                     Value::String(raw) => raw.clone(),
                     // Numbers and booleans are what people write for `PORT: 8080`.
@@ -624,33 +656,78 @@ impl Loader<'_> {
                 };
                 Ok(Setting {
                     name: name.clone(),
-                    value: self.substitute(server, &raw)?,
+                    value: self.substitute(server, &format!("{at}.{key}.{name}"), &raw)?,
                     display: crate::redact::setting(name, &raw),
                 })
             })
             .collect()
     }
 
-    /// Replaces `${VAR}` and `${VAR:-default}` in `raw`.
-    fn substitute(&mut self, server: &str, raw: &str) -> Result<String, McpError> {
+    /// Replaces `${VAR}` and `${VAR:-default}` in `raw` (the default may
+    /// itself hold `${...}`); `$${` is a literal `${`. Other shell forms
+    /// (`${X:=v}`, `${X?}`, `${#X}`) are refused, naming the one to use.
+    fn substitute(&mut self, server: &str, at: &str, raw: &str) -> Result<String, McpError> {
         let mut out = String::with_capacity(raw.len());
         let mut rest = raw;
-        while let Some(start) = rest.find("${") {
+        while let Some(start) = rest.find('$') {
             out.push_str(&rest[..start]);
-            let Some(len) = rest[start..].find('}') else {
-                out.push_str(&rest[start..]);
+            let after = &rest[start..];
+            if let Some(literal) = after.strip_prefix("$${") {
+                out.push_str("${");
+                rest = literal;
+                continue;
+            }
+            let Some(body) = after.strip_prefix("${") else {
+                out.push('$');
+                rest = &after[1..];
+                continue;
+            };
+            // The matching `}`, counting the braces of nested `${...}`.
+            let mut depth = 1;
+            let end = body.char_indices().find_map(|(index, c)| {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+                (depth == 0).then_some(index)
+            });
+            let Some(end) = end else {
+                // Unclosed: kept as written.
+                out.push_str(after);
                 return Ok(out);
             };
-            let inner = &rest[start + 2..start + len];
-            let (var, default) = match inner.split_once(":-") {
-                Some((var, default)) => (var, Some(default)),
-                None => (inner, None),
+            let inner = &body[..end];
+            rest = &body[end + 1..];
+            let name_end = inner
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(inner.len());
+            let (var, tail) = inner.split_at(name_end);
+            let default = match tail {
+                "" => None,
+                _ if tail.starts_with(":-") => Some(&tail[2..]),
+                _ => {
+                    let form = format!("${{{inner}}}");
+                    return Err(self.invalid(
+                        at,
+                        &format!(
+                            "`{}` is not a form mcp-cli reads: write `${{NAME}}` or `${{NAME:-default}}` (and `$${{` for a literal `${{`)",
+                            crate::redact::value(&form)
+                        ),
+                    ));
+                }
             };
+            if var.is_empty() || var.starts_with(|c: char| c.is_ascii_digit()) {
+                return Err(self.invalid(at, &format!("`${{{var}}}` does not name a variable")));
+            }
             match (std::env::var(var).ok(), default) {
                 (Some(value), _) if !(value.is_empty() && default.is_some()) => {
                     out.push_str(&value)
                 }
-                (_, Some(default)) => out.push_str(default),
+                (_, Some(default)) => {
+                    let default = self.substitute(server, at, default)?;
+                    out.push_str(&default);
+                }
                 (None, None) if self.strict_env => {
                     self.missing.get_or_insert_with(|| var.to_owned());
                 }
@@ -658,7 +735,6 @@ impl Loader<'_> {
                     "environment variable `{var}` used by server `{server}` is not set; using an empty value"
                 )),
             }
-            rest = &rest[start + len + 1..];
         }
         out.push_str(rest);
         Ok(out)
@@ -876,6 +952,60 @@ mod tests {
         assert_eq!(servers[1].unresolved, None);
         let bom = parse("\u{feff}{\"mcpServers\": {}}").unwrap();
         assert!(bom.0.is_empty());
+    }
+
+    #[test]
+    fn wrong_types_and_names_are_refused() {
+        for (text, key) in [
+            (
+                r#"{"mcpServers": {"a": {"command": "x", "disabled": "true"}}}"#,
+                "mcpServers.a.disabled",
+            ),
+            (r#"{"mcpServers": {"": {"command": "x"}}}"#, "mcpServers."),
+            (
+                r#"{"mcpServers": {"a": {"command": "x", "env": {"A=B": "1"}}}}"#,
+                "mcpServers.a.env",
+            ),
+        ] {
+            let Err(McpError::ConfigInvalid { key: found, .. }) = parse(text) else {
+                panic!("{text}")
+            };
+            assert_eq!(found, key, "{text}");
+        }
+        let (_, warnings) =
+            parse(r#"{"mcpServers": {}, "servers": {"a": {"command": "x"}}}"#).unwrap();
+        assert!(
+            warnings.iter().any(|w| w.contains("`servers` is ignored")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn nested_defaults_literals_and_refused_forms() {
+        // SAFETY: tests in this module set distinct variable names.
+        unsafe { std::env::set_var("MCP_CLI_TEST_NESTED", "xval") };
+        let (servers, _) = parse(
+            r#"{"mcpServers": {"a": {"command": "c", "args": ["${MCP_CLI_TEST_UNSET_A:-${MCP_CLI_TEST_NESTED}}", "${MCP_CLI_TEST_NESTED:-${MCP_CLI_TEST_UNSET_Z}}", "$${HOME}", "${MCP_CLI_TEST_UNSET_B:-a${MCP_CLI_TEST_UNSET_C:-b}c}", "cost: $5", "${unclosed"]}}}"#,
+        )
+        .unwrap();
+        let ServerConfig::Stdio { args, .. } = &servers[0].transport else {
+            panic!()
+        };
+        assert_eq!(
+            args,
+            &["xval", "xval", "${HOME}", "abc", "cost: $5", "${unclosed"]
+        );
+        for form in ["${X:=v}", "${X?}", "${#X}", "${X-v}", "${}"] {
+            let text = format!(r#"{{"mcpServers": {{"a": {{"command": "{form}"}}}}}}"#);
+            let Err(McpError::ConfigInvalid { key, message, .. }) = parse(&text) else {
+                panic!("{form}")
+            };
+            assert_eq!(key, "mcpServers.a.command", "{form}");
+            assert!(
+                message.contains("${NAME:-default}") || message.contains("does not name"),
+                "{form}: {message}"
+            );
+        }
     }
 
     #[test]

@@ -227,6 +227,11 @@ impl Server {
         self.send(&json!({"jsonrpc": "2.0", "id": id, "result": result}));
     }
 
+    /// A JSON-RPC error with `data`, as servers add for a failed call.
+    fn send_error_with_data(&self, id: &Value, code: i64, message: &str, data: Value) {
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message, "data": data}}));
+    }
+
     fn send_error(&self, id: &Value, code: i64, message: &str) {
         self.send(
             &json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}),
@@ -653,7 +658,7 @@ fn handle_call(srv: &Server, id: &Value, params: &Value) {
         Err(message) if srv.cfg.hostile => {
             srv.send_error(id, -32602, &format!("{message}{HOSTILE}"))
         }
-        Err(message) => srv.send_error(id, -32602, &message),
+        Err(message) => srv.send_error_with_data(id, -32602, &message, json!({"tool": name})),
     }
 }
 
