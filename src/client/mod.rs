@@ -458,16 +458,31 @@ impl Session {
             let params = PaginatedRequestParams::default().with_cursor(cursor.take());
             let request = ClientRequest::ListToolsRequest(RequestOptionalParam::with_param(params));
             let page = match self.request("tools/list", request, false).await? {
-                ServerResult::ListToolsResult(page) => page,
-                other => return Err(self.unexpected("tools/list", &other)),
+                ServerResult::ListToolsResult(page) => {
+                    let entries = page
+                        .tools
+                        .iter()
+                        .map(|tool| serde_json::to_value(tool).unwrap_or(Value::Null))
+                        .collect();
+                    (entries, page.next_cursor)
+                }
+                // rmcp refuses a whole page for one odd tool (no
+                // `inputSchema`, say): read it leniently instead.
+                other => self.lenient_page(&other)?,
             };
             pages += 1;
             // An empty page ends the list, whatever cursor it gives.
-            let empty = page.tools.is_empty();
-            for tool in page.tools {
-                let raw = serde_json::to_value(&tool).unwrap_or(Value::Null);
+            let empty = page.0.is_empty();
+            for raw in page.0 {
+                let Some(name) = raw.get("name").and_then(Value::as_str) else {
+                    crate::debug!(
+                        "{}: a tool without a name left out of the listing",
+                        self.server
+                    );
+                    continue;
+                };
                 tools.push(Tool {
-                    name: tool.name.into_owned(),
+                    name: name.to_owned(),
                     raw,
                 });
             }
@@ -482,7 +497,7 @@ impl Session {
                     stderr: Vec::new(),
                 });
             }
-            match page.next_cursor {
+            match page.1 {
                 Some(next) if !next.is_empty() && !empty => {
                     if !seen_cursors.insert(next.clone()) {
                         return Err(McpError::Protocol {
@@ -608,6 +623,28 @@ impl Session {
 
     fn stderr_now(&self) -> Vec<String> {
         self.stderr.lines()
+    }
+
+    /// A `tools/list` page rmcp could not read as one: its tools as sent,
+    /// each an object (those without a schema included), and its cursor.
+    fn lenient_page(
+        &self,
+        result: &ServerResult,
+    ) -> Result<(Vec<Value>, Option<String>), McpError> {
+        let value = serde_json::to_value(result).unwrap_or(Value::Null);
+        let Some(entries) = value.get("tools").and_then(Value::as_array) else {
+            return Err(self.unexpected("tools/list", result));
+        };
+        let cursor = value
+            .get("nextCursor")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let tools = entries
+            .iter()
+            .filter(|entry| entry.is_object())
+            .cloned()
+            .collect();
+        Ok((tools, cursor))
     }
 
     fn unexpected(&self, method: &str, result: &ServerResult) -> McpError {

@@ -254,6 +254,19 @@ pub async fn fetch(context: &Context, entry: &ServerEntry) -> Result<(Session, L
         .into_iter()
         .filter(|tool| entry.filter.allows(&tool.name))
         .collect();
+    for tool in &tools {
+        if !tool
+            .raw
+            .get("inputSchema")
+            .is_some_and(|schema| schema.is_object())
+        {
+            context.printer.warn(&format!(
+                "server `{}`: tool `{}` has no inputSchema object (listed anyway; the spec asks for one)",
+                crate::printer::one_line(&entry.name),
+                crate::printer::tool_name(&tool.name)
+            ));
+        }
+    }
     let listing = Listing {
         info: session.info().clone(),
         hidden: total - tools.len(),

@@ -100,6 +100,8 @@ mixed, huge, write, idem, readonly).
   --spawn-setsid-grandchild  the same, in a session (and process group) of its
                              own, as a daemon would (setsid(1), Linux)
   --stderr-on-exit TEXT      print TEXT to stderr on every fault exit
+  --odd-tools                also list a tool without inputSchema and one
+                             without a name
   --endless-pages            tools/list pages without end: one tool each, and a
                              new cursor (each request recorded as `list`)
   --empty-pages              tools/list pages with no tool and a new cursor
@@ -137,6 +139,7 @@ struct Config {
     hostile: bool,
     forge_response: bool,
     endless_pages: bool,
+    odd_tools: bool,
     empty_pages: bool,
     page_size: usize,
 }
@@ -170,6 +173,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Config, String> 
             "--hostile" => cfg.hostile = true,
             "--forge-response" => cfg.forge_response = true,
             "--endless-pages" => cfg.endless_pages = true,
+            "--odd-tools" => cfg.odd_tools = true,
             "--empty-pages" => cfg.empty_pages = true,
             _ => return Err(format!("unknown argument: {arg}")),
         }
@@ -492,6 +496,10 @@ fn handle_list(srv: &Server, id: &Value, params: &Value) {
         );
     }
     let mut tools = tool_definitions();
+    if srv.cfg.odd_tools {
+        tools.push(json!({"name": "noschema", "description": "A tool without inputSchema."}));
+        tools.push(json!({"description": "A tool without a name."}));
+    }
     if srv.cfg.hostile {
         for tool in &mut tools {
             let description = tool["description"].as_str().unwrap_or_default().to_owned();

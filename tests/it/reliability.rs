@@ -433,3 +433,28 @@ fn a_listing_that_never_ends_is_stopped() {
         .count();
     assert_eq!(asked, 1001, "asked for {asked} pages");
 }
+
+/// One odd tool does not hide a server's others: a tool without
+/// `inputSchema` is listed with a warning, one without a name left out.
+#[test]
+fn an_odd_tool_hides_no_other() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"odd": sandbox.server(&["--odd-tools"])}}));
+    let run = sandbox.run(&["grep", "*"]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert_eq!(run.stdout.lines().count(), 10, "{}", run.stdout);
+    assert!(run.stdout.contains("odd/noschema\n"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("tool `noschema` has no inputSchema"),
+        "{}",
+        run.stderr
+    );
+    let info = sandbox.run(&["info", "odd", "noschema"]).ok().to_owned();
+    assert!(info.starts_with("Tool: noschema\n"), "{info}");
+    assert_eq!(
+        sandbox
+            .run(&["call", "odd", "echo", r#"{"text": "x"}"#])
+            .ok(),
+        "x\n"
+    );
+}
