@@ -108,15 +108,17 @@ def main():
         global OUTPUT
         OUTPUT = subprocess.DEVNULL
     if not args.no_build:
-        # The baselines and the test server as the test suite builds them
-        # (the whole workspace), then mcp-cli alone, as `cargo install`
-        # builds it, over the workspace's copy. Built with the rest, mcp-cli
-        # would get every feature another member asks of a shared crate
-        # (tokio's `process`, for the rmcp baseline, which adds a signal
-        # driver to every runtime): that binary's cold call measured 5-6%
+        # mcp-cli and the test server as the test suite builds them (the
+        # workspace), then each baseline on its own: they are workspaces of
+        # their own, so that their features (tokio's `process`, for the rmcp
+        # baseline, which adds a signal driver to every runtime) are not
+        # unified into mcp-cli's: that binary's cold call measured 5-6%
         # slower than the installed one.
         subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet"], cwd=ROOT, check=True)
-        subprocess.run(["cargo", "build", "--release", "-p", "mcp-cli", "--quiet"], cwd=ROOT, check=True)
+        for baseline in ("reference-client", "rmcp-reference"):
+            subprocess.run(["cargo", "build", "--release", "--quiet", "--manifest-path",
+                            os.path.join(ROOT, "bench", baseline, "Cargo.toml"),
+                            "--target-dir", os.path.join(ROOT, "target")], cwd=ROOT, check=True)
         subprocess.run([os.path.join(ROOT, "tests", "servers", "install.sh")], cwd=ROOT, check=True,
                        env={**os.environ, "SKIP_VERIFY": "1"})
     work = tempfile.mkdtemp(prefix="mcp-cli-bench-")

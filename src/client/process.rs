@@ -179,6 +179,24 @@ pub fn start(launch: &Launch<'_>) -> Result<Started, McpError> {
 fn diagnose(launch: &Launch<'_>, error: &std::io::Error) -> Option<(String, String)> {
     use std::io::Read;
     use std::path::{Path, PathBuf};
+    // Out of descriptors or processes: the command is fine, the system is full.
+    match error.raw_os_error() {
+        Some(libc::EMFILE | libc::ENFILE) => {
+            return Some((
+                "mcp-cli ran out of file descriptors".to_owned(),
+                "raise the limit (`ulimit -n`), or start fewer servers at once (MCP_CONCURRENCY)"
+                    .to_owned(),
+            ));
+        }
+        Some(libc::EAGAIN | libc::ENOMEM) => {
+            return Some((
+                "the system could not start another process now".to_owned(),
+                "retry, or start fewer servers at once (MCP_CONCURRENCY); check `ulimit -u`"
+                    .to_owned(),
+            ));
+        }
+        _ => {}
+    }
     if let Some(cwd) = launch.cwd {
         let shown = cwd.display();
         let fix =

@@ -525,3 +525,41 @@ fn a_signal_ignored_at_start_stays_ignored() {
     assert_eq!(run.code, 0, "{run:#?}");
     assert_eq!(run.stdout, "slept 1 s\n");
 }
+
+/// Out of file descriptors with many servers: an error naming the cause,
+/// never a panic, and no server left behind.
+#[test]
+fn running_out_of_descriptors_is_an_error_not_a_panic() {
+    let sandbox = Sandbox::new();
+    let servers: serde_json::Map<String, serde_json::Value> = (0..40)
+        .map(|index| (format!("s{index}"), sandbox.server(&[])))
+        .collect();
+    sandbox.write_config(&json!({ "mcpServers": servers }));
+    let mut command = sandbox.command(&[]);
+    command
+        .env("MCP_CONCURRENCY", "40")
+        .env("MCP_MAX_RETRIES", "0");
+    // SAFETY: setrlimit(2) in the child before exec, as `ulimit -n 40`.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            let limit = libc::rlimit {
+                rlim_cur: 40,
+                rlim_max: 40,
+            };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            Ok(())
+        });
+    }
+    let run = finish(
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 3, "{run:#?}");
+    assert_contains(&run.stderr, "ran out of file descriptors");
+    assert_contains(&run.stderr, "ulimit -n");
+    assert_nothing_left(&sandbox, false);
+}
