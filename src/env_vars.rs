@@ -20,6 +20,8 @@ pub const MCP_CONFIG_PATH: &str = "MCP_CONFIG_PATH";
 pub const MCP_TIMEOUT: &str = "MCP_TIMEOUT";
 /// Per-request timeout in seconds; restarts when the server reports progress.
 pub const MCP_REQUEST_TIMEOUT: &str = "MCP_REQUEST_TIMEOUT";
+/// Per-server bound of a listing (`list`, `grep`, `info` alone), in seconds.
+pub const MCP_LIST_TIMEOUT: &str = "MCP_LIST_TIMEOUT";
 /// How many servers are contacted at once.
 pub const MCP_CONCURRENCY: &str = "MCP_CONCURRENCY";
 /// Retries after the first attempt.
@@ -51,6 +53,11 @@ pub const ALL: &[EnvVar] = &[
         name: MCP_REQUEST_TIMEOUT,
         default: "MCP_TIMEOUT",
         doc: "per-request timeout in seconds; restarts on progress",
+    },
+    EnvVar {
+        name: MCP_LIST_TIMEOUT,
+        default: "30",
+        doc: "seconds one server may take in a listing (list, grep, info alone)",
     },
     EnvVar {
         name: MCP_CONCURRENCY,

@@ -812,6 +812,9 @@ impl McpError {
             McpError::Timeout { method, server, .. } if method == "tools/call" => format!(
                 "the call may still have run on `{server}`; check its state before calling again, or raise MCP_REQUEST_TIMEOUT"
             ),
+            McpError::Timeout { method, .. } if method == "tools/list" => {
+                "raise MCP_LIST_TIMEOUT or MCP_REQUEST_TIMEOUT (seconds), or check that the server is healthy".to_owned()
+            }
             McpError::Timeout { .. } => {
                 "raise MCP_REQUEST_TIMEOUT, or check that the server is healthy".to_owned()
             }

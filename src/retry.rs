@@ -357,6 +357,7 @@ mod tests {
             servers: Vec::new(),
             timeout: settings.timeout,
             request_timeout: None,
+            list_timeout: settings.list_timeout,
             concurrency: 1,
             retry_max: settings.retry_max,
             retry_delay_ms: settings.retry_delay_ms,

@@ -12,6 +12,8 @@ pub struct Settings {
     pub timeout: Duration,
     /// `MCP_REQUEST_TIMEOUT`.
     pub request_timeout: Option<Duration>,
+    /// `MCP_LIST_TIMEOUT`.
+    pub list_timeout: Duration,
     /// `MCP_CONCURRENCY`.
     pub concurrency: usize,
     /// `MCP_MAX_RETRIES`.
@@ -29,6 +31,7 @@ impl Default for Settings {
         Settings {
             timeout: Duration::from_secs(1800),
             request_timeout: None,
+            list_timeout: Duration::from_secs(30),
             concurrency: 5,
             retry_max: 3,
             retry_delay_ms: 1000,
@@ -96,6 +99,7 @@ impl Settings {
         Ok(Settings {
             timeout: seconds(env_vars::MCP_TIMEOUT)?.unwrap_or(defaults.timeout),
             request_timeout: seconds(env_vars::MCP_REQUEST_TIMEOUT)?,
+            list_timeout: seconds(env_vars::MCP_LIST_TIMEOUT)?.unwrap_or(defaults.list_timeout),
             concurrency: integer(env_vars::MCP_CONCURRENCY, "an integer of at least 1", 1)?
                 .map_or(defaults.concurrency, |n| n as usize),
             retry_max: integer(env_vars::MCP_MAX_RETRIES, "an integer of at least 0", 0)?

@@ -88,7 +88,18 @@ pub(super) async fn fetch_all<'c>(
             let (waiting, done) = (&waiting, &done);
             async move {
                 waiting.lock().expect("waiting lock").push(&entry.name);
-                let fetched = fetch(context, entry).await;
+                // Each server has its own bound, so that a few that hang
+                // cannot hold every slot while the others wait to start.
+                let bound = context.config.list_timeout;
+                let fetched = match tokio::time::timeout(bound, fetch(context, entry)).await {
+                    Ok(fetched) => fetched,
+                    Err(_) => Err(McpError::Timeout {
+                        server: entry.name.clone(),
+                        method: "tools/list".to_owned(),
+                        duration: bound,
+                        stderr: Vec::new(),
+                    }),
+                };
                 waiting
                     .lock()
                     .expect("waiting lock")

@@ -31,6 +31,8 @@ pub struct Config {
     pub timeout: Duration,
     /// Per-request timeout (`MCP_REQUEST_TIMEOUT`), `None` for the overall deadline.
     pub request_timeout: Option<Duration>,
+    /// Per-server bound of a listing (`MCP_LIST_TIMEOUT`).
+    pub list_timeout: Duration,
     /// Servers contacted at once (`MCP_CONCURRENCY`).
     pub concurrency: usize,
     /// Retries after the first attempt (`MCP_MAX_RETRIES`).
@@ -281,6 +283,7 @@ pub fn from_text(path: &Path, text: &str, settings: &Settings) -> Result<Config,
         servers,
         timeout: settings.timeout,
         request_timeout: settings.request_timeout,
+        list_timeout: settings.list_timeout,
         concurrency: settings.concurrency,
         retry_max: settings.retry_max,
         retry_delay_ms: settings.retry_delay_ms,

@@ -458,3 +458,34 @@ fn an_odd_tool_hides_no_other() {
         "x\n"
     );
 }
+
+/// Servers that hang cannot hold every listing slot: each has its own bound
+/// (MCP_LIST_TIMEOUT), after which it is shown as failed and the servers
+/// after it are started.
+#[test]
+fn hung_servers_do_not_hold_a_listing() {
+    let mut sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {
+        "hung1": sandbox.server(&["--hang"]),
+        "hung2": sandbox.server(&["--hang"]),
+        "hung3": sandbox.server(&["--hang-on-list"]),
+        "healthy": sandbox.server(&[]),
+    }}));
+    sandbox
+        .env("MCP_CONCURRENCY", "2")
+        .env("MCP_LIST_TIMEOUT", "1")
+        .env("MCP_MAX_RETRIES", "0");
+    let run = sandbox.run(&[]);
+    assert_eq!(run.code, 3, "{run:#?}");
+    run.expect_elapsed(..Duration::from_secs(10));
+    assert_contains(&run.stdout, "\nhealthy\n  Instructions:");
+    for hung in ["hung1", "hung2", "hung3"] {
+        assert_contains(
+            &run.stdout,
+            &format!(
+                "{hung}  (failed: timed out awaiting `tools/list` from server `{hung}` after 1s)"
+            ),
+        );
+    }
+    assert_contains(&run.stderr, "MCP_LIST_TIMEOUT");
+}
