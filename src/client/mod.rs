@@ -56,6 +56,8 @@ pub struct ConnectOptions {
     pub debug: bool,
     /// Where progress notifications go, if anywhere.
     pub progress: Option<Arc<dyn Fn(Progress) + Send + Sync>>,
+    /// The command's deadline: stopping the server takes no longer.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 /// One progress notification of the call in flight.
@@ -302,6 +304,8 @@ pub struct Session {
     /// Set once a request was cancelled: the server is then given a moment
     /// to read `notifications/cancelled` before it is stopped.
     abandoned: Arc<AtomicBool>,
+    /// The command's deadline, which bounds the stopping too.
+    deadline: Option<tokio::time::Instant>,
 }
 
 impl Session {
@@ -435,6 +439,7 @@ impl Session {
             active,
             info,
             abandoned: Arc::new(AtomicBool::new(false)),
+            deadline: options.deadline,
         })
     }
 
@@ -671,15 +676,24 @@ impl Session {
     pub async fn close(mut self) {
         // Let a pending `notifications/cancelled` go out first.
         tokio::task::yield_now().await;
+        // Every wait shrinks to what is left of the command's deadline:
+        // past it, the server gets SIGTERM and SIGKILL at once.
+        let deadline = self.deadline;
+        let left = |wait: Duration| match deadline {
+            Some(deadline) => {
+                wait.min(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            }
+            None => wait,
+        };
         let process = self.process.get_mut().take();
-        let _ = tokio::time::timeout(Duration::from_millis(100), self.service.close()).await;
+        let _ = tokio::time::timeout(left(Duration::from_millis(100)), self.service.close()).await;
         if let Some(mut process) = process {
             if self.abandoned.load(Ordering::SeqCst) {
                 // Its stdin is closed now: a server that reads to the end sees
                 // the cancellation and exits by itself.
-                process.wait_exit(CANCEL_GRACE).await;
+                process.wait_exit(left(CANCEL_GRACE)).await;
             }
-            process.shutdown().await;
+            process.shutdown(left(SHUTDOWN_GRACE)).await;
         }
     }
 }

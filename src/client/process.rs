@@ -593,15 +593,15 @@ impl ServerProcess {
     }
 
     /// Stops the server: SIGTERM to its group at once (its result is already
-    /// in hand), SIGKILL to the group if it is still there after
-    /// [`SHUTDOWN_GRACE`].
-    pub async fn shutdown(mut self) {
+    /// in hand), SIGKILL to the group if it is still there after `grace`
+    /// ([`SHUTDOWN_GRACE`], or what is left of the command's deadline).
+    pub async fn shutdown(mut self, grace: Duration) {
         if matches!(self.child.try_wait(), Ok(Some(_))) {
             self.kill_group(Signal::Kill);
             return;
         }
         self.kill_group(Signal::Term);
-        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.wait()).await;
+        let _ = tokio::time::timeout(grace, self.wait()).await;
         self.kill_group(Signal::Kill);
     }
 

@@ -123,6 +123,7 @@ impl Context {
             request_timeout: self.config.request_timeout,
             debug: self.config.debug,
             progress,
+            deadline: Some(self.deadline),
         }
     }
 

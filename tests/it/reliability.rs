@@ -489,3 +489,29 @@ fn hung_servers_do_not_hold_a_listing() {
     }
     assert_contains(&run.stderr, "MCP_LIST_TIMEOUT");
 }
+
+/// `MCP_TIMEOUT` bounds the stopping too: past the deadline a server that
+/// ignores SIGTERM and its stdin closing gets SIGKILL at once, instead of
+/// after the cancel and shutdown graces (1.35 s more before).
+#[test]
+fn the_deadline_bounds_stopping_a_stubborn_server() {
+    let mut sandbox = Sandbox::new();
+    let server = crate::support::test_server().display().to_string();
+    let state = sandbox.state().display().to_string();
+    sandbox.write_config(&json!({"mcpServers": {"stubborn": {
+        "command": "sh",
+        "args": ["-c", "trap '' TERM; exec \"$0\" --state \"$1\" --hang-on-call --ignore-stdin-eof", server, state],
+    }}}));
+    sandbox.env("MCP_TIMEOUT", "1");
+    let run = sandbox.run(&["call", "stubborn", "echo", r#"{"text": "x"}"#]);
+    run.expect_error(3, "OPERATION_CANCELLED");
+    // A hang guard, well under the 2.35 s it took when the graces ran on.
+    run.expect_elapsed(..Duration::from_millis(1800));
+    assert!(
+        crate::support::wait_for(Duration::from_secs(2), || crate::support::pids_matching(
+            &state
+        )
+        .is_empty()),
+        "the server outlived the command"
+    );
+}
