@@ -378,7 +378,7 @@ impl Session {
             result = timed => result,
             () = activity.quiet_after_garbage(GARBAGE_QUIET) => Err(None),
         };
-        let service = match result {
+        let mut service = match result {
             Ok(Ok(service)) => service,
             Ok(Err(_)) if activity.wrote_too_much() => {
                 return Err(McpError::MessageTooLarge {
@@ -429,6 +429,30 @@ impl Session {
                 instructions: peer.instructions.clone(),
             })
             .unwrap_or_default();
+        // The version the server chose must be one mcp-cli speaks (the
+        // spec: the client should then disconnect).
+        let known = rmcp::model::ProtocolVersion::KNOWN_VERSIONS;
+        if !known
+            .iter()
+            .any(|version| version.to_string() == info.protocol_version)
+        {
+            let _ = tokio::time::timeout(Duration::from_millis(100), service.close()).await;
+            child.shutdown(SHUTDOWN_GRACE).await;
+            return Err(McpError::Protocol {
+                server: entry.name.clone(),
+                method: "initialize".to_owned(),
+                message: format!(
+                    "the server chose protocol version `{}`, which mcp-cli does not speak ({})",
+                    crate::printer::one_line(&info.protocol_version),
+                    known
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                stderr: Vec::new(),
+            });
+        }
         Ok(Session {
             server: entry.name.clone(),
             service,

@@ -100,6 +100,8 @@ mixed, huge, write, idem, readonly).
   --spawn-setsid-grandchild  the same, in a session (and process group) of its
                              own, as a daemon would (setsid(1), Linux)
   --stderr-on-exit TEXT      print TEXT to stderr on every fault exit
+  --protocol-version V       answer initialize with protocol version V, whatever
+                             was asked
   --odd-tools                also list a tool without inputSchema and one
                              without a name
   --endless-pages            tools/list pages without end: one tool each, and a
@@ -140,6 +142,7 @@ struct Config {
     forge_response: bool,
     endless_pages: bool,
     odd_tools: bool,
+    protocol_version: Option<String>,
     empty_pages: bool,
     page_size: usize,
 }
@@ -174,6 +177,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Config, String> 
             "--forge-response" => cfg.forge_response = true,
             "--endless-pages" => cfg.endless_pages = true,
             "--odd-tools" => cfg.odd_tools = true,
+            "--protocol-version" => cfg.protocol_version = Some(value()?),
             "--empty-pages" => cfg.empty_pages = true,
             _ => return Err(format!("unknown argument: {arg}")),
         }
@@ -447,9 +451,11 @@ fn handle_cancelled(srv: &Server, params: &Value) {
 
 fn handle_initialize(srv: &Server, id: &Value, params: &Value) {
     let requested = params.get("protocolVersion").and_then(Value::as_str);
-    let version = requested
-        .filter(|v| PROTOCOL_VERSIONS.contains(v))
-        .unwrap_or(LATEST_PROTOCOL_VERSION);
+    let version = srv.cfg.protocol_version.as_deref().unwrap_or(
+        requested
+            .filter(|v| PROTOCOL_VERSIONS.contains(v))
+            .unwrap_or(LATEST_PROTOCOL_VERSION),
+    );
     if srv.cfg.garbage {
         srv.write_line("this is not json");
         srv.write_line(r#"{"jsonrpc": "2.0", "garbage": true}"#);

@@ -515,3 +515,32 @@ fn the_deadline_bounds_stopping_a_stubborn_server() {
         "the server outlived the command"
     );
 }
+
+/// A server that answers `initialize` with a protocol version mcp-cli does
+/// not speak is a protocol error, said at once; a known older one is fine.
+#[test]
+fn an_unknown_protocol_version_is_refused() {
+    let mut sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {
+        "future": sandbox.server(&["--protocol-version", "2099-01-01"]),
+        "older": sandbox.server(&["--protocol-version", "2024-11-05"]),
+    }}));
+    sandbox.env("MCP_MAX_RETRIES", "0");
+    let run = sandbox.run(&["call", "future", "echo", r#"{"text": "x"}"#]);
+    run.expect_error(2, "PROTOCOL_ERROR");
+    assert_contains(
+        &run.stderr,
+        "protocol version `2099-01-01`, which mcp-cli does not speak",
+    );
+    assert!(
+        sandbox.log("calls.log").is_empty(),
+        "{:?}",
+        sandbox.log("calls.log")
+    );
+    assert_eq!(
+        sandbox
+            .run(&["call", "older", "echo", r#"{"text": "x"}"#])
+            .ok(),
+        "x\n"
+    );
+}
