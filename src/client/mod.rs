@@ -115,7 +115,13 @@ impl Tool {
 
 /// A tool's result, read in place: a result of many megabytes is not copied.
 #[derive(Debug)]
-pub struct CallResult(rmcp::model::CallToolResult);
+pub enum CallResult {
+    /// As rmcp reads it.
+    Typed(rmcp::model::CallToolResult),
+    /// One rmcp refuses whole for one odd part (a content block of a type
+    /// it does not know): kept as it came, read leniently.
+    Lenient(Value),
+}
 
 /// One content block of a result.
 #[derive(Debug, PartialEq, Eq)]
@@ -147,20 +153,26 @@ pub enum Block<'a> {
         /// Its name.
         name: &'a str,
     },
-    /// A block of a kind this version does not know.
-    Other,
+    /// A block of a kind this version does not know, with its type.
+    Other(Option<&'a str>),
 }
 
 impl CallResult {
     /// Whether the tool reported an error (`isError: true`).
     pub fn is_error(&self) -> bool {
-        self.0.is_error == Some(true)
+        match self {
+            CallResult::Typed(result) => result.is_error == Some(true),
+            CallResult::Lenient(result) => result.get("isError") == Some(&Value::Bool(true)),
+        }
     }
 
     /// The content blocks, in order.
-    pub fn blocks(&self) -> impl Iterator<Item = Block<'_>> {
+    pub fn blocks(&self) -> Box<dyn Iterator<Item = Block<'_>> + '_> {
         use rmcp::model::{ContentBlock, ResourceContents};
-        self.0.content.iter().map(|block| match block {
+        let CallResult::Typed(result) = self else {
+            return Box::new(self.lenient_blocks());
+        };
+        Box::new(result.content.iter().map(|block| match block {
             ContentBlock::Text(text) => Block::Text(&text.text),
             ContentBlock::Image(image) => Block::Media {
                 kind: "image",
@@ -193,24 +205,67 @@ impl CallResult {
                     mime_type: mime_type.as_deref(),
                     bytes: base64_len(blob),
                 },
-                _ => Block::Other,
+                _ => Block::Other(Some("resource")),
             },
             ContentBlock::ResourceLink(link) => Block::ResourceLink {
                 uri: &link.uri,
                 name: &link.name,
             },
-            _ => Block::Other,
+            _ => Block::Other(None),
+        }))
+    }
+
+    /// The blocks of a result kept as it came.
+    fn lenient_blocks(&self) -> impl Iterator<Item = Block<'_>> {
+        let blocks = match self {
+            CallResult::Lenient(result) => result.get("content").and_then(Value::as_array),
+            CallResult::Typed(_) => None,
+        };
+        blocks.into_iter().flatten().map(|block| {
+            let text = |key: &str| block.get(key).and_then(Value::as_str);
+            match text("type") {
+                Some("text") => Block::Text(text("text").unwrap_or_default()),
+                Some(kind @ ("image" | "audio")) => Block::Media {
+                    kind: if kind == "image" { "image" } else { "audio" },
+                    mime_type: text("mimeType").unwrap_or("unknown type"),
+                    bytes: base64_len(text("data").unwrap_or_default()),
+                },
+                Some("resource_link") => Block::ResourceLink {
+                    uri: text("uri").unwrap_or_default(),
+                    name: text("name").unwrap_or_default(),
+                },
+                Some("resource") => {
+                    let resource = block.get("resource");
+                    let field =
+                        |key: &str| resource.and_then(|r| r.get(key)).and_then(Value::as_str);
+                    Block::Resource {
+                        uri: field("uri").unwrap_or_default(),
+                        mime_type: field("mimeType"),
+                        bytes: field("text")
+                            .map(str::len)
+                            .or_else(|| field("blob").map(base64_len))
+                            .unwrap_or(0),
+                    }
+                }
+                other => Block::Other(other),
+            }
         })
     }
 
     /// `structuredContent`, when the tool sent it.
     pub fn structured(&self) -> Option<&Value> {
-        self.0.structured_content.as_ref()
+        match self {
+            CallResult::Typed(result) => result.structured_content.as_ref(),
+            CallResult::Lenient(result) => result.get("structuredContent"),
+        }
     }
 
     /// The whole `CallToolResult` as pretty JSON.
     pub fn to_json_string(&self) -> String {
-        serde_json::to_string_pretty(&self.0).unwrap_or_default()
+        match self {
+            CallResult::Typed(result) => serde_json::to_string_pretty(result).unwrap_or_default(),
+            CallResult::Lenient(result) => serde_json::to_string_pretty(result).unwrap_or_default(),
+        }
     }
 }
 
@@ -555,8 +610,8 @@ impl Session {
         params.arguments = arguments;
         let request = ClientRequest::CallToolRequest(Request::new(params));
         match self.request("tools/call", request, true).await? {
-            ServerResult::CallToolResult(result) => Ok(CallResult(result)),
-            other => Err(self.unexpected("tools/call", &other)),
+            ServerResult::CallToolResult(result) => Ok(CallResult::Typed(result)),
+            other => self.lenient_result(&other),
         }
     }
 
@@ -674,6 +729,35 @@ impl Session {
             .cloned()
             .collect();
         Ok((tools, cursor))
+    }
+
+    /// A `tools/call` result rmcp could not read as one: kept as it came
+    /// when it is one all the same (`content` or `structuredContent`), with
+    /// an `isError` that is true or false. A block of a type mcp-cli does
+    /// not know is shown by its type (and whole under `--json`).
+    fn lenient_result(&self, result: &ServerResult) -> Result<CallResult, McpError> {
+        let value = serde_json::to_value(result).unwrap_or(Value::Null);
+        let content = value.get("content");
+        let shaped = content.is_some_and(Value::is_array)
+            || (content.is_none() && value.get("structuredContent").is_some());
+        if !shaped {
+            return Err(self.unexpected("tools/call", result));
+        }
+        if let Some(flag) = value.get("isError")
+            && !flag.is_boolean()
+            && !flag.is_null()
+        {
+            return Err(McpError::Protocol {
+                server: self.server.clone(),
+                method: "tools/call".to_owned(),
+                message: format!(
+                    "`isError` must be true or false, found {}",
+                    crate::error::error_data(Some(flag)).unwrap_or_default()
+                ),
+                stderr: Vec::new(),
+            });
+        }
+        Ok(CallResult::Lenient(value))
     }
 
     fn unexpected(&self, method: &str, result: &ServerResult) -> McpError {

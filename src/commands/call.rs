@@ -532,7 +532,11 @@ fn content_text(result: &CallResult) -> Vec<Cow<'_, str>> {
             Block::ResourceLink { uri, name } => {
                 Cow::Owned(format!("[resource link: {uri} ({name})]"))
             }
-            Block::Other => Cow::Borrowed("[content of an unknown type]"),
+            Block::Other(None) => Cow::Borrowed("[content of an unknown type]"),
+            Block::Other(Some(kind)) => Cow::Owned(format!(
+                "[content of type `{}`, which mcp-cli does not show; --json has it whole]",
+                crate::printer::one_line(kind)
+            )),
         });
     }
     pieces

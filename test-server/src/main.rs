@@ -102,6 +102,8 @@ mixed, huge, write, idem, readonly).
   --stderr-on-exit TEXT      print TEXT to stderr on every fault exit
   --protocol-version V       answer initialize with protocol version V, whatever
                              was asked
+  --odd-results              echo adds a content block of an unknown type;
+                             fail answers with isError set to the string yes
   --odd-tools                also list a tool without inputSchema and one
                              without a name
   --endless-pages            tools/list pages without end: one tool each, and a
@@ -143,6 +145,7 @@ struct Config {
     endless_pages: bool,
     odd_tools: bool,
     protocol_version: Option<String>,
+    odd_results: bool,
     empty_pages: bool,
     page_size: usize,
 }
@@ -177,6 +180,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Config, String> 
             "--forge-response" => cfg.forge_response = true,
             "--endless-pages" => cfg.endless_pages = true,
             "--odd-tools" => cfg.odd_tools = true,
+            "--odd-results" => cfg.odd_results = true,
             "--protocol-version" => cfg.protocol_version = Some(value()?),
             "--empty-pages" => cfg.empty_pages = true,
             _ => return Err(format!("unknown argument: {arg}")),
@@ -684,7 +688,18 @@ fn run_tool(
     token: Option<&Value>,
 ) -> ToolOutcome {
     let result = match name {
+        "echo" if srv.cfg.odd_results => {
+            let text = required(args, "text", "string", Value::as_str)?;
+            json!({"content": [
+                {"type": "text", "text": text},
+                {"type": "hologram", "frames": 3},
+            ]})
+        }
         "echo" => text_result(required(args, "text", "string", Value::as_str)?),
+        "fail" if srv.cfg.odd_results => json!({
+            "content": [{"type": "text", "text": "something went wrong"}],
+            "isError": "yes",
+        }),
         "add" => {
             let a = required(args, "a", "number", Value::as_f64)?;
             let b = required(args, "b", "number", Value::as_f64)?;

@@ -544,3 +544,30 @@ fn an_unknown_protocol_version_is_refused() {
         "x\n"
     );
 }
+
+/// One unexpected part does not lose a whole result: a content block of an
+/// unknown type is shown by its type (whole under `--json`); an `isError`
+/// that is not a boolean is a protocol error that says so.
+#[test]
+fn an_odd_result_is_read_leniently() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"odd": sandbox.server(&["--odd-results"])}}));
+    let run = sandbox.run(&["call", "odd", "echo", r#"{"text": "x"}"#]);
+    assert_eq!(
+        run.ok(),
+        "x\n[content of type `hologram`, which mcp-cli does not show; --json has it whole]\n"
+    );
+    let result = sandbox
+        .run(&["--json", "call", "odd", "echo", r#"{"text": "x"}"#])
+        .json();
+    assert_eq!(
+        result["content"][1],
+        json!({"type": "hologram", "frames": 3})
+    );
+    let run = sandbox.run(&["call", "odd", "fail", "{}"]);
+    run.expect_error(2, "PROTOCOL_ERROR");
+    assert_contains(
+        &run.stderr,
+        "`isError` must be true or false, found \"yes\"",
+    );
+}
