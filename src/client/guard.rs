@@ -1,44 +1,74 @@
-//! The transport under rmcp: its JSON-lines transport on a server's pipes,
-//! with request ids a server cannot guess.
+//! The transport under rmcp on a server's pipes: mcp-cli's own JSON-lines
+//! framing, with request ids a server cannot guess.
 //!
-//! rmcp numbers requests 0, 1, 2... and takes a response for the pending
-//! request of the same id. So a server could write an answer for an id it
-//! has not been sent yet (right after `initialize`, say), to be taken for
-//! the answer to the call that follows. Here each request goes out under
-//! an id made from rmcp's with a keyed hash (SipHash, a random key per
-//! connection), below 2^53 so that JavaScript servers keep it exact; an
-//! answer is handed to rmcp under its own id only when it names one that
-//! was sent, and dropped otherwise. `notifications/cancelled` names the
-//! request by the id that went out.
+//! Ids. rmcp numbers requests 0, 1, 2... and takes a response for the
+//! pending request of the same id. So a server could write an answer for
+//! an id it has not been sent yet (right after `initialize`, say), to be
+//! taken for the answer to the call that follows. Here each request goes
+//! out under an id made from rmcp's with a keyed hash (SipHash, a random
+//! key per connection), below 2^53 so that JavaScript servers keep it
+//! exact; an answer is handed to rmcp under its own id only when it names
+//! one that was sent, and dropped otherwise. `notifications/cancelled`
+//! names the request by the id that went out.
+//!
+//! Lines. rmcp's own transport skips a line it cannot parse, and the
+//! request it answered waits for the deadline. Here a line that does not
+//! parse fails at once the request it answers (its id read leniently), or
+//! every pending request when no id can be read, with the parser's error:
+//! `PROTOCOL_ERROR`. An answer that parses as JSON but not as a JSON-RPC
+//! message rmcp knows (an error without `message`) is passed on as the
+//! error it means.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
 
 use rmcp::RoleClient;
-use rmcp::model::{ClientNotification, JsonRpcMessage, NumberOrString, RequestId};
+use rmcp::model::{
+    ClientNotification, ErrorCode, ErrorData, JsonRpcError, JsonRpcMessage, NumberOrString,
+    RequestId,
+};
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::pipe;
+
+use super::process::WatchedStdout;
 
 /// The largest integer JavaScript's numbers hold exactly.
 const SAFE_INTEGER: u64 = (1 << 53) - 1;
 
-/// A transport whose requests carry unguessable ids.
-pub struct Guarded<T> {
-    inner: T,
+/// The `data` of an error mcp-cli makes for an answer it could not read:
+/// the session turns it into `PROTOCOL_ERROR`.
+pub const UNREADABLE: &str = "mcp-cli/unreadable";
+
+/// A server's stdin and stdout as an rmcp transport.
+pub struct StdioTransport {
+    reader: BufReader<WatchedStdout>,
+    /// The line being read; kept across a cancelled read.
+    line: Vec<u8>,
+    writer: Arc<tokio::sync::Mutex<Option<pipe::Sender>>>,
     key: RandomState,
     /// The requests sent and not answered yet: wire id → rmcp's id.
     pending: HashMap<i64, RequestId>,
+    /// Messages ready for rmcp: the rest of a batch, and errors made for
+    /// answers that could not be read.
+    queued: VecDeque<RxJsonRpcMessage<RoleClient>>,
     server: String,
 }
 
-impl<T> Guarded<T> {
-    /// Guards `inner`, the transport of the server called `server`.
-    pub fn new(inner: T, server: &str) -> Self {
-        Guarded {
-            inner,
+impl StdioTransport {
+    /// The transport of the server called `server`, over its pipes.
+    pub fn new(stdout: WatchedStdout, stdin: pipe::Sender, server: &str) -> Self {
+        StdioTransport {
+            reader: BufReader::with_capacity(64 * 1024, stdout),
+            line: Vec::new(),
+            writer: Arc::new(tokio::sync::Mutex::new(Some(stdin))),
             key: RandomState::new(),
             pending: HashMap::new(),
+            queued: VecDeque::new(),
             server: server.to_owned(),
         }
     }
@@ -48,10 +78,193 @@ impl<T> Guarded<T> {
         // Below 2^53: the cast is exact.
         (self.key.hash_one(id) & SAFE_INTEGER) as i64
     }
+
+    /// An error for the pending request `wire` (all of them when `None`):
+    /// the answer to it could not be read.
+    fn fail(&mut self, wire: Option<i64>, error: ErrorData) {
+        let ids: Vec<RequestId> = match wire {
+            Some(wire) => self.pending.remove(&wire).into_iter().collect(),
+            None => self.pending.drain().map(|(_, id)| id).collect(),
+        };
+        for id in ids {
+            self.queued.push_back(JsonRpcMessage::Error(JsonRpcError {
+                jsonrpc: Default::default(),
+                id: Some(id),
+                error: error.clone(),
+            }));
+        }
+    }
+
+    /// Reads one line: the message it holds is queued for rmcp, under
+    /// rmcp's id; an answer to a request never sent is dropped; a line
+    /// that cannot be read fails the requests it may answer.
+    fn take(&mut self, line: &[u8]) {
+        let parsed = match serde_json::from_slice::<RxJsonRpcMessage<RoleClient>>(line) {
+            Ok(message) => Ok(message),
+            // A lone UTF-16 surrogate (Node cuts a string mid-emoji): read
+            // as U+FFFD, as a browser would.
+            Err(error) => match repair_surrogates(line) {
+                Some(repaired) => serde_json::from_slice(&repaired).map_err(|_| error),
+                None => Err(error),
+            },
+        };
+        let mut message = match parsed {
+            Ok(message) => message,
+            Err(error) => return self.unreadable(line, &error),
+        };
+        let id = match &mut message {
+            JsonRpcMessage::Response(response) => Some(&mut response.id),
+            JsonRpcMessage::Error(error) => match error.id.as_mut() {
+                Some(id) => Some(id),
+                // An error that names no request (`"id": null`, a parse
+                // error): every request waiting fails with it.
+                None => {
+                    let error = error.error.clone();
+                    return self.fail(None, error);
+                }
+            },
+            JsonRpcMessage::Request(_) | JsonRpcMessage::Notification(_) => None,
+        };
+        if let Some(id) = id {
+            let ours = match id {
+                NumberOrString::Number(wire) => self.pending.remove(wire),
+                NumberOrString::String(_) => None,
+            };
+            let Some(ours) = ours else {
+                crate::debug!(
+                    "{}: dropped an answer to request {id}, which was never sent",
+                    self.server
+                );
+                return;
+            };
+            *id = ours;
+        }
+        self.queued.push_back(message);
+    }
+
+    /// A line that did not parse as a message rmcp knows.
+    fn unreadable(&mut self, line: &[u8], error: &serde_json::Error) {
+        let unreadable = |what: String| {
+            ErrorData::new(
+                ErrorCode(-32700),
+                format!("the server's answer cannot be read: {what}"),
+                Some(json!(UNREADABLE)),
+            )
+        };
+        let Ok(value) = serde_json::from_slice::<Value>(line) else {
+            // Not JSON (NaN, 1e999, a bad byte, a line of pretty-printed
+            // JSON): the request it answers fails, or all of them when it
+            // cannot be told which.
+            let wire = lenient_id(line).filter(|wire| self.pending.contains_key(wire));
+            return self.fail(wire, unreadable(error.to_string()));
+        };
+        // A batch (JSON-RPC allows one; MCP no longer sends them): each of
+        // its messages as if on a line of its own.
+        if let Value::Array(messages) = value {
+            for message in messages {
+                let line = serde_json::to_vec(&message).unwrap_or_default();
+                self.take(&line);
+            }
+            return;
+        }
+        let wire = value.get("id").and_then(Value::as_i64);
+        if value.get("method").is_some() {
+            crate::debug!("{}: a message mcp-cli cannot read: {error}", self.server);
+            return;
+        }
+        // An error rmcp cannot read (no `message`): the error it means, for
+        // its request, or for all when its id is null.
+        if let Some(answer) = value.get("error").filter(|error| error.is_object()) {
+            let code = answer.get("code").and_then(Value::as_i64).unwrap_or(-32603);
+            let message = answer
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("(the server's error has no message)")
+                .to_owned();
+            let code = i32::try_from(code).unwrap_or(-32603);
+            let error = ErrorData::new(ErrorCode(code), message, answer.get("data").cloned());
+            return match wire {
+                Some(wire) if self.pending.contains_key(&wire) => self.fail(Some(wire), error),
+                Some(_) => {}
+                None => self.fail(None, error),
+            };
+        }
+        match wire {
+            Some(wire) if self.pending.contains_key(&wire) => {
+                self.fail(Some(wire), unreadable(error.to_string()));
+            }
+            // JSON that answers nothing sent: skipped, as rmcp would.
+            _ => crate::debug!(
+                "{}: skipped a message that answers nothing: {error}",
+                self.server
+            ),
+        }
+    }
 }
 
-impl<T: Transport<RoleClient>> Transport<RoleClient> for Guarded<T> {
-    type Error = T::Error;
+/// `line` with every lone UTF-16 surrogate escape (`\ud83d` without its
+/// pair) replaced by `\ufffd`; `None` when it has none.
+fn repair_surrogates(line: &[u8]) -> Option<Vec<u8>> {
+    let hex = |at: usize| -> Option<u16> {
+        let digits = line.get(at..at + 4)?;
+        u16::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+    };
+    let escape_at = |at: usize| -> Option<u16> {
+        (line.get(at..at + 2)? == b"\\u").then_some(())?;
+        hex(at + 2)
+    };
+    let mut out = Vec::with_capacity(line.len());
+    let mut repaired = false;
+    let mut index = 0;
+    while index < line.len() {
+        if line[index] == b'\\' {
+            match escape_at(index) {
+                Some(0xd800..=0xdbff) => {
+                    if matches!(escape_at(index + 6), Some(0xdc00..=0xdfff)) {
+                        out.extend_from_slice(&line[index..index + 12]);
+                        index += 12;
+                    } else {
+                        out.extend_from_slice(b"\\ufffd");
+                        repaired = true;
+                        index += 6;
+                    }
+                    continue;
+                }
+                Some(0xdc00..=0xdfff) => {
+                    out.extend_from_slice(b"\\ufffd");
+                    repaired = true;
+                    index += 6;
+                    continue;
+                }
+                // Any other escape, `\\` included, is copied whole so that
+                // its second character is not taken for an escape.
+                _ => {
+                    out.extend_from_slice(&line[index..(index + 2).min(line.len())]);
+                    index += 2;
+                    continue;
+                }
+            }
+        }
+        out.push(line[index]);
+        index += 1;
+    }
+    repaired.then_some(out)
+}
+
+/// The id of an unparsable line, if one can be read: the number after its
+/// first `"id":`.
+fn lenient_id(line: &[u8]) -> Option<i64> {
+    let text = String::from_utf8_lossy(line);
+    let after = &text[text.find("\"id\"")? + 4..];
+    let after = after.trim_start().strip_prefix(':')?.trim_start();
+    let end = after
+        .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+        .unwrap_or(after.len());
+    after[..end].parse().ok()
+}
+
+impl Transport<RoleClient> for StdioTransport {
+    type Error = std::io::Error;
 
     fn send(
         &mut self,
@@ -75,36 +288,85 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for Guarded<T> {
             // Answers to the server's own requests keep the server's ids.
             JsonRpcMessage::Response(_) | JsonRpcMessage::Error(_) => {}
         }
-        self.inner.send(item)
+        let writer = self.writer.clone();
+        let line = serde_json::to_vec(&item).map(|mut line| {
+            line.push(b'\n');
+            line
+        });
+        async move {
+            let line = line.map_err(std::io::Error::other)?;
+            let mut writer = writer.lock().await;
+            let Some(pipe) = writer.as_mut() else {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    "the server's stdin is closed",
+                ));
+            };
+            pipe.write_all(&line).await?;
+            pipe.flush().await
+        }
     }
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
         loop {
-            let mut message = self.inner.receive().await?;
-            let id = match &mut message {
-                JsonRpcMessage::Response(response) => Some(&mut response.id),
-                JsonRpcMessage::Error(error) => error.id.as_mut(),
-                JsonRpcMessage::Request(_) | JsonRpcMessage::Notification(_) => None,
-            };
-            if let Some(id) = id {
-                let ours = match id {
-                    NumberOrString::Number(wire) => self.pending.remove(wire),
-                    NumberOrString::String(_) => None,
-                };
-                let Some(ours) = ours else {
-                    crate::debug!(
-                        "{}: dropped an answer to request {id}, which was never sent",
-                        self.server
-                    );
-                    continue;
-                };
-                *id = ours;
+            if let Some(message) = self.queued.pop_front() {
+                return Some(message);
             }
-            return Some(message);
+            // Cancel-safe: a read cut short leaves its bytes in `line`, and
+            // the next call goes on from there.
+            match self.reader.read_until(b'\n', &mut self.line).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+            if !self.line.ends_with(b"\n") {
+                // The last line, cut off by the server's exit.
+                self.line.clear();
+                return None;
+            }
+            let line = std::mem::take(&mut self.line);
+            let text = line.trim_ascii();
+            // Lines that are not JSON-RPC were noted by the watched stdout.
+            if !text.starts_with(b"{") && !text.starts_with(b"[") {
+                continue;
+            }
+            self.take(text);
         }
     }
 
     fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
-        self.inner.close()
+        let writer = self.writer.clone();
+        async move {
+            // Dropping the pipe closes the server's stdin.
+            writer.lock().await.take();
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lone_surrogates_become_replacement_characters() {
+        let repaired = repair_surrogates(
+            br#"{"t":"cut \ud83d","u":"\\ud83d","ok":"\ud83d\ude00","low":"\ude00x"}"#,
+        );
+        assert_eq!(
+            String::from_utf8(repaired.unwrap()).unwrap(),
+            r#"{"t":"cut \ufffd","u":"\\ud83d","ok":"\ud83d\ude00","low":"\ufffdx"}"#
+        );
+        assert_eq!(repair_surrogates(br#"{"t":"fine \u00e9"}"#), None);
+    }
+
+    #[test]
+    fn an_id_is_read_from_a_line_that_does_not_parse() {
+        assert_eq!(
+            lenient_id(br#"{"jsonrpc":"2.0","id":17,"result":NaN}"#),
+            Some(17)
+        );
+        assert_eq!(lenient_id(br#"{"id" : 5, "x": 1e999}"#), Some(5));
+        assert_eq!(lenient_id(br#"{"id":null,"error":{}}"#), None);
+        assert_eq!(lenient_id(b"{"), None);
     }
 }

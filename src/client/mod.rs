@@ -21,7 +21,6 @@ use rmcp::model::{
     RequestOptionalParam, ServerResult,
 };
 use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService, ServiceError};
-use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::{ClientHandler, Peer, RoleClient, ServiceExt};
 use serde_json::{Map, Value};
 
@@ -415,9 +414,7 @@ impl Session {
         // The size limit is the watched stdout's (MAX_MESSAGE_BYTES): past it
         // the connection ends with an error, where rmcp would drop the line
         // and leave its request waiting.
-        let transport =
-            AsyncRwTransport::new_client(stdout, stdin).with_max_line_length(usize::MAX);
-        let handshake = handler.serve(guard::Guarded::new(transport, &entry.name));
+        let handshake = handler.serve(guard::StdioTransport::new(stdout, stdin, &entry.name));
         let timed = async {
             match options.request_timeout {
                 Some(timeout) => tokio::time::timeout(timeout, handshake)
@@ -654,6 +651,17 @@ impl Session {
         let server = self.server.clone();
         let method = method.to_owned();
         match error {
+            // An answer mcp-cli could not read (see `guard`).
+            ServiceError::McpError(ErrorData { message, data, .. })
+                if data.as_ref().and_then(Value::as_str) == Some(guard::UNREADABLE) =>
+            {
+                McpError::Protocol {
+                    server,
+                    method,
+                    message: message.into_owned(),
+                    stderr: self.stderr_now(),
+                }
+            }
             ServiceError::McpError(ErrorData {
                 code,
                 message,
@@ -840,6 +848,16 @@ fn initialize_error(
     let server = server.to_owned();
     let method = "initialize".to_owned();
     match error {
+        E::JsonRpcError(ErrorData { message, data, .. })
+            if data.as_ref().and_then(Value::as_str) == Some(guard::UNREADABLE) =>
+        {
+            McpError::Protocol {
+                server,
+                method,
+                message: message.into_owned(),
+                stderr,
+            }
+        }
         E::JsonRpcError(ErrorData {
             code,
             message,

@@ -102,6 +102,10 @@ mixed, huge, write, idem, readonly).
   --stderr-on-exit TEXT      print TEXT to stderr on every fault exit
   --protocol-version V       answer initialize with protocol version V, whatever
                              was asked
+  --bad-answer KIND          answer tools/call with a line that does not parse:
+                             nan, bigexp, surrogate (a lone one, as Node cuts a
+                             string mid-emoji), badutf8, batch, pretty, deep,
+                             nomessage (an error without message), nullid
   --odd-results              echo adds a content block of an unknown type;
                              fail answers with isError set to the string yes
   --odd-tools                also list a tool without inputSchema and one
@@ -146,6 +150,7 @@ struct Config {
     odd_tools: bool,
     protocol_version: Option<String>,
     odd_results: bool,
+    bad_answer: Option<String>,
     empty_pages: bool,
     page_size: usize,
 }
@@ -181,6 +186,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Config, String> 
             "--endless-pages" => cfg.endless_pages = true,
             "--odd-tools" => cfg.odd_tools = true,
             "--odd-results" => cfg.odd_results = true,
+            "--bad-answer" => cfg.bad_answer = Some(value()?),
             "--protocol-version" => cfg.protocol_version = Some(value()?),
             "--empty-pages" => cfg.empty_pages = true,
             _ => return Err(format!("unknown argument: {arg}")),
@@ -636,6 +642,50 @@ fn handle_call(srv: &Server, id: &Value, params: &Value) {
         return srv.send_error(id, -32602, "Missing required argument: name");
     };
     srv.record("calls.log", name);
+    if let Some(kind) = &srv.cfg.bad_answer {
+        let text = r#"{"type":"text","text":"ok"}"#;
+        let line = match kind.as_str() {
+            "nan" => {
+                format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{text}],"n":NaN}}}}"#)
+            }
+            "bigexp" => format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{text}],"n":1e999}}}}"#
+            ),
+            "surrogate" => format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":"cut \ud83d"}}]}}}}"#
+            ),
+            "badutf8" => format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":"BAD"}}]}}}}"#
+            ),
+            "batch" => {
+                format!(r#"[{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{text}]}}}}]"#)
+            }
+            "pretty" => format!(
+                "{{\n  \"jsonrpc\": \"2.0\",\n  \"id\": {id},\n  \"result\": {{\"content\": [{text}]}}\n}}"
+            ),
+            "deep" => format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{text}],"deep":{}1{}}}}}"#,
+                "[".repeat(200),
+                "]".repeat(200)
+            ),
+            "nomessage" => format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":-32000}}}}"#),
+            "nullid" => {
+                r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#
+                    .to_owned()
+            }
+            other => format!("unknown --bad-answer {other}"),
+        };
+        let mut bytes = line.into_bytes();
+        if let Some(at) = bytes.windows(3).position(|window| window == b"BAD") {
+            // An invalid UTF-8 byte in the text.
+            bytes.splice(at..at + 3, [0xff]);
+        }
+        bytes.push(b'\n');
+        let mut out = srv.out.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = out.write_all(&bytes);
+        let _ = out.flush();
+        return;
+    }
     if srv.cfg.crash_on_call || srv.cfg.crash_on_call_tool.as_deref() == Some(name) {
         srv.fault_exit("crashing mid-call (fault injected)", 3);
     }

@@ -571,3 +571,41 @@ fn an_odd_result_is_read_leniently() {
         "`isError` must be true or false, found \"yes\"",
     );
 }
+
+/// An answer that does not parse fails its call at once, naming the
+/// parser's error, instead of leaving it to wait for the deadline (30
+/// minutes by default); a lone UTF-16 surrogate is read as U+FFFD, a batch
+/// is read message by message, and an error without `message` or with a
+/// null id is the error it means.
+#[test]
+fn an_answer_that_does_not_parse_fails_its_call_at_once() {
+    for (kind, code, outcome) in [
+        ("nan", 2, "PROTOCOL_ERROR"),
+        ("bigexp", 2, "PROTOCOL_ERROR"),
+        ("badutf8", 2, "PROTOCOL_ERROR"),
+        ("pretty", 2, "PROTOCOL_ERROR"),
+        ("deep", 2, "PROTOCOL_ERROR"),
+        ("nomessage", 2, "TOOL_EXECUTION_FAILED"),
+        ("nullid", 2, "TOOL_EXECUTION_FAILED"),
+        ("surrogate", 0, "cut \u{fffd}\n"),
+        ("batch", 0, "ok\n"),
+    ] {
+        let sandbox = Sandbox::new();
+        sandbox
+            .write_config(&json!({"mcpServers": {"bad": sandbox.server(&["--bad-answer", kind])}}));
+        let run = sandbox.run(&["call", "bad", "echo", r#"{"text": "x"}"#]);
+        // A hang guard: the deadline is the default 30 minutes.
+        run.expect_elapsed(..Duration::from_secs(10));
+        if code == 0 {
+            assert_eq!(run.ok(), outcome, "{kind}");
+        } else {
+            run.expect_error(code, outcome);
+        }
+        if outcome == "PROTOCOL_ERROR" {
+            assert_contains(&run.stderr, "the server's answer cannot be read: ");
+            assert_contains(&run.stderr, " at line 1 column ");
+        }
+        // Not sent again: the tool ran once.
+        assert_eq!(sandbox.log("calls.log"), ["echo"], "{kind}");
+    }
+}
