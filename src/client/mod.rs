@@ -360,6 +360,8 @@ pub struct Session {
     abandoned: Arc<AtomicBool>,
     /// The command's deadline, which bounds the stopping too.
     deadline: Option<tokio::time::Instant>,
+    /// The server process's id.
+    pid: Option<u32>,
 }
 
 impl Session {
@@ -505,6 +507,7 @@ impl Session {
                 stderr: Vec::new(),
             });
         }
+        let pid = Some(child.id());
         Ok(Session {
             server: entry.name.clone(),
             service,
@@ -516,6 +519,7 @@ impl Session {
             info,
             abandoned: Arc::new(AtomicBool::new(false)),
             deadline: options.deadline,
+            pid,
         })
     }
 
@@ -636,7 +640,13 @@ impl Session {
         if track_progress {
             *self.active.lock().expect("progress lock") = Some(handle.progress_token.clone());
         }
-        let result = handle.await_response().await;
+        // The server's exit ends the wait, even when a process it started
+        // still holds its stdout open (no end of file would come).
+        let result = tokio::select! {
+            biased;
+            result = handle.await_response() => result,
+            () = exited(self.pid) => Err(ServiceError::TransportClosed),
+        };
         guard.id = None;
         if track_progress {
             *self.active.lock().expect("progress lock") = None;
@@ -813,6 +823,22 @@ impl Session {
         }
     }
 }
+
+/// Resolves once the server process `pid` has exited, and a moment more
+/// for an answer it wrote just before to be read; never without a pid.
+async fn exited(pid: Option<u32>) {
+    let Some(pid) = pid else {
+        return std::future::pending().await;
+    };
+    while !process::has_exited(pid) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(EXIT_GRACE).await;
+}
+
+/// How long answers written by a server just before it exited are still
+/// waited for, when its stdout stays open (a process it started holds it).
+const EXIT_GRACE: Duration = Duration::from_millis(500);
 
 /// Sends `notifications/cancelled` for a request whose caller stopped waiting.
 struct CancelOnDrop {

@@ -536,6 +536,11 @@ async fn drain_stderr(
 }
 
 impl ServerProcess {
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The last lines of stderr, after giving the reader a moment to catch up
     /// with a process that just exited.
     pub async fn settle(&mut self) -> (Vec<String>, Option<String>) {
@@ -707,6 +712,39 @@ pub fn stop_all(grace: Duration) {
     for group in live_groups() {
         reap(group);
         send_to_group(group, Signal::Kill);
+    }
+}
+
+/// Whether process `pid`, a child of mcp-cli's, has exited (a zombie not
+/// reaped yet, or reaped already), without reaping it.
+pub fn has_exited(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        // id_t is u32 where pids are (Linux, macOS).
+        let pid: libc::id_t = pid;
+        // SAFETY: waitid fills the zeroed siginfo_t; WNOWAIT leaves the
+        // child to be reaped by its owner.
+        unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            if libc::waitid(
+                libc::P_PID,
+                pid,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            ) != 0
+            {
+                return true;
+            }
+            #[cfg(target_os = "linux")]
+            return info.si_pid() != 0;
+            #[cfg(not(target_os = "linux"))]
+            return info.si_pid != 0;
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        false
     }
 }
 

@@ -102,6 +102,8 @@ mixed, huge, write, idem, readonly).
   --stderr-on-exit TEXT      print TEXT to stderr on every fault exit
   --protocol-version V       answer initialize with protocol version V, whatever
                              was asked
+  --exit-leaving-stdout      on tools/call, start `sleep 30` holding stdout,
+                             then exit 3 without answering
   --bad-answer KIND          answer tools/call with a line that does not parse:
                              nan, bigexp, surrogate (a lone one, as Node cuts a
                              string mid-emoji), badutf8, batch, pretty, deep,
@@ -151,6 +153,7 @@ struct Config {
     protocol_version: Option<String>,
     odd_results: bool,
     bad_answer: Option<String>,
+    exit_leaving_stdout: bool,
     empty_pages: bool,
     page_size: usize,
 }
@@ -187,6 +190,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Config, String> 
             "--odd-tools" => cfg.odd_tools = true,
             "--odd-results" => cfg.odd_results = true,
             "--bad-answer" => cfg.bad_answer = Some(value()?),
+            "--exit-leaving-stdout" => cfg.exit_leaving_stdout = true,
             "--protocol-version" => cfg.protocol_version = Some(value()?),
             "--empty-pages" => cfg.empty_pages = true,
             _ => return Err(format!("unknown argument: {arg}")),
@@ -685,6 +689,19 @@ fn handle_call(srv: &Server, id: &Value, params: &Value) {
         let _ = out.write_all(&bytes);
         let _ = out.flush();
         return;
+    }
+    if srv.cfg.exit_leaving_stdout {
+        // A helper that inherits stdout (as Python's Popen passes it on),
+        // then the server dies without answering.
+        let _ = Command::new("sleep")
+            .arg("30")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        srv.fault_exit(
+            "exiting mid-call, a helper holding stdout (fault injected)",
+            3,
+        );
     }
     if srv.cfg.crash_on_call || srv.cfg.crash_on_call_tool.as_deref() == Some(name) {
         srv.fault_exit("crashing mid-call (fault injected)", 3);

@@ -609,3 +609,19 @@ fn an_answer_that_does_not_parse_fails_its_call_at_once() {
         assert_eq!(sandbox.log("calls.log"), ["echo"], "{kind}");
     }
 }
+
+/// A server that dies mid-call while a process it started still holds its
+/// stdout (Python's Popen passes it on): no end of file comes, but its exit
+/// ends the wait, as CONNECTION_CLOSED, within a moment, not the deadline.
+#[test]
+fn a_server_that_dies_while_a_child_holds_its_stdout_is_noticed() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .write_config(&json!({"mcpServers": {"dies": sandbox.server(&["--exit-leaving-stdout"])}}));
+    let run = sandbox.run(&["call", "dies", "write", "{}"]);
+    run.expect_error(3, "CONNECTION_CLOSED");
+    run.expect_elapsed(..Duration::from_secs(10));
+    assert_contains(&run.stderr, "exiting mid-call, a helper holding stdout");
+    // Not sent again: it may have run.
+    assert_eq!(sandbox.log("calls.log"), ["write"]);
+}
