@@ -97,20 +97,24 @@ impl StdioTransport {
 
     /// Reads one line: the message it holds is queued for rmcp, under
     /// rmcp's id; an answer to a request never sent is dropped; a line
-    /// that cannot be read fails the requests it may answer.
-    fn take(&mut self, line: &[u8]) {
-        let parsed = match serde_json::from_slice::<RxJsonRpcMessage<RoleClient>>(line) {
-            Ok(message) => Ok(message),
-            // A lone UTF-16 surrogate (Node cuts a string mid-emoji): read
-            // as U+FFFD, as a browser would.
-            Err(error) => match repair_surrogates(line) {
-                Some(repaired) => serde_json::from_slice(&repaired).map_err(|_| error),
-                None => Err(error),
-            },
-        };
+    /// that cannot be read fails the requests it may answer. A batch is
+    /// read one level deep (`batch` false inside one).
+    fn take(&mut self, line: &[u8], batch: bool) {
+        // A lone UTF-16 surrogate (Node cuts a string mid-emoji) is read as
+        // U+FFFD, as a browser would, whatever else is wrong with the line.
+        let repaired;
+        let mut line = line;
+        let mut parsed = serde_json::from_slice::<RxJsonRpcMessage<RoleClient>>(line);
+        if parsed.is_err()
+            && let Some(fixed) = repair_surrogates(line)
+        {
+            repaired = fixed;
+            line = &repaired;
+            parsed = serde_json::from_slice(line);
+        }
         let mut message = match parsed {
             Ok(message) => message,
-            Err(error) => return self.unreadable(line, &error),
+            Err(error) => return self.unreadable(line, &error, batch),
         };
         let id = match &mut message {
             JsonRpcMessage::Response(response) => Some(&mut response.id),
@@ -126,11 +130,12 @@ impl StdioTransport {
             JsonRpcMessage::Request(_) | JsonRpcMessage::Notification(_) => None,
         };
         if let Some(id) = id {
-            let ours = match id {
-                NumberOrString::Number(wire) => self.pending.remove(wire),
-                NumberOrString::String(_) => None,
+            // A numeric string is the number it spells (rmcp matches them).
+            let wire = match id {
+                NumberOrString::Number(wire) => Some(*wire),
+                NumberOrString::String(text) => text.parse::<i64>().ok(),
             };
-            let Some(ours) = ours else {
+            let Some(ours) = wire.and_then(|wire| self.pending.remove(&wire)) else {
                 crate::debug!(
                     "{}: dropped an answer to request {id}, which was never sent",
                     self.server
@@ -142,8 +147,11 @@ impl StdioTransport {
         self.queued.push_back(message);
     }
 
-    /// A line that did not parse as a message rmcp knows.
-    fn unreadable(&mut self, line: &[u8], error: &serde_json::Error) {
+    /// A line that did not parse as a message rmcp knows. It fails a
+    /// request only when it surely answers one: an id that names a pending
+    /// request, or no id at all on a line that is no message from the
+    /// server (no `method`) and not even JSON.
+    fn unreadable(&mut self, line: &[u8], error: &serde_json::Error, batch: bool) {
         let unreadable = |what: String| {
             ErrorData::new(
                 ErrorCode(-32700),
@@ -153,52 +161,70 @@ impl StdioTransport {
         };
         let Ok(value) = serde_json::from_slice::<Value>(line) else {
             // Not JSON (NaN, 1e999, a bad byte, a line of pretty-printed
-            // JSON): the request it answers fails, or all of them when it
-            // cannot be told which.
-            let wire = lenient_id(line).filter(|wire| self.pending.contains_key(wire));
-            return self.fail(wire, unreadable(error.to_string()));
+            // JSON). Its ids, read leniently: one pending is the request it
+            // answers; ids that are none of ours, or a `method`, mean it
+            // answers nothing sent (a forgery, a notification): skipped.
+            let ids = lenient_ids(line);
+            if let Some(wire) = ids
+                .iter()
+                .copied()
+                .find(|wire| self.pending.contains_key(wire))
+            {
+                return self.fail(Some(wire), unreadable(error.to_string()));
+            }
+            if !ids.is_empty() || contains(line, b"\"method\"") {
+                crate::debug!(
+                    "{}: skipped a line that cannot be read: {error}",
+                    self.server
+                );
+                return;
+            }
+            return self.fail(None, unreadable(error.to_string()));
         };
-        // A batch (JSON-RPC allows one; MCP no longer sends them): each of
-        // its messages as if on a line of its own.
+        // A batch (JSON-RPC allows one; MCP no longer sends them): each
+        // message in it as if on a line of its own, one level deep.
         if let Value::Array(messages) = value {
-            for message in messages {
-                let line = serde_json::to_vec(&message).unwrap_or_default();
-                self.take(&line);
+            if batch {
+                for message in messages.iter().filter(|message| message.is_object()) {
+                    let line = serde_json::to_vec(message).unwrap_or_default();
+                    self.take(&line, false);
+                }
             }
             return;
         }
-        let wire = value.get("id").and_then(Value::as_i64);
-        if value.get("method").is_some() {
-            crate::debug!("{}: a message mcp-cli cannot read: {error}", self.server);
+        // JSON that is no JSON-RPC 2.0 answer to a pending request (a log
+        // line, a message rmcp cannot read) is skipped.
+        let wire = match value.get("id") {
+            Some(Value::Number(number)) => number.as_i64(),
+            Some(Value::String(text)) => text.parse().ok(),
+            _ => None,
+        }
+        .filter(|wire| self.pending.contains_key(wire));
+        let jsonrpc = value.get("jsonrpc").and_then(Value::as_str) == Some("2.0");
+        let null_id = value.get("id") == Some(&Value::Null);
+        if !jsonrpc || value.get("method").is_some() || (wire.is_none() && !null_id) {
+            crate::debug!(
+                "{}: skipped a message that answers nothing: {error}",
+                self.server
+            );
             return;
         }
         // An error rmcp cannot read (no `message`): the error it means, for
-        // its request, or for all when its id is null.
-        if let Some(answer) = value.get("error").filter(|error| error.is_object()) {
-            let code = answer.get("code").and_then(Value::as_i64).unwrap_or(-32603);
-            let message = answer
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("(the server's error has no message)")
-                .to_owned();
-            let code = i32::try_from(code).unwrap_or(-32603);
-            let error = ErrorData::new(ErrorCode(code), message, answer.get("data").cloned());
-            return match wire {
-                Some(wire) if self.pending.contains_key(&wire) => self.fail(Some(wire), error),
-                Some(_) => {}
-                None => self.fail(None, error),
-            };
-        }
-        match wire {
-            Some(wire) if self.pending.contains_key(&wire) => {
-                self.fail(Some(wire), unreadable(error.to_string()));
+        // its request, or for all of them when its id is null.
+        let error = match value.get("error").filter(|error| error.is_object()) {
+            Some(answer) => {
+                let code = answer.get("code").and_then(Value::as_i64).unwrap_or(-32603);
+                let message = answer
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("(the server's error has no message)")
+                    .to_owned();
+                let code = i32::try_from(code).unwrap_or(-32603);
+                ErrorData::new(ErrorCode(code), message, answer.get("data").cloned())
             }
-            // JSON that answers nothing sent: skipped, as rmcp would.
-            _ => crate::debug!(
-                "{}: skipped a message that answers nothing: {error}",
-                self.server
-            ),
-        }
+            None => unreadable(error.to_string()),
+        };
+        self.fail(wire, error);
     }
 }
 
@@ -251,16 +277,32 @@ fn repair_surrogates(line: &[u8]) -> Option<Vec<u8>> {
     repaired.then_some(out)
 }
 
-/// The id of an unparsable line, if one can be read: the number after its
-/// first `"id":`.
-fn lenient_id(line: &[u8]) -> Option<i64> {
+/// The ids an unparsable line may carry: the number (or numeric string)
+/// after each `"id":` in it. The TypeScript SDK writes `result` before `id`,
+/// so the first one may belong to the result; the caller takes the one that
+/// names a pending request.
+fn lenient_ids(line: &[u8]) -> Vec<i64> {
     let text = String::from_utf8_lossy(line);
-    let after = &text[text.find("\"id\"")? + 4..];
-    let after = after.trim_start().strip_prefix(':')?.trim_start();
-    let end = after
-        .find(|c: char| !(c.is_ascii_digit() || c == '-'))
-        .unwrap_or(after.len());
-    after[..end].parse().ok()
+    text.match_indices("\"id\"")
+        .filter_map(|(at, key)| {
+            let after = text[at + key.len()..]
+                .trim_start()
+                .strip_prefix(':')?
+                .trim_start();
+            let after = after.strip_prefix('"').unwrap_or(after);
+            let end = after
+                .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+                .unwrap_or(after.len());
+            after[..end].parse().ok()
+        })
+        .collect()
+}
+
+/// Whether `haystack` holds `needle`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
 }
 
 impl Transport<RoleClient> for StdioTransport {
@@ -324,12 +366,17 @@ impl Transport<RoleClient> for StdioTransport {
                 return None;
             }
             let line = std::mem::take(&mut self.line);
+            // A byte-order mark, as some Windows programs write, is not JSON.
             let text = line.trim_ascii();
+            let text = text
+                .strip_prefix(b"\xef\xbb\xbf")
+                .unwrap_or(text)
+                .trim_ascii();
             // Lines that are not JSON-RPC were noted by the watched stdout.
             if !text.starts_with(b"{") && !text.starts_with(b"[") {
                 continue;
             }
-            self.take(text);
+            self.take(text, true);
         }
     }
 
@@ -360,13 +407,17 @@ mod tests {
     }
 
     #[test]
-    fn an_id_is_read_from_a_line_that_does_not_parse() {
+    fn ids_are_read_from_a_line_that_does_not_parse() {
         assert_eq!(
-            lenient_id(br#"{"jsonrpc":"2.0","id":17,"result":NaN}"#),
-            Some(17)
+            lenient_ids(br#"{"jsonrpc":"2.0","id":17,"result":NaN}"#),
+            [17]
         );
-        assert_eq!(lenient_id(br#"{"id" : 5, "x": 1e999}"#), Some(5));
-        assert_eq!(lenient_id(br#"{"id":null,"error":{}}"#), None);
-        assert_eq!(lenient_id(b"{"), None);
+        assert_eq!(lenient_ids(br#"{"id" : 5, "x": 1e999}"#), [5]);
+        assert_eq!(
+            lenient_ids(br#"{"result":{"id":3,"n":NaN},"jsonrpc":"2.0","id":"42"}"#),
+            [3, 42]
+        );
+        assert!(lenient_ids(br#"{"id":null,"error":{}}"#).is_empty());
+        assert!(lenient_ids(b"{").is_empty());
     }
 }

@@ -107,7 +107,12 @@ mixed, huge, write, idem, readonly).
   --bad-answer KIND          answer tools/call with a line that does not parse:
                              nan, bigexp, surrogate (a lone one, as Node cuts a
                              string mid-emoji), badutf8, batch, pretty, deep,
-                             nomessage (an error without message), nullid
+                             nomessage (an error without message), nullid;
+                             or, before a good answer: nanlog (a notification
+                             with NaN), jsonlog (a JSON log line with an error),
+                             forgenan (an unparsable answer to id 1), nested
+                             (a 2 MB string 120 arrays deep); or the answer
+                             with a BOM (bom) or its id as a string (strid)
   --odd-results              echo adds a content block of an unknown type;
                              fail answers with isError set to the string yes
   --odd-tools                also list a tool without inputSchema and one
@@ -646,7 +651,38 @@ fn handle_call(srv: &Server, id: &Value, params: &Value) {
         return srv.send_error(id, -32602, "Missing required argument: name");
     };
     srv.record("calls.log", name);
+    // Lines written before the real answer, which must not spoil it.
     if let Some(kind) = &srv.cfg.bad_answer {
+        let before = match kind.as_str() {
+            "nanlog" => Some(r#"{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":{"v":NaN}}}"#.to_owned()),
+            "jsonlog" => Some(r#"{"level":"error","msg":"db down","error":{"message":"ECONNREFUSED"}}"#.to_owned()),
+            "forgenan" => Some(r#"{"jsonrpc":"2.0","id":1,"result":NaN}"#.to_owned()),
+            "nested" => Some(format!("{}\"{}\"{}", "[".repeat(120), "a".repeat(2_000_000), "]".repeat(120))),
+            "bom" | "strid" => None,
+            _ => None,
+        };
+        if let Some(line) = before {
+            srv.write_line(&line);
+        }
+        if kind == "bom" || kind == "strid" {
+            let id = if kind == "strid" {
+                format!("\"{id}\"")
+            } else {
+                id.to_string()
+            };
+            let bom = if kind == "bom" { "\u{feff}" } else { "" };
+            srv.write_line(&format!(
+                r#"{bom}{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":"fine"}}]}}}}"#
+            ));
+            return;
+        }
+    }
+    if let Some(kind) = srv.cfg.bad_answer.as_ref().filter(|kind| {
+        !matches!(
+            kind.as_str(),
+            "nanlog" | "jsonlog" | "forgenan" | "nested" | "bom" | "strid"
+        )
+    }) {
         let text = r#"{"type":"text","text":"ok"}"#;
         let line = match kind.as_str() {
             "nan" => {

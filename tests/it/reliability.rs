@@ -589,6 +589,14 @@ fn an_answer_that_does_not_parse_fails_its_call_at_once() {
         ("nullid", 2, "TOOL_EXECUTION_FAILED"),
         ("surrogate", 0, "cut \u{fffd}\n"),
         ("batch", 0, "ok\n"),
+        // Lines before a good answer that must not spoil it.
+        ("nanlog", 0, "x\n"),
+        ("jsonlog", 0, "x\n"),
+        ("forgenan", 0, "x\n"),
+        ("nested", 0, "x\n"),
+        // A good answer in an odd dress.
+        ("bom", 0, "fine\n"),
+        ("strid", 0, "fine\n"),
     ] {
         let sandbox = Sandbox::new();
         sandbox
