@@ -76,8 +76,17 @@ fn servers_and_their_children_are_gone_after_a_command() {
 fn start_slow_call(switches: &[&str]) -> (Sandbox, std::process::Child) {
     let sandbox = Sandbox::new();
     sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(switches)}}));
-    let child = sandbox
-        .command(&["call", "demo", "slow", r#"{"seconds": 30}"#])
+    let child = spawn_slow_call(
+        &sandbox,
+        sandbox.command(&["call", "demo", "slow", r#"{"seconds": 30}"#]),
+    );
+    (sandbox, child)
+}
+
+/// Spawns `command` (a `call demo slow`) and returns once the server has
+/// started the call.
+fn spawn_slow_call(sandbox: &Sandbox, mut command: std::process::Command) -> std::process::Child {
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -89,7 +98,7 @@ fn start_slow_call(switches: &[&str]) -> (Sandbox, std::process::Child) {
             .contains(&"slow".to_owned())),
         "the call never started"
     );
-    (sandbox, child)
+    child
 }
 
 fn kill(signal: &str, pid: u32) {
@@ -508,18 +517,7 @@ fn a_signal_ignored_at_start_stays_ignored() {
             Ok(())
         });
     }
-    let child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(
-        wait_for(Duration::from_secs(10), || sandbox
-            .log("calls.log")
-            .contains(&"slow".to_owned())),
-        "the call never started"
-    );
+    let child = spawn_slow_call(&sandbox, command);
     kill("-HUP", child.id());
     let run = finish(child);
     assert_eq!(run.code, 0, "{run:#?}");
