@@ -667,6 +667,84 @@ mod tests {
         assert!(printed(&["completions", "bash"]).contains("complete -F"));
     }
 
+    /// Random command lines, from pieces that meet at the parser's edges,
+    /// never panic: each parses, prints or is an error with a TYPE.
+    #[cfg(unix)]
+    #[test]
+    fn random_command_lines_never_panic() {
+        use std::os::unix::ffi::OsStrExt;
+        const PIECES: &[&[u8]] = &[
+            b"call",
+            b"info",
+            b"grep",
+            b"list",
+            b"ls",
+            b"help",
+            b"trust",
+            b"completions",
+            b"bash",
+            b"zsh",
+            b"-",
+            b"--",
+            b"-c",
+            b"-c=",
+            b"--config",
+            b"--config=",
+            b"-d",
+            b"-dc",
+            b"-cd",
+            b"--json",
+            b"--json=1",
+            b"--raw",
+            b"-h",
+            b"--help",
+            b"-v",
+            b"--version",
+            b"-x",
+            b"-json",
+            b"s",
+            b"s/t",
+            b"s/",
+            b"/t",
+            b"/",
+            b"{\"a\":",
+            b"1}",
+            b"-1,",
+            b"",
+            b" ",
+            b"=",
+            b"\xff\xfe",
+            b"caf\xc3\xa9",
+            b"\xe2\x80\xae",
+            b"--=",
+            b"---",
+            b"-=",
+            b"__servers",
+            b"run",
+            b"gerp",
+        ];
+        let mut rng = fastrand::Rng::with_seed(9);
+        for _ in 0..20_000 {
+            let count = rng.usize(0..7);
+            let argv: Vec<OsString> = (0..count)
+                .map(|_| {
+                    let mut word = PIECES[rng.usize(..PIECES.len())].to_vec();
+                    if rng.u8(..8) == 0 {
+                        word.extend_from_slice(PIECES[rng.usize(..PIECES.len())]);
+                    }
+                    OsStr::from_bytes(&word).to_owned()
+                })
+                .collect();
+            match parse(argv.clone()) {
+                Ok(_) => {}
+                Err(error) => {
+                    assert!(!error.error_type().is_empty(), "{argv:?}");
+                    let _ = (error.render(), error.to_json());
+                }
+            }
+        }
+    }
+
     #[test]
     fn quotes_for_the_shell() {
         assert_eq!(quote("fs"), "fs");
