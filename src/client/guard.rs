@@ -365,7 +365,9 @@ impl Transport<RoleClient> for StdioTransport {
                 self.line.clear();
                 return None;
             }
-            let line = std::mem::take(&mut self.line);
+            // Taken out to parse, and put back empty: its capacity serves
+            // the next line.
+            let mut line = std::mem::take(&mut self.line);
             // A byte-order mark, as some Windows programs write, is not JSON.
             let text = line.trim_ascii();
             let text = text
@@ -373,10 +375,11 @@ impl Transport<RoleClient> for StdioTransport {
                 .unwrap_or(text)
                 .trim_ascii();
             // Lines that are not JSON-RPC were noted by the watched stdout.
-            if !text.starts_with(b"{") && !text.starts_with(b"[") {
-                continue;
+            if text.starts_with(b"{") || text.starts_with(b"[") {
+                self.take(text, true);
             }
-            self.take(text, true);
+            line.clear();
+            self.line = line;
         }
     }
 

@@ -36,10 +36,10 @@ pub async fn grep(context: &Context, pattern: &str) -> Result<(), McpError> {
             } else {
                 &tool.name
             };
-            let shown = crate::printer::tool_name(&path);
             if !glob.is_match(subject) {
                 continue;
             }
+            let shown = crate::printer::tool_name(&path);
             found = true;
             if json {
                 matches.push(json!({

@@ -15,7 +15,8 @@ use crate::settings::Settings;
 pub fn trust(path: Option<&str>, printer: &Printer) -> Result<(), McpError> {
     let path = PathBuf::from(path.unwrap_or(config::PROJECT_FILE));
     let text = trust::read(&path)?;
-    let config = config::from_text(&path, &text, &Settings::from_env()?)?;
+    let settings = Settings::from_env()?;
+    let config = config::from_text(&path, &text, &settings)?;
     let canonical = trust::key(&path).map_err(|source| McpError::ConfigRead {
         path: path.clone(),
         source,
@@ -25,10 +26,10 @@ pub fn trust(path: Option<&str>, printer: &Printer) -> Result<(), McpError> {
     // The user's own servers it will stand in for: say so now.
     let own = config::user_paths()
         .into_iter()
-        .find(|own| own.is_file() && trust::key(own).ok() != Some(canonical.clone()))
+        .find(|own| own.is_file() && trust::key(own).ok().as_ref() != Some(&canonical))
         .and_then(|own| {
             let text = trust::read(&own).ok()?;
-            config::from_text(&own, &text, &Settings::from_env().ok()?).ok()
+            config::from_text(&own, &text, &settings).ok()
         });
     let replaced: Vec<&str> = config
         .servers
