@@ -43,6 +43,10 @@ const MAX_TOOLS: usize = 50_000;
 /// cancellation and exit by itself, before SIGTERM.
 pub const CANCEL_GRACE: Duration = Duration::from_millis(250);
 
+/// The shortest wait at each step of stopping a server, even past the
+/// command's deadline.
+const STOP_FLOOR: Duration = Duration::from_millis(100);
+
 use crate::config::{ServerConfig, ServerEntry};
 use crate::error::McpError;
 
@@ -802,13 +806,18 @@ impl Session {
     pub async fn close(mut self) {
         // Let a pending `notifications/cancelled` go out first.
         tokio::task::yield_now().await;
-        // Every wait shrinks to what is left of the command's deadline:
-        // past it, the server gets SIGTERM and SIGKILL at once.
+        // The waits shrink to what is left of the command's deadline, but
+        // never below `STOP_FLOOR`: the order of stopping (stdin closed,
+        // SIGTERM, SIGKILL) still gives a server a moment at each step.
+        // The cancellation grace is not shrunk: it is the server's chance
+        // to read `notifications/cancelled` and stop cleanly.
         let deadline = self.deadline;
         let left = |wait: Duration| match deadline {
-            Some(deadline) => {
-                wait.min(deadline.saturating_duration_since(tokio::time::Instant::now()))
-            }
+            Some(deadline) => wait.min(
+                deadline
+                    .saturating_duration_since(tokio::time::Instant::now())
+                    .max(STOP_FLOOR),
+            ),
             None => wait,
         };
         let process = self.process.get_mut().take();
@@ -817,7 +826,7 @@ impl Session {
             if self.abandoned.load(Ordering::SeqCst) {
                 // Its stdin is closed now: a server that reads to the end sees
                 // the cancellation and exits by itself.
-                process.wait_exit(left(CANCEL_GRACE)).await;
+                process.wait_exit(CANCEL_GRACE).await;
             }
             process.shutdown(left(SHUTDOWN_GRACE)).await;
         }
