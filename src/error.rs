@@ -328,15 +328,17 @@ pub enum McpError {
         stderr: Vec<String>,
     },
 
-    /// The server wrote a message past the size mcp-cli reads.
-    #[error("server `{server}` sent a message larger than {} MiB during `{method}`", limit >> 20)]
+    /// The server wrote a message past what mcp-cli reads: past
+    /// 256 MiB, or one whose
+    /// parsed form would not fit the memory bound.
+    #[error("server `{server}` sent a message too large to read during `{method}`")]
     MessageTooLarge {
         /// The server.
         server: String,
         /// The request method.
         method: String,
-        /// The limit, in bytes.
-        limit: usize,
+        /// What made it too large.
+        why: String,
     },
 
     /// The server process could not be started.
@@ -602,6 +604,7 @@ impl McpError {
                 format!("line {line}, column {column}: {message}"),
                 format!("{line} | {snippet}"),
             ],
+            McpError::MessageTooLarge { why, .. } => vec![why.clone()],
             McpError::InvalidJsonArguments { message, .. } => {
                 vec![format!("Parse error: {message}")]
             }

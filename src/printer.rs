@@ -13,7 +13,7 @@
 //! clipboard or title writes, no overwritten lines) and a name can never
 //! forge a line of a listing. Control characters, DEL, C1 controls and
 //! bidirectional overrides are shown escaped (`\e[8m`, `\r`, `\u{202e}`).
-//! JSON output escapes the ones serde_json leaves raw ([`json_text`]). A
+//! JSON output escapes the ones JSON allows raw ([`write_json`]). A
 //! tool's result is data: written as it is unless stdout is a terminal
 //! (then sanitised, unless `--raw`).
 
@@ -149,36 +149,125 @@ pub fn tool_name(name: &str) -> Cow<'_, str> {
     }
 }
 
-/// JSON text with the characters serde_json leaves raw but a terminal
-/// obeys (DEL, C1 controls, bidirectional overrides) written as `\uXXXX`
-/// escapes. They can only occur inside strings, where the escape means the
-/// same character: the JSON is unchanged.
-pub fn json_text(text: String) -> String {
-    // Each starts with one of these bytes in UTF-8.
-    if !text
-        .bytes()
-        .any(|b| matches!(b, 0x7f | 0xc2 | 0xd8 | 0xe1 | 0xe2 | 0xef | 0xf3))
-    {
-        return text;
+/// Writes JSON text to `out`, laid out as serde_json's `to_string_pretty`
+/// lays it out (`pretty`) or compact, with the characters JSON allows raw
+/// in strings but a terminal obeys (DEL, C1 controls, bidirectional
+/// overrides...) written as `\uXXXX` escapes, which mean the same
+/// characters: the JSON is unchanged. `text` must be valid JSON (written
+/// by serde_json, or read by it); numbers and strings are copied as they
+/// are, so a number past 64 bits stays exact, and nothing is built in
+/// memory: a result of any size streams.
+pub fn write_json(text: &str, pretty: bool, out: &mut impl Write) -> std::io::Result<()> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let newline = |out: &mut dyn Write, depth: usize| -> std::io::Result<()> {
+        out.write_all(b"\n")?;
+        (0..depth).try_for_each(|_| out.write_all(b"  "))
+    };
+    let mut at = 0;
+    while at < bytes.len() {
+        let byte = bytes[at];
+        match byte {
+            b'"' => {
+                let end = string_end(bytes, at);
+                write_string(&text[at..end], out)?;
+                at = end;
+                continue;
+            }
+            b'{' | b'[' => {
+                out.write_all(&[byte])?;
+                let next = at
+                    + 1
+                    + bytes[at + 1..]
+                        .iter()
+                        .take_while(|b| b.is_ascii_whitespace())
+                        .count();
+                if matches!(bytes.get(next), Some(b'}' | b']')) {
+                    out.write_all(&bytes[next..=next])?;
+                    at = next + 1;
+                    continue;
+                }
+                depth += 1;
+                if pretty {
+                    newline(out, depth)?;
+                }
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                if pretty {
+                    newline(out, depth)?;
+                }
+                out.write_all(&[byte])?;
+            }
+            b',' => {
+                out.write_all(b",")?;
+                if pretty {
+                    newline(out, depth)?;
+                }
+            }
+            b':' => out.write_all(if pretty { b": " } else { b":" })?,
+            b' ' | b'\n' | b'\r' | b'\t' => {}
+            _ => {
+                // A number or a literal, whole.
+                let run = bytes[at..]
+                    .iter()
+                    .take_while(|b| {
+                        !matches!(b, b',' | b':' | b']' | b'}' | b' ' | b'\n' | b'\r' | b'\t')
+                    })
+                    .count();
+                out.write_all(&bytes[at..at + run])?;
+                at += run;
+                continue;
+            }
+        }
+        at += 1;
     }
-    // C0 controls are escaped by serde_json already; outside strings, only
-    // its own newlines are.
-    let raw_unsafe = |c: char| c >= '\x7f' && unsafe_char(c);
-    if !text.chars().any(raw_unsafe) {
-        return text;
+    Ok(())
+}
+
+/// Where the string that opens at `start` ends (past its closing quote).
+fn string_end(bytes: &[u8], start: usize) -> usize {
+    let mut at = start + 1;
+    while let Some(found) = memchr::memchr2(b'"', b'\\', &bytes[at..]) {
+        at += found;
+        if bytes[at] == b'"' {
+            return at + 1;
+        }
+        at += 2;
     }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        if raw_unsafe(c) {
+    bytes.len()
+}
+
+/// A JSON string, quotes included, with the characters a terminal obeys
+/// escaped.
+fn write_string(string: &str, out: &mut impl Write) -> std::io::Result<()> {
+    // Each of them starts with one of these bytes in UTF-8 (C0 controls
+    // cannot be raw in a JSON string).
+    let suspect = |b: &u8| matches!(b, 0x7f | 0xc2 | 0xd8 | 0xe1 | 0xe2 | 0xef | 0xf3);
+    if !string.as_bytes().iter().any(suspect) {
+        return out.write_all(string.as_bytes());
+    }
+    let mut from = 0;
+    for (at, c) in string.char_indices() {
+        if unsafe_char(c) {
+            out.write_all(&string.as_bytes()[from..at])?;
             // As UTF-16 units: a character past U+FFFF is a surrogate pair.
             for unit in c.encode_utf16(&mut [0; 2]) {
-                out.push_str(&format!("\\u{unit:04x}"));
+                write!(out, "\\u{unit:04x}")?;
             }
-        } else {
-            out.push(c);
+            from = at + c.len_utf8();
         }
     }
-    out
+    out.write_all(&string.as_bytes()[from..])
+}
+
+/// One JSON value as terminal-safe text, pretty or compact (see
+/// [`write_json`]).
+pub fn json_string(value: &serde_json::Value, pretty: bool) -> String {
+    let mut out = Vec::new();
+    let _ = write_json(&value.to_string(), pretty, &mut out);
+    // Valid UTF-8: only whole characters and ASCII escapes were written.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Where output goes, and in which form.
@@ -255,9 +344,21 @@ impl Printer {
 
     /// Writes one JSON value to stdout, pretty, with a final newline.
     pub fn out_json(&self, value: &serde_json::Value) -> Result<(), McpError> {
-        let mut text = json_text(serde_json::to_string_pretty(value).unwrap_or_default());
-        text.push('\n');
-        self.out(&text)
+        self.out_json_text(&value.to_string())
+    }
+
+    /// Writes JSON text (valid, as serde_json writes or reads it) to
+    /// stdout, pretty, with a final newline, as it goes (see [`write_json`]).
+    pub fn out_json_text(&self, text: &str) -> Result<(), McpError> {
+        self.clear_progress();
+        let mut stdout = std::io::BufWriter::with_capacity(
+            (text.len() + 1).min(64 * 1024),
+            std::io::stdout().lock(),
+        );
+        write_json(text, true, &mut stdout)
+            .and_then(|()| stdout.write_all(b"\n"))
+            .and_then(|()| stdout.flush())
+            .map_err(McpError::Output)
     }
 
     /// A warning on stderr; under `--json`, one object `{"warning": ...}`
@@ -265,8 +366,8 @@ impl Printer {
     pub fn warn(&self, message: &str) {
         self.clear_progress();
         if self.json {
-            let warning = serde_json::json!({ "warning": message }).to_string();
-            to_stderr(&format!("{}\n", json_text(warning)));
+            let warning = serde_json::json!({ "warning": message });
+            to_stderr(&format!("{}\n", json_string(&warning, false)));
             return;
         }
         let message = lines(message);
@@ -281,7 +382,7 @@ impl Printer {
     pub fn error(&self, error: &McpError) {
         self.clear_progress();
         if self.json {
-            to_stderr(&format!("{}\n", json_text(error.to_json().to_string())));
+            to_stderr(&format!("{}\n", json_string(&error.to_json(), false)));
             return;
         }
         let rendered = error.render();

@@ -18,6 +18,17 @@
 //! `PROTOCOL_ERROR`. An answer that parses as JSON but not as a JSON-RPC
 //! message rmcp knows (an error without `message`) is passed on as the
 //! error it means.
+//!
+//! Memory. Parsed, JSON takes more room than its text: a node of a tree is
+//! 80 bytes, so `[0,0,...]` grows fiftyfold. While a line is read, what its
+//! tree would cost is counted from its structure (outside strings), and a
+//! message that would not fit in [`MEMORY_FACTOR`] times its size plus
+//! [`MEMORY_BASE`] fails the request it answers with `MESSAGE_TOO_LARGE`,
+//! unparsed. The answer to `tools/call`, the one that is large in
+//! practice, is parsed straight into its type, without the copies a generic
+//! JSON-RPC message takes, but for its `structuredContent`, and the whole
+//! is kept as text ([`RawResults`]): a result of any shape is read within
+//! the bound, and printed as it came.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -26,11 +37,13 @@ use std::sync::Arc;
 
 use rmcp::RoleClient;
 use rmcp::model::{
-    ClientNotification, ErrorCode, ErrorData, JsonRpcError, JsonRpcMessage, NumberOrString,
-    RequestId,
+    CallToolResult, ClientNotification, ClientRequest, ContentBlock, ErrorCode, ErrorData,
+    JsonRpcError, JsonRpcMessage, JsonRpcResponse, MetaObject, NumberOrString, RequestId,
+    ResultType, ServerResult,
 };
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::pipe;
@@ -44,6 +57,17 @@ const SAFE_INTEGER: u64 = (1 << 53) - 1;
 /// the session turns it into `PROTOCOL_ERROR`.
 pub const UNREADABLE: &str = "mcp-cli/unreadable";
 
+/// The `data` of an error mcp-cli makes for an answer too large to parse
+/// within the memory bound: the session turns it into `MESSAGE_TOO_LARGE`.
+pub const TOO_LARGE: &str = "mcp-cli/too-large";
+
+/// Reading a message of n bytes takes at most `MEMORY_FACTOR` × n +
+/// [`MEMORY_BASE`] of memory, whatever its shape; one that would take more
+/// is refused unparsed.
+pub const MEMORY_FACTOR: usize = 4;
+/// See [`MEMORY_FACTOR`]: room for the process itself and small messages.
+pub const MEMORY_BASE: usize = 16 << 20;
+
 /// A server's stdin and stdout as an rmcp transport.
 pub struct StdioTransport {
     reader: BufReader<WatchedStdout>,
@@ -52,7 +76,11 @@ pub struct StdioTransport {
     writer: Arc<tokio::sync::Mutex<Option<pipe::Sender>>>,
     key: RandomState,
     /// The requests sent and not answered yet: wire id → rmcp's id.
-    pending: HashMap<i64, RequestId>,
+    pending: HashMap<i64, Pending>,
+    /// The structure of the line being read.
+    structure: Structure,
+    /// Where results go as they came.
+    raw: RawResults,
     /// Messages ready for rmcp: the rest of a batch, and errors made for
     /// answers that could not be read.
     queued: VecDeque<RxJsonRpcMessage<RoleClient>>,
@@ -61,13 +89,15 @@ pub struct StdioTransport {
 
 impl StdioTransport {
     /// The transport of the server called `server`, over its pipes.
-    pub fn new(stdout: WatchedStdout, stdin: pipe::Sender, server: &str) -> Self {
+    pub fn new(stdout: WatchedStdout, stdin: pipe::Sender, server: &str, raw: RawResults) -> Self {
         StdioTransport {
             reader: BufReader::with_capacity(64 * 1024, stdout),
             line: Vec::new(),
             writer: Arc::new(tokio::sync::Mutex::new(Some(stdin))),
             key: RandomState::new(),
             pending: HashMap::new(),
+            structure: Structure::default(),
+            raw,
             queued: VecDeque::new(),
             server: server.to_owned(),
         }
@@ -83,8 +113,17 @@ impl StdioTransport {
     /// the answer to it could not be read.
     fn fail(&mut self, wire: Option<i64>, error: ErrorData) {
         let ids: Vec<RequestId> = match wire {
-            Some(wire) => self.pending.remove(&wire).into_iter().collect(),
-            None => self.pending.drain().map(|(_, id)| id).collect(),
+            Some(wire) => self
+                .pending
+                .remove(&wire)
+                .map(|p| p.id)
+                .into_iter()
+                .collect(),
+            None => self
+                .pending
+                .drain()
+                .map(|(_, pending)| pending.id)
+                .collect(),
         };
         for id in ids {
             self.queued.push_back(JsonRpcMessage::Error(JsonRpcError {
@@ -99,7 +138,13 @@ impl StdioTransport {
     /// rmcp's id; an answer to a request never sent is dropped; a line
     /// that cannot be read fails the requests it may answer. A batch is
     /// read one level deep (`batch` false inside one).
-    fn take(&mut self, line: &[u8], batch: bool) {
+    fn take(&mut self, line: &[u8], cost: usize, batch: bool) {
+        if self.take_call_result(line, cost) {
+            return;
+        }
+        if parsed_size(line.len(), cost) > memory_bound(line.len()) {
+            return self.too_large(line, cost);
+        }
         // A lone UTF-16 surrogate (Node cuts a string mid-emoji) is read as
         // U+FFFD, as a browser would, whatever else is wrong with the line.
         let repaired;
@@ -135,7 +180,8 @@ impl StdioTransport {
                 NumberOrString::Number(wire) => Some(*wire),
                 NumberOrString::String(text) => text.parse::<i64>().ok(),
             };
-            let Some(ours) = wire.and_then(|wire| self.pending.remove(&wire)) else {
+            let Some(Pending { id: ours, .. }) = wire.and_then(|wire| self.pending.remove(&wire))
+            else {
                 crate::debug!(
                     "{}: dropped an answer to request {id}, which was never sent",
                     self.server
@@ -145,6 +191,97 @@ impl StdioTransport {
             *id = ours;
         }
         self.queued.push_back(message);
+    }
+
+    /// Takes `line` when it is the answer to a pending `tools/call`, parsed
+    /// straight into `CallToolResult` but for its `structuredContent`, and
+    /// kept as it came (see [`RawResults`]), or refused when the rest would not
+    /// fit the memory bound. A line that is not such an answer, or not one
+    /// rmcp's type holds, is left to the general path (which keeps an odd
+    /// result whole).
+    fn take_call_result(&mut self, line: &[u8], cost: usize) -> bool {
+        if !self.pending.values().any(|pending| pending.call) {
+            return false;
+        }
+        let Ok(answer) = serde_json::from_slice::<CallAnswer<'_>>(line) else {
+            return false;
+        };
+        let wire = match &answer.id {
+            NumberOrString::Number(wire) => Some(*wire),
+            NumberOrString::String(text) => text.parse::<i64>().ok(),
+        };
+        let Some(wire) = wire.filter(|wire| self.pending.get(wire).is_some_and(|p| p.call)) else {
+            return false;
+        };
+        // The structure of `structuredContent` costs no tree: only the rest's
+        // counts (skimmed for only when the whole would not fit).
+        let mut cost = cost;
+        if parsed_size(line.len(), cost) > memory_bound(line.len()) {
+            let skimmed = serde_json::from_str::<Skim<'_>>(answer.result.get());
+            if let Ok(Skim {
+                structured_content: Some(structured),
+            }) = skimmed
+            {
+                let mut inside = Structure::default();
+                inside.scan(structured.get().as_bytes());
+                cost = cost.saturating_sub(inside.cost);
+            }
+            if parsed_size(line.len(), cost) > memory_bound(line.len()) {
+                self.too_large(line, cost);
+                return true;
+            }
+        }
+        let Ok(parts) = serde_json::from_str::<CallParts<'_>>(answer.result.get()) else {
+            return false;
+        };
+        let complete = parts
+            .result_type
+            .as_ref()
+            .is_none_or(ResultType::is_complete);
+        let known = parts.content.is_some()
+            || parts.structured_content.is_some()
+            || parts.is_error.is_some();
+        if !complete || !known {
+            return false;
+        }
+        let Some(Pending { id, .. }) = self.pending.remove(&wire) else {
+            return false;
+        };
+        let mut result = CallToolResult::default();
+        result.result_type = parts.result_type;
+        result.content = parts.content.unwrap_or_default();
+        result.is_error = parts.is_error;
+        result.meta = parts.meta;
+        self.raw.put(id.clone(), answer.result.to_owned());
+        self.queued
+            .push_back(JsonRpcMessage::Response(JsonRpcResponse {
+                jsonrpc: Default::default(),
+                id,
+                result: ServerResult::CallToolResult(result),
+            }));
+        true
+    }
+
+    /// Fails the request `line` answers (every pending one when no id in it
+    /// names one), unparsed: its tree would take more memory than allowed.
+    fn too_large(&mut self, line: &[u8], cost: usize) {
+        let (needed, bound) = (parsed_size(line.len(), cost), memory_bound(line.len()));
+        let error = ErrorData::new(
+            ErrorCode(-32603),
+            format!(
+                "the message is {} of JSON whose parsed form would take about {}, \
+                 past mcp-cli's bound of {} ({MEMORY_FACTOR} × its size + {})",
+                mebibytes(line.len()),
+                mebibytes(needed),
+                mebibytes(bound),
+                mebibytes(MEMORY_BASE),
+            ),
+            Some(json!(TOO_LARGE)),
+        );
+        let wire = lenient_ids(line)
+            .into_iter()
+            .find(|wire| self.pending.contains_key(wire));
+        self.fail(wire, error);
     }
 
     /// A line that did not parse as a message rmcp knows. It fails a
@@ -187,7 +324,8 @@ impl StdioTransport {
             if batch {
                 for message in messages.iter().filter(|message| message.is_object()) {
                     let line = serde_json::to_vec(message).unwrap_or_default();
-                    self.take(&line, false);
+                    // Within the bound: the whole batch was.
+                    self.take(&line, 0, false);
                 }
             }
             return;
@@ -226,6 +364,141 @@ impl StdioTransport {
         };
         self.fail(wire, error);
     }
+}
+
+/// A request sent and not answered yet.
+struct Pending {
+    /// rmcp's id for it.
+    id: RequestId,
+    /// Whether it is `tools/call`.
+    call: bool,
+}
+
+/// The structure of a line of JSON, counted as it is read: what its
+/// parsed tree would cost beyond its text, from the bytes that open a node
+/// outside strings (see [`NODE_COST`]).
+#[derive(Debug, Default)]
+struct Structure {
+    in_string: bool,
+    escaped: bool,
+    cost: usize,
+}
+
+/// What a byte outside strings adds to a parsed tree, in bytes: `,` and `:`
+/// a value (a 80-byte node, with `preserve_order`, and the text of a number
+/// or key, 32 with the allocator's rounding); `[` an array (its first value,
+/// and room for 4, which is what a vector first takes); `{` an object (the
+/// same in map entries, and their index). Upper bounds of what
+/// bench/memory.py measures: 104 bytes a value for `[0,0,...]`, 290 for
+/// arrays nested one in one, 178 for `[{"a":0},...]`.
+const NODE_COST: [usize; 256] = {
+    let mut cost = [0; 256];
+    cost[b',' as usize] = 112;
+    cost[b':' as usize] = 112;
+    cost[b'[' as usize] = 352;
+    cost[b'{' as usize] = 608;
+    cost
+};
+
+impl Structure {
+    fn scan(&mut self, bytes: &[u8]) {
+        let mut at = 0;
+        while at < bytes.len() {
+            if self.escaped {
+                self.escaped = false;
+                at += 1;
+            } else if self.in_string {
+                // Strings are most of a large message: skip to their end.
+                match memchr::memchr2(b'"', b'\\', &bytes[at..]) {
+                    None => return,
+                    Some(found) => {
+                        at += found;
+                        if bytes[at] == b'"' {
+                            self.in_string = false;
+                        } else {
+                            self.escaped = true;
+                        }
+                        at += 1;
+                    }
+                }
+            } else {
+                let byte = bytes[at];
+                if byte == b'"' {
+                    self.in_string = true;
+                } else {
+                    self.cost = self.cost.saturating_add(NODE_COST[usize::from(byte)]);
+                }
+                at += 1;
+            }
+        }
+    }
+}
+
+/// The answer to a `tools/call`, its result unparsed.
+#[derive(serde::Deserialize)]
+struct CallAnswer<'a> {
+    id: NumberOrString,
+    #[serde(borrow)]
+    result: &'a RawValue,
+}
+
+/// Just the `structuredContent` of a result.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Skim<'a> {
+    /// It, unparsed.
+    #[serde(borrow)]
+    pub structured_content: Option<&'a RawValue>,
+}
+
+/// A `tools/call` result as rmcp's type holds it, but `structuredContent`.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CallParts<'a> {
+    result_type: Option<ResultType>,
+    content: Option<Vec<ContentBlock>>,
+    #[serde(borrow)]
+    structured_content: Option<&'a RawValue>,
+    is_error: Option<bool>,
+    #[serde(rename = "_meta")]
+    meta: Option<MetaObject>,
+}
+
+/// `tools/call` results as the server wrote them, by rmcp's request id:
+/// a result is data to print, and as text it keeps all its fields, its
+/// numbers exact and its keys in order, and its `structuredContent` builds
+/// no tree (a table of numbers would take fifty times its size as one).
+#[derive(Debug, Clone, Default)]
+pub struct RawResults(Arc<std::sync::Mutex<HashMap<RequestId, Box<RawValue>>>>);
+
+impl RawResults {
+    fn put(&self, id: RequestId, raw: Box<RawValue>) {
+        self.0.lock().expect("results lock").insert(id, raw);
+    }
+
+    /// The result of request `id` as it came, if it was read so.
+    pub fn take(&self, id: &RequestId) -> Option<Box<RawValue>> {
+        self.0.lock().expect("results lock").remove(id)
+    }
+}
+
+/// What reading a message of `len` bytes whose tree costs `cost` takes, at
+/// most: the line, the strings parsed out of it, a copy on the way out, and
+/// the tree.
+fn parsed_size(len: usize, cost: usize) -> usize {
+    len.saturating_mul(3).saturating_add(cost)
+}
+
+/// The memory a message of `len` bytes may take to read.
+fn memory_bound(len: usize) -> usize {
+    MEMORY_FACTOR
+        .saturating_mul(len)
+        .saturating_add(MEMORY_BASE)
+}
+
+/// `bytes` in mebibytes, for messages.
+fn mebibytes(bytes: usize) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
 }
 
 /// `line` with every lone UTF-16 surrogate escape (`\ud83d` without its
@@ -316,7 +589,8 @@ impl Transport<RoleClient> for StdioTransport {
             JsonRpcMessage::Request(request) => {
                 let wire = self.wire_id(&request.id);
                 let id = std::mem::replace(&mut request.id, NumberOrString::Number(wire));
-                self.pending.insert(wire, id);
+                let call = matches!(request.request, ClientRequest::CallToolRequest(_));
+                self.pending.insert(wire, Pending { id, call });
             }
             JsonRpcMessage::Notification(notification) => {
                 if let ClientNotification::CancelledNotification(cancelled) =
@@ -354,13 +628,29 @@ impl Transport<RoleClient> for StdioTransport {
             if let Some(message) = self.queued.pop_front() {
                 return Some(message);
             }
-            // Cancel-safe: a read cut short leaves its bytes in `line`, and
-            // the next call goes on from there.
-            match self.reader.read_until(b'\n', &mut self.line).await {
-                Ok(0) | Err(_) => return None,
-                Ok(_) => {}
-            }
-            if !self.line.ends_with(b"\n") {
+            // Cancel-safe: a read cut short leaves its bytes in `line` (and
+            // their count in `structure`), and the next call goes on from there.
+            let ended = loop {
+                let Ok(buffer) = self.reader.fill_buf().await else {
+                    break false;
+                };
+                if buffer.is_empty() {
+                    break false;
+                }
+                let (piece, ended) = match memchr::memchr(b'\n', buffer) {
+                    Some(at) => (&buffer[..=at], true),
+                    None => (buffer, false),
+                };
+                self.structure.scan(piece);
+                self.line.extend_from_slice(piece);
+                let used = piece.len();
+                self.reader.consume(used);
+                if ended {
+                    break true;
+                }
+            };
+            let cost = std::mem::take(&mut self.structure).cost;
+            if !ended {
                 // The last line, cut off by the server's exit.
                 self.line.clear();
                 return None;
@@ -376,7 +666,7 @@ impl Transport<RoleClient> for StdioTransport {
                 .trim_ascii();
             // Lines that are not JSON-RPC were noted by the watched stdout.
             if text.starts_with(b"{") || text.starts_with(b"[") {
-                self.take(text, true);
+                self.take(text, cost, true);
             }
             line.clear();
             self.line = line;

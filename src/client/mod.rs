@@ -22,6 +22,7 @@ use rmcp::model::{
 };
 use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService, ServiceError};
 use rmcp::{ClientHandler, Peer, RoleClient, ServiceExt};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use process::MAX_MESSAGE_BYTES;
@@ -119,8 +120,13 @@ impl Tool {
 /// A tool's result, read in place: a result of many megabytes is not copied.
 #[derive(Debug)]
 pub enum CallResult {
-    /// As rmcp reads it.
-    Typed(rmcp::model::CallToolResult),
+    /// As rmcp reads it (`structuredContent` left out), and as it came.
+    Typed {
+        /// The result, to read.
+        result: rmcp::model::CallToolResult,
+        /// The result as the server wrote it, to print.
+        raw: Box<RawValue>,
+    },
     /// One rmcp refuses whole for one odd part (a content block of a type
     /// it does not know): kept as it came, read leniently.
     Lenient(Value),
@@ -164,7 +170,7 @@ impl CallResult {
     /// Whether the tool reported an error (`isError: true`).
     pub fn is_error(&self) -> bool {
         match self {
-            CallResult::Typed(result) => result.is_error == Some(true),
+            CallResult::Typed { result, .. } => result.is_error == Some(true),
             CallResult::Lenient(result) => result.get("isError") == Some(&Value::Bool(true)),
         }
     }
@@ -172,7 +178,7 @@ impl CallResult {
     /// The content blocks, in order.
     pub fn blocks(&self) -> Box<dyn Iterator<Item = Block<'_>> + '_> {
         use rmcp::model::{ContentBlock, ResourceContents};
-        let CallResult::Typed(result) = self else {
+        let CallResult::Typed { result, .. } = self else {
             return Box::new(self.lenient_blocks());
         };
         Box::new(result.content.iter().map(|block| match block {
@@ -222,7 +228,7 @@ impl CallResult {
     fn lenient_blocks(&self) -> impl Iterator<Item = Block<'_>> {
         let blocks = match self {
             CallResult::Lenient(result) => result.get("content").and_then(Value::as_array),
-            CallResult::Typed(_) => None,
+            CallResult::Typed { .. } => None,
         };
         blocks.into_iter().flatten().map(|block| {
             let text = |key: &str| block.get(key).and_then(Value::as_str);
@@ -255,21 +261,35 @@ impl CallResult {
         })
     }
 
-    /// `structuredContent`, when the tool sent it.
-    pub fn structured(&self) -> Option<&Value> {
+    /// `structuredContent` as JSON text, when the tool sent it.
+    pub fn structured_json(&self) -> Option<Cow<'_, str>> {
         match self {
-            CallResult::Typed(result) => result.structured_content.as_ref(),
-            CallResult::Lenient(result) => result.get("structuredContent"),
+            CallResult::Typed { raw, .. } => serde_json::from_str::<guard::Skim<'_>>(raw.get())
+                .ok()?
+                .structured_content
+                .map(|structured| Cow::Borrowed(structured.get())),
+            CallResult::Lenient(result) => result
+                .get("structuredContent")
+                .map(|value| Cow::Owned(value.to_string())),
         }
     }
 
-    /// The whole `CallToolResult` as pretty JSON.
-    pub fn to_json_string(&self) -> String {
+    /// The whole result as JSON text, as the server wrote it (all its
+    /// fields, in its order, numbers exact).
+    pub fn to_json(&self) -> Cow<'_, str> {
         match self {
-            CallResult::Typed(result) => serde_json::to_string_pretty(result).unwrap_or_default(),
-            CallResult::Lenient(result) => serde_json::to_string_pretty(result).unwrap_or_default(),
+            CallResult::Typed { raw, .. } => Cow::Borrowed(raw.get()),
+            CallResult::Lenient(result) => Cow::Owned(result.to_string()),
         }
     }
+}
+
+/// Why a message past [`MAX_MESSAGE_BYTES`] is refused.
+fn past_the_limit() -> String {
+    format!(
+        "mcp-cli reads messages of up to {} MiB; this one was cut off there",
+        MAX_MESSAGE_BYTES >> 20
+    )
 }
 
 /// Decoded size of base64 data.
@@ -366,6 +386,8 @@ pub struct Session {
     deadline: Option<tokio::time::Instant>,
     /// The server process's id.
     pid: Option<u32>,
+    /// Call results as the server wrote them.
+    raw: guard::RawResults,
 }
 
 impl Session {
@@ -420,7 +442,9 @@ impl Session {
         // The size limit is the watched stdout's (MAX_MESSAGE_BYTES): past it
         // the connection ends with an error, where rmcp would drop the line
         // and leave its request waiting.
-        let handshake = handler.serve(guard::StdioTransport::new(stdout, stdin, &entry.name));
+        let raw = guard::RawResults::default();
+        let transport = guard::StdioTransport::new(stdout, stdin, &entry.name, raw.clone());
+        let handshake = handler.serve(transport);
         let timed = async {
             match options.request_timeout {
                 Some(timeout) => tokio::time::timeout(timeout, handshake)
@@ -442,7 +466,7 @@ impl Session {
                 return Err(McpError::MessageTooLarge {
                     server: entry.name.clone(),
                     method: "initialize".to_owned(),
-                    limit: MAX_MESSAGE_BYTES,
+                    why: past_the_limit(),
                 });
             }
             Ok(Err(error)) => {
@@ -524,6 +548,7 @@ impl Session {
             abandoned: Arc::new(AtomicBool::new(false)),
             deadline: options.deadline,
             pid,
+            raw,
         })
     }
 
@@ -546,7 +571,7 @@ impl Session {
         loop {
             let params = PaginatedRequestParams::default().with_cursor(cursor.take());
             let request = ClientRequest::ListToolsRequest(RequestOptionalParam::with_param(params));
-            let page = match self.request("tools/list", request, false).await? {
+            let page = match self.request("tools/list", request, false).await?.0 {
                 ServerResult::ListToolsResult(page) => {
                     let entries = page
                         .tools
@@ -615,19 +640,34 @@ impl Session {
         params.arguments = arguments;
         let request = ClientRequest::CallToolRequest(Request::new(params));
         match self.request("tools/call", request, true).await? {
-            ServerResult::CallToolResult(result) => Ok(CallResult::Typed(result)),
-            other => self.lenient_result(&other),
+            (ServerResult::CallToolResult(result), id) => match self.raw.take(&id) {
+                Some(raw) => Ok(CallResult::Typed { result, raw }),
+                // rmcp's own reading (not mcp-cli's): the same, as rmcp has it.
+                None => Ok(CallResult::Typed {
+                    raw: serde_json::value::to_raw_value(&result).map_err(|error| {
+                        McpError::Protocol {
+                            server: self.server.clone(),
+                            method: "tools/call".to_owned(),
+                            message: error.to_string(),
+                            stderr: Vec::new(),
+                        }
+                    })?,
+                    result,
+                }),
+            },
+            (other, _) => self.lenient_result(&other),
         }
     }
 
-    /// Sends one request under the per-request timeout. Dropping the returned
-    /// future (the overall deadline, Ctrl-C) sends `notifications/cancelled`.
+    /// Sends one request under the per-request timeout, and returns its
+    /// answer and id. Dropping the returned future (the overall deadline,
+    /// Ctrl-C) sends `notifications/cancelled`.
     async fn request(
         &self,
         method: &'static str,
         request: ClientRequest,
         track_progress: bool,
-    ) -> Result<ServerResult, McpError> {
+    ) -> Result<(ServerResult, RequestId), McpError> {
         let mut options = PeerRequestOptions::default();
         options.timeout = self.request_timeout;
         options.reset_timeout_on_progress = track_progress;
@@ -636,9 +676,10 @@ impl Session {
             Ok(handle) => handle,
             Err(error) => return Err(self.request_error(method, error, false).await),
         };
+        let id = handle.id.clone();
         let mut guard = CancelOnDrop {
             peer,
-            id: Some(handle.id.clone()),
+            id: Some(id.clone()),
             abandoned: self.abandoned.clone(),
         };
         if track_progress {
@@ -656,7 +697,7 @@ impl Session {
             *self.active.lock().expect("progress lock") = None;
         }
         match result {
-            Ok(result) => Ok(result),
+            Ok(result) => Ok((result, id)),
             Err(error) => Err(self.request_error(method, error, true).await),
         }
     }
@@ -665,6 +706,16 @@ impl Session {
         let server = self.server.clone();
         let method = method.to_owned();
         match error {
+            // An answer mcp-cli would not parse (see `guard`).
+            ServiceError::McpError(ErrorData { message, data, .. })
+                if data.as_ref().and_then(Value::as_str) == Some(guard::TOO_LARGE) =>
+            {
+                McpError::MessageTooLarge {
+                    server,
+                    method,
+                    why: message.into_owned(),
+                }
+            }
             // An answer mcp-cli could not read (see `guard`).
             ServiceError::McpError(ErrorData { message, data, .. })
                 if data.as_ref().and_then(Value::as_str) == Some(guard::UNREADABLE) =>
@@ -702,7 +753,7 @@ impl Session {
                 McpError::MessageTooLarge {
                     server,
                     method,
-                    limit: MAX_MESSAGE_BYTES,
+                    why: past_the_limit(),
                 }
             }
             ServiceError::TransportSend(_) | ServiceError::TransportClosed => {
@@ -883,6 +934,15 @@ fn initialize_error(
     let server = server.to_owned();
     let method = "initialize".to_owned();
     match error {
+        E::JsonRpcError(ErrorData { message, data, .. })
+            if data.as_ref().and_then(Value::as_str) == Some(guard::TOO_LARGE) =>
+        {
+            McpError::MessageTooLarge {
+                server,
+                method,
+                why: message.into_owned(),
+            }
+        }
         E::JsonRpcError(ErrorData { message, data, .. })
             if data.as_ref().and_then(Value::as_str) == Some(guard::UNREADABLE) =>
         {

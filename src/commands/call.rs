@@ -465,9 +465,7 @@ fn print_result(
         // The whole result is data, a tool error's included; TOOL_ERROR then
         // also goes to stderr, and sets the exit code even when stdout's
         // reader went away.
-        let mut json = crate::printer::json_text(result.to_json_string());
-        json.push('\n');
-        let printed = context.printer.out(&json);
+        let printed = context.printer.out_json_text(&result.to_json());
         if !result.is_error() {
             return printed;
         }
@@ -486,12 +484,10 @@ fn print_result(
     }
     let mut pieces = content_text(result);
     if pieces.iter().all(|piece| piece.trim().is_empty())
-        && let Some(structured) = result.structured()
+        && let Some(structured) = result.structured_json()
     {
-        pieces.clear();
-        pieces.push(Cow::Owned(
-            serde_json::to_string_pretty(structured).unwrap_or_default(),
-        ));
+        // JSON, whose output is terminal-safe as it is.
+        return context.printer.out_json_text(&structured);
     }
     if pieces.last().is_some_and(|last| !last.ends_with('\n')) {
         pieces.push(Cow::Borrowed("\n"));

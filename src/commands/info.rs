@@ -239,8 +239,7 @@ fn tool_text(server: &str, tool: &Value) -> String {
         ("Annotations", "annotations"),
     ] {
         if let Some(value) = tool.get(key) {
-            let pretty =
-                printer::json_text(serde_json::to_string_pretty(value).unwrap_or_default());
+            let pretty = printer::json_string(value, true);
             text.push_str(&format!("\n{label}:\n{pretty}\n"));
         }
     }

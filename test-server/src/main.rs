@@ -611,10 +611,13 @@ fn tool_definitions() -> Vec<Value> {
         }),
         json!({
             "name": "huge",
-            "description": "Returns a text of exactly the given number of bytes.",
+            "description": "Returns about the given number of bytes: a text, or structuredContent of a dense array, deep nesting, many small objects, or big integers.",
             "inputSchema": {
                 "type": "object",
-                "properties": {"bytes": {"type": "integer", "minimum": 0}},
+                "properties": {
+                    "bytes": {"type": "integer", "minimum": 0},
+                    "shape": {"type": "string", "enum": ["text", "dense", "deep", "objects", "bigint"]},
+                },
                 "required": ["bytes"],
             },
         }),
@@ -854,6 +857,16 @@ fn run_tool(
         "huge" => {
             let bytes = required(args, "bytes", "non-negative integer", Value::as_u64)?;
             let bytes = usize::try_from(bytes).map_err(|_| "Invalid argument bytes: too large")?;
+            let shape = args.get("shape").and_then(Value::as_str).unwrap_or("text");
+            if shape != "text" {
+                // Written as text: a tree of millions of values would cost
+                // this server more than the client under test.
+                let structured = shaped(shape, bytes)?;
+                srv.write_line(&format!(
+                    r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":"{shape}"}}],"structuredContent":{structured}}}}}"#
+                ));
+                return Ok(None);
+            }
             let line = "abcdefghijklmnopqrstuvwxyz\n";
             let mut text = line.repeat(bytes / line.len() + 1);
             text.truncate(bytes);
@@ -943,6 +956,31 @@ fn number(x: f64) -> Value {
     } else {
         Value::from(x)
     }
+}
+
+/// About `bytes` of JSON in the given shape, for memory tests.
+fn shaped(shape: &str, bytes: usize) -> Result<String, String> {
+    let repeated = |item: &str| {
+        let count = (bytes / (item.len() + 1)).max(1);
+        let mut out = String::with_capacity(count * (item.len() + 1) + 2);
+        out.push('[');
+        for index in 0..count {
+            if index > 0 {
+                out.push(',');
+            }
+            out.push_str(item);
+        }
+        out.push(']');
+        out
+    };
+    Ok(match shape {
+        "dense" => repeated("0"),
+        // Nested 100 deep, below any parser's recursion limit.
+        "deep" => repeated(&format!("{}0{}", "[".repeat(100), "]".repeat(100))),
+        "objects" => repeated(r#"{"a":0}"#),
+        "bigint" => r#"{"big":123456789012345678901234567890,"neg":-98765432109876543210,"over_u64":18446744073709551616,"u64":18446744073709551615,"float":0.1}"#.to_owned(),
+        other => return Err(format!("Invalid argument shape: {other}")),
+    })
 }
 
 fn text_result(text: &str) -> Value {
