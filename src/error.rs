@@ -429,6 +429,11 @@ pub enum McpError {
     /// Writing the output failed.
     #[error("cannot write output")]
     Output(#[source] std::io::Error),
+
+    /// Several servers failed: the first (whose class is the exit code),
+    /// and the others, which `--json` reports in the same one object.
+    #[error("{0}")]
+    Several(Box<McpError>, Vec<McpError>),
 }
 
 impl McpError {
@@ -460,6 +465,7 @@ impl McpError {
     /// The stable name of the error, shown as `Error [TYPE]`.
     pub fn error_type(&self) -> &'static str {
         match self {
+            McpError::Several(first, _) => first.error_type(),
             McpError::Usage { .. } => "USAGE_ERROR",
             McpError::MissingArgument { .. } => "MISSING_ARGUMENT",
             McpError::TooManyArguments { .. } => "TOO_MANY_ARGUMENTS",
@@ -503,6 +509,7 @@ impl McpError {
     /// The exit code of the error's class (see [`exit`]).
     pub fn exit_code(&self) -> u8 {
         match self {
+            McpError::Several(first, _) => first.exit_code(),
             McpError::Usage { .. }
             | McpError::MissingArgument { .. }
             | McpError::TooManyArguments { .. }
@@ -549,6 +556,7 @@ impl McpError {
     /// Facts that help to understand the error, one per line.
     pub fn details(&self) -> Vec<String> {
         match self {
+            McpError::Several(first, _) => first.details(),
             McpError::TooManyArguments { received, max, .. } => {
                 vec![format!("Received {received} arguments, maximum is {max}")]
             }
@@ -671,6 +679,7 @@ impl McpError {
     /// The next step for the user, when there is one.
     pub fn suggestion(&self) -> Option<String> {
         Some(match self {
+            McpError::Several(first, _) => return first.suggestion(),
             McpError::Usage { suggestion, .. } => suggestion.clone()?,
             McpError::MissingArgument { suggestion, .. }
             | McpError::UnknownOption { suggestion, .. } => suggestion.clone(),
@@ -716,6 +725,16 @@ impl McpError {
             } => "check the path, or create the file holding {\"mcpServers\": {...}}".to_owned(),
             McpError::ConfigNotFound { .. } => {
                 "create one of those files, for example `~/.config/mcp/mcp_servers.json` holding {\"mcpServers\": {\"fs\": {\"command\": \"npx\", \"args\": [\"-y\", \"@modelcontextprotocol/server-filesystem\", \".\"]}}}, or point to one with `-c <path>` or MCP_CONFIG_PATH".to_owned()
+            }
+            McpError::ConfigRead { source, .. }
+                if source.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                "start what writes the config before mcp-cli, or save it to a file and pass that with -c".to_owned()
+            }
+            McpError::ConfigRead { source, .. }
+                if source.kind() == std::io::ErrorKind::InvalidData =>
+            {
+                "save the config as UTF-8".to_owned()
             }
             McpError::ConfigRead { .. } => "check the path and its permissions".to_owned(),
             McpError::ConfigUntrusted { path, .. } => {
@@ -844,6 +863,11 @@ impl McpError {
 
     /// The error as one JSON object, the `--json` form.
     pub fn to_json(&self) -> serde_json::Value {
+        if let McpError::Several(first, others) = self {
+            let mut value = first.to_json();
+            value["others"] = others.iter().map(McpError::to_json).collect();
+            return value;
+        }
         let mut value = json!({
             "error": self.error_type(),
             "message": self.to_string(),
@@ -861,6 +885,12 @@ impl McpError {
 
     /// The error in the human three-line form.
     pub fn render(&self) -> String {
+        if let McpError::Several(first, others) = self {
+            return std::iter::once(first.as_ref())
+                .chain(others)
+                .map(McpError::render)
+                .collect();
+        }
         // A tool's error text keeps its lines, indented under the first,
         // apart from Details and Suggestion. Everything else is one line
         // per item: a name with a newline in it (from a config or a server)

@@ -110,7 +110,7 @@ pub fn is_transient(error: &McpError) -> bool {
         McpError::Spawn { source, .. } => spawn_is_transient(source),
         McpError::ConnectionClosed { .. } | McpError::Timeout { .. } => true,
         McpError::HttpStatus { status, .. } => matches!(status, 429 | 502 | 503 | 504),
-        McpError::MaxRetriesExceeded { .. } => false,
+        McpError::MaxRetriesExceeded { .. } | McpError::Several(..) => false,
         McpError::Usage { .. }
         | McpError::MissingArgument { .. }
         | McpError::TooManyArguments { .. }

@@ -126,6 +126,8 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
     let connecting = format!("connecting to `{server}`");
     let calling = format!("tools/call `{label}`");
     let doing = Doing::new(connecting.clone());
+    // Set when nothing came on stdin within its wait.
+    let waited_out = AtomicBool::new(false);
     let work = Box::pin(async {
         // Read stdin while the server starts; a failed start counts as the
         // first attempt.
@@ -138,7 +140,7 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
             connected
         };
         let read = async {
-            let arguments = read_arguments(arguments).await;
+            let arguments = read_arguments(arguments, &waited_out).await;
             read_done.store(true, Ordering::SeqCst);
             doing.set(connecting.clone());
             arguments
@@ -215,6 +217,12 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
         Ok(value) => print_result(context, server, &tool, &value),
         Err(error) => Err(error),
     };
+    if waited_out.load(Ordering::SeqCst) && stdin_came_late() {
+        context.printer.warn(&format!(
+            "input came on stdin after mcp-cli stopped waiting for it ({}): `{label}` was called with no arguments; pass them as the JSON argument, or `-` to wait for stdin without a limit",
+            crate::error::format_duration(STDIN_WAIT)
+        ));
+    }
     if let Some(session) = slot.lock().await.take() {
         session.close().await;
     }
@@ -346,7 +354,12 @@ enum Arguments {
     Stdin { wait: Option<Duration> },
 }
 
-async fn read_arguments(arguments: Arguments) -> Result<Option<Map<String, Value>>, McpError> {
+/// The arguments, given or read from stdin; `waited_out` is set when
+/// nothing came on stdin within its wait.
+async fn read_arguments(
+    arguments: Arguments,
+    waited_out: &AtomicBool,
+) -> Result<Option<Map<String, Value>>, McpError> {
     let wait = match arguments {
         Arguments::Given(arguments) => return Ok(arguments),
         Arguments::Stdin { wait } => wait,
@@ -360,6 +373,7 @@ async fn read_arguments(arguments: Arguments) -> Result<Option<Map<String, Value
         .map_err(|error| McpError::usage(format!("cannot read stdin: {error}")))?
         .map_err(|error| McpError::usage(format!("cannot read stdin: {error}")))?;
     let Some(bytes) = text else {
+        waited_out.store(true, Ordering::SeqCst);
         return Ok(None);
     };
     match String::from_utf8(bytes) {
@@ -407,6 +421,30 @@ fn read_stdin(wait: Option<Duration>) -> std::io::Result<Option<Vec<u8>>> {
     let mut bytes = Vec::new();
     std::io::stdin().lock().read_to_end(&mut bytes)?;
     Ok(Some(bytes))
+}
+
+/// Whether stdin, given up on after its wait, has had bytes since (a
+/// producer slower than the wait): they would otherwise go unsaid.
+fn stdin_came_late() -> bool {
+    #[cfg(unix)]
+    {
+        let mut poll = libc::pollfd {
+            fd: 0,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+        if ready <= 0 || poll.revents & libc::POLLIN == 0 {
+            return false;
+        }
+        // Readable: a byte, or the end of the input (which is no news). The
+        // read does not block, and what it takes is not needed any more.
+        let mut byte = [0u8; 1];
+        matches!(std::io::stdin().lock().read(&mut byte), Ok(1))
+    }
+    #[cfg(not(unix))]
+    false
 }
 
 /// Parses tool arguments: one JSON object (empty input means none).

@@ -12,7 +12,8 @@ use crate::error::McpError;
 /// in config order as they come in. No match is `NO_MATCH`, exit 1, like
 /// grep(1). A server that fails does not hide matches on the others, but
 /// sets the exit code (the first failure's class); failures are reported
-/// after the matches. A signal prints the matches found so far.
+/// after the matches (under `--json`, as one object on stderr, as `list`
+/// does). A signal prints the matches found so far.
 pub async fn grep(context: &Context, pattern: &str) -> Result<(), McpError> {
     let glob = Glob::new(pattern);
     let json = context.printer.json();
@@ -78,11 +79,19 @@ pub async fn grep(context: &Context, pattern: &str) -> Result<(), McpError> {
     };
     printed?;
     // The one returned is printed last, by the caller: the interruption, or
-    // else the first failure, whose class is the exit code.
+    // else the first failure, whose class is the exit code. Under `--json`
+    // it is one object on stderr, the others in it.
     let mut errors = errors.into_iter();
-    let last = interrupted.or_else(|| errors.next());
-    for error in errors {
-        context.printer.error(&error);
+    let mut last = interrupted.or_else(|| errors.next());
+    if json {
+        let others: Vec<McpError> = errors.collect();
+        if !others.is_empty() {
+            last = last.map(|first| McpError::Several(Box::new(first), others));
+        }
+    } else {
+        for error in errors {
+            context.printer.error(&error);
+        }
     }
     match (found, last) {
         (_, Some(error)) => Err(error),

@@ -14,8 +14,9 @@ use crate::settings::Settings;
 /// could have written, is not trusted.
 pub fn trust(path: Option<&str>, printer: &Printer) -> Result<(), McpError> {
     let path = PathBuf::from(path.unwrap_or(config::PROJECT_FILE));
-    let text = trust::read(&path)?;
     let settings = Settings::from_env()?;
+    let deadline = std::time::Instant::now() + settings.timeout;
+    let text = trust::read(&path, deadline)?;
     let config = config::from_text(&path, &text, &settings)?;
     let canonical = trust::key(&path).map_err(|source| McpError::ConfigRead {
         path: path.clone(),
@@ -28,7 +29,7 @@ pub fn trust(path: Option<&str>, printer: &Printer) -> Result<(), McpError> {
         .into_iter()
         .find(|own| own.is_file() && trust::key(own).ok().as_ref() != Some(&canonical))
         .and_then(|own| {
-            let text = trust::read(&own).ok()?;
+            let text = trust::read(&own, deadline).ok()?;
             config::from_text(&own, &text, &settings).ok()
         });
     let replaced: Vec<&str> = config

@@ -207,11 +207,13 @@ pub const PROJECT_FILE: &str = "mcp_servers.json";
 /// `mcp_servers.json` once that one is trusted ([`trust`]). A server both
 /// define is the project's, with a warning.
 pub fn load(explicit: Option<&Path>, settings: &Settings) -> Result<Config, McpError> {
+    // A config that is a pipe is read within the command's deadline.
+    let deadline = std::time::Instant::now() + settings.timeout;
     let named = explicit
         .map(Path::to_owned)
         .or_else(|| env_vars::get(env_vars::MCP_CONFIG_PATH).map(PathBuf::from));
     if let Some(path) = named {
-        return from_text(&path, &trust::read(&path)?, settings);
+        return from_text(&path, &trust::read(&path, deadline)?, settings);
     }
     let user_paths = user_paths();
     let user = user_paths.iter().find(|path| path.is_file());
@@ -224,7 +226,7 @@ pub fn load(explicit: Option<&Path>, settings: &Settings) -> Result<Config, McpE
         .filter(|_| !user.is_some_and(|user| project_is_own(user)));
     let Some(project) = project else {
         return match user {
-            Some(user) => from_text(user, &trust::read(user)?, settings),
+            Some(user) => from_text(user, &trust::read(user, deadline)?, settings),
             None => Err(McpError::ConfigNotFound {
                 explicit: None,
                 searched: std::iter::once(PathBuf::from(PROJECT_FILE))
@@ -233,7 +235,7 @@ pub fn load(explicit: Option<&Path>, settings: &Settings) -> Result<Config, McpE
             }),
         };
     };
-    let text = trust::read(project)?;
+    let text = trust::read(project, deadline)?;
     let canonical = trust::key(project).map_err(|source| McpError::ConfigRead {
         path: project.to_owned(),
         source,
@@ -258,7 +260,9 @@ pub fn load(explicit: Option<&Path>, settings: &Settings) -> Result<Config, McpE
     }
     let project_config = from_text(project, &text, settings)?;
     match user {
-        Some(user) => Ok(from_text(user, &trust::read(user)?, settings)?.merge(project_config)),
+        Some(user) => {
+            Ok(from_text(user, &trust::read(user, deadline)?, settings)?.merge(project_config))
+        }
         None => Ok(project_config),
     }
 }
@@ -301,6 +305,70 @@ fn has_fraction(value: &Value) -> bool {
         Value::Object(entries) => entries.values().any(has_fraction),
         Value::Null | Value::Bool(_) | Value::String(_) => false,
     }
+}
+
+/// The keys repeated within one object of a JSON or JSONC text (as written,
+/// escapes and all), with the line of each repetition. The text has parsed.
+fn repeated_keys(text: &str) -> Vec<(String, usize)> {
+    let bytes = text.as_bytes();
+    let mut repeated = Vec::new();
+    // The keys of each object open around the current position; `None` for
+    // an array.
+    let mut open: Vec<Option<std::collections::HashSet<&str>>> = Vec::new();
+    let mut line = 1;
+    let mut at = 0;
+    // Past whitespace and comments, from `at`; counts lines.
+    let skip = |mut at: usize, line: &mut usize| {
+        loop {
+            match (bytes.get(at), bytes.get(at + 1)) {
+                (Some(b'\n'), _) => {
+                    *line += 1;
+                    at += 1;
+                }
+                (Some(b' ' | b'\t' | b'\r'), _) => at += 1,
+                (Some(b'/'), Some(b'/')) => {
+                    at = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |end| at + end);
+                }
+                (Some(b'/'), Some(b'*')) => {
+                    let end = memchr::memmem::find(&bytes[at + 2..], b"*/")
+                        .map_or(bytes.len(), |end| at + 2 + end + 2);
+                    *line += bytes[at..end].iter().filter(|&&b| b == b'\n').count();
+                    at = end;
+                }
+                _ => return at,
+            }
+        }
+    };
+    while at < bytes.len() {
+        at = skip(at, &mut line);
+        let Some(&byte) = bytes.get(at) else { break };
+        match byte {
+            b'{' => open.push(Some(std::collections::HashSet::new())),
+            b'[' => open.push(None),
+            b'}' | b']' => {
+                open.pop();
+            }
+            b'"' => {
+                let mut end = at + 1;
+                while end < bytes.len() && bytes[end] != b'"' {
+                    end += if bytes[end] == b'\\' { 2 } else { 1 };
+                }
+                let string = &text[at + 1..end.min(bytes.len())];
+                let after = skip(end + 1, &mut line.clone());
+                if bytes.get(after) == Some(&b':')
+                    && let Some(Some(keys)) = open.last_mut()
+                    && !keys.insert(string)
+                {
+                    repeated.push((string.to_owned(), line));
+                }
+                at = end + 1;
+                continue;
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    repeated
 }
 
 /// The keys a server entry may have; others are warned about.
@@ -368,6 +436,14 @@ impl Loader<'_> {
                 ),
             }
         })?;
+        // Both parsers keep the last of a repeated key, silently.
+        for (key, line) in repeated_keys(text) {
+            self.warnings.push(format!(
+                "`{}` line {line}: `{}` is repeated in its object; the last one counts",
+                self.path.display(),
+                key
+            ));
+        }
         let Value::Object(root) = root else {
             return Err(self.invalid("(root)", "expected an object with `mcpServers`"));
         };
@@ -877,6 +953,22 @@ mod tests {
             panic!("expected stdio");
         };
         assert_eq!(command, "2");
+    }
+
+    #[test]
+    fn repeated_keys_are_found_with_their_lines() {
+        let text = "{\"mcpServers\": {\n  \"a\": {\"command\": \"x\", /* \"command\": */\n  \"command\": \"y\"},\n  // \"a\": \n  \"b\": {\"env\": {\"K\": \"1\"}, \"args\": [\"a\", \"a\"]},\n  \"b\": {\"command\": \"z\", \"env\": {\"k\": \"\\\"K\\\"\", \"K\": \"2\"}}\n}}";
+        assert_eq!(
+            repeated_keys(text),
+            [("command".to_owned(), 3), ("b".to_owned(), 6)]
+        );
+        let (_, warnings) = parse(text).unwrap();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("line 6: `b` is repeated in its object; the last one counts")),
+            "{warnings:?}"
+        );
     }
 
     #[test]

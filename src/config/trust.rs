@@ -13,6 +13,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 
@@ -57,8 +58,9 @@ pub fn key(path: &Path) -> std::io::Result<PathBuf> {
     Ok(std::fs::canonicalize(parent)?.join(name))
 }
 
-/// Reads a config file, refusing one that others could have written.
-pub fn read(path: &Path) -> Result<String, McpError> {
+/// Reads a config file, refusing one that others could have written. A
+/// pipe (`-c <(...)`, a FIFO) is read until `deadline`, not forever.
+pub fn read(path: &Path, deadline: Instant) -> Result<String, McpError> {
     let read_error = |source: std::io::Error| {
         if source.kind() == std::io::ErrorKind::NotFound {
             McpError::ConfigNotFound {
@@ -72,17 +74,26 @@ pub fn read(path: &Path) -> Result<String, McpError> {
             }
         }
     };
-    let mut file = std::fs::File::open(path).map_err(read_error)?;
-    check_owner_and_mode(path, &file.metadata().map_err(read_error)?)?;
-    check_folder(path)?;
-    // Bounded: `-c /dev/zero` must not read until memory runs out.
-    let mut text = String::new();
-    std::io::Read::read_to_string(
-        &mut std::io::Read::take(&mut file, MAX_CONFIG_BYTES + 1),
-        &mut text,
-    )
-    .map_err(read_error)?;
-    if text.len() as u64 > MAX_CONFIG_BYTES {
+    // A pipe or FIFO is not opened here: opening one waits for a writer.
+    let found = std::fs::metadata(path).map_err(read_error)?;
+    let bytes = if found.is_file() {
+        let file = std::fs::File::open(path).map_err(read_error)?;
+        check_owner_and_mode(path, &file.metadata().map_err(read_error)?)?;
+        check_folder(path)?;
+        // Bounded: `-c /dev/zero` must not read until memory runs out.
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(&file, MAX_CONFIG_BYTES + 1),
+            &mut bytes,
+        )
+        .map_err(read_error)?;
+        bytes
+    } else {
+        check_owner_and_mode(path, &found)?;
+        check_folder(path)?;
+        read_pipe(path, deadline).map_err(read_error)?
+    };
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
         return Err(McpError::ConfigRead {
             path: path.to_owned(),
             source: std::io::Error::other(format!(
@@ -91,7 +102,42 @@ pub fn read(path: &Path) -> Result<String, McpError> {
             )),
         });
     }
-    Ok(text)
+    String::from_utf8(bytes).map_err(|error| {
+        read_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "it is not UTF-8 (an invalid byte at offset {})",
+                error.utf8_error().valid_up_to()
+            ),
+        ))
+    })
+}
+
+/// Reads a pipe, a FIFO or a device to its end (up to one byte past
+/// [`MAX_CONFIG_BYTES`]), no later than `deadline`. On a thread: opening a
+/// FIFO waits for a writer, and reading waits for it to close; a thread
+/// still waiting at the deadline is left to the process's exit.
+fn read_pipe(path: &Path, deadline: Instant) -> std::io::Result<Vec<u8>> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let owned = path.to_owned();
+    std::thread::spawn(move || {
+        let read = std::fs::File::open(&owned).and_then(|file| {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(file, MAX_CONFIG_BYTES + 1),
+                &mut bytes,
+            )
+            .map(|_| bytes)
+        });
+        let _ = sender.send(read);
+    });
+    let left = deadline.saturating_duration_since(Instant::now());
+    receiver.recv_timeout(left).unwrap_or_else(|_| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "it is a pipe that did not end within MCP_TIMEOUT: is anything writing to it?",
+        ))
+    })
 }
 
 /// Refuses a file owned by another user (root excepted), or writable by its

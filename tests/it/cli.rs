@@ -2,6 +2,8 @@
 
 use serde_json::json;
 
+use std::time::Duration;
+
 use crate::support::{Sandbox, assert_contains};
 
 #[test]
@@ -367,6 +369,33 @@ fn completions_offer_verbs_flags_shells_and_servers() {
         );
         has("mcp-cli call demo ''", &[], &["demo", "docs"]);
     }
+}
+
+/// A config that is a FIFO nobody writes to ends at MCP_TIMEOUT, saying so;
+/// one that is written to (as `-c <(...)` is) is read.
+#[test]
+fn a_config_pipe_is_read_within_the_deadline() {
+    let mut sandbox = Sandbox::new();
+    let fifo = sandbox.path().join("config.fifo");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    sandbox.env("MCP_TIMEOUT", "1");
+    let run = sandbox.run(&["-c", fifo.to_str().unwrap()]);
+    run.expect_error(1, "CONFIG_READ_FAILED")
+        .expect_elapsed(..Duration::from_secs(10));
+    assert_contains(&run.stderr, "a pipe that did not end within MCP_TIMEOUT");
+    assert_contains(&run.stderr, "start what writes the config before mcp-cli");
+    let writer = {
+        let fifo = fifo.clone();
+        let config = json!({"mcpServers": {"demo": sandbox.server(&[])}}).to_string();
+        std::thread::spawn(move || std::fs::write(fifo, config).unwrap())
+    };
+    let run = sandbox.run(&["-c", fifo.to_str().unwrap(), "grep", "echo"]);
+    writer.join().unwrap();
+    assert_eq!(run.ok(), "demo/echo\n");
 }
 
 /// A config is read up to 16 MiB: `-c /dev/zero` ends at once.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::{Sandbox, assert_contains, test_server};
 
@@ -128,6 +128,35 @@ fn grep_matches_globs_case_insensitively() {
     assert_eq!(
         json,
         json!([{"server": "demo", "tool": "echo", "description": "Returns the given text."}])
+    );
+}
+
+/// `grep --json` with several servers failing: the matches on stdout, and
+/// one JSON object on stderr, the first failure's, with the others in it.
+#[test]
+fn grep_json_reports_every_failure_in_one_object() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {
+        "demo": sandbox.server(&[]),
+        "gone": {"command": "/nonexistent/mcp-cli-it-server"},
+        "dead": sandbox.server(&["--exit-before-init"]),
+    }}));
+    let run = sandbox.run(&["--json", "grep", "echo"]);
+    assert_eq!(
+        run.json(),
+        json!([{"server": "demo", "tool": "echo", "description": "Returns the given text."}])
+    );
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one object on stderr: {}", run.stderr);
+    let error: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(error["error"], "SERVER_SPAWN_FAILED", "{error}");
+    assert_eq!(error["exitCode"], run.code);
+    let others = error["others"].as_array().expect("others");
+    assert_eq!(others.len(), 1, "{error}");
+    assert_eq!(others[0]["error"], "MAX_RETRIES_EXCEEDED", "{error}");
+    assert_contains(
+        others[0]["message"].as_str().unwrap(),
+        "server `dead` closed",
     );
 }
 
@@ -273,6 +302,48 @@ fn silent_open_stdin_does_not_hang() {
     let _ = sleeper.wait();
     assert_eq!(run.ok(), "read\n");
     run.expect_elapsed(..Duration::from_secs(3));
+}
+
+/// Arguments that come on stdin after mcp-cli stopped waiting for them are
+/// reported, not dropped without a word: the tool was called with none.
+#[test]
+fn stdin_that_comes_after_the_wait_is_reported() {
+    use std::io::{BufRead, Write};
+    let mut sandbox = Sandbox::new();
+    // The call goes out after the late bytes came.
+    sandbox
+        .write_config(&json!({"mcpServers": {"demo": sandbox.server(&["--slow-start", "3000"])}}));
+    sandbox.env("MCP_DEBUG", "1");
+    let mut child = sandbox
+        .command(&["call", "demo", "readonly"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    // Written once mcp-cli says it gave up on stdin.
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "{seen}");
+        seen.push_str(&line);
+        if line.contains("no arguments on stdin within") {
+            break;
+        }
+    }
+    stdin.write_all(b"{\"text\": \"late\"}").unwrap();
+    drop(stdin);
+    let rest = std::io::read_to_string(stderr).unwrap();
+    let status = child.wait().unwrap();
+    let stdout = std::io::read_to_string(child.stdout.take().unwrap()).unwrap();
+    assert!(status.success(), "{seen}{rest}");
+    assert_eq!(stdout, "read\n");
+    assert_contains(
+        &rest,
+        "input came on stdin after mcp-cli stopped waiting for it (1s): `demo/readonly` was called with no arguments",
+    );
 }
 
 #[test]
