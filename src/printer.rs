@@ -440,3 +440,76 @@ fn draw(line: &mut Line, text: &str) {
         .write_all(format!("\r\x1b[2K{text}").as_bytes());
     line.shown = true;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    fn written(text: &str, pretty: bool) -> String {
+        let mut out = Vec::new();
+        write_json(text, pretty, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn json_is_laid_out_as_serde_json_does_and_numbers_stay_exact() {
+        let text = r#"{"a": [], "b": {}, "c": [1, {"d": 123456789012345678901234567890}], "e": "\u001b x\u202ey"}"#;
+        assert_eq!(
+            written(text, true),
+            "{\n  \"a\": [],\n  \"b\": {},\n  \"c\": [\n    1,\n    {\n      \"d\": 123456789012345678901234567890\n    }\n  ],\n  \"e\": \"\\u001b x\\u202ey\"\n}"
+        );
+        assert_eq!(
+            written("{\"e\":\"x\u{202e}y\u{7f}\u{e0041}\"}", false),
+            r#"{"e":"x\u202ey\u007f\udb40\udc41"}"#
+        );
+    }
+
+    /// Any JSON value: written pretty, it is what serde_json writes (with
+    /// the characters a terminal obeys escaped); either way it reads back
+    /// as the same value.
+    #[test]
+    fn any_json_is_written_as_the_same_value() {
+        let leaf = prop_oneof![
+            any::<String>().prop_map(Value::from),
+            "[a-z\u{7f}\u{85}\u{202e}\u{2066}\u{feff}\\\\\"]{0,6}".prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<bool>().prop_map(Value::from),
+            Just(Value::Null),
+        ];
+        let value = leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::vec((any::<String>(), inner), 0..4)
+                    .prop_map(|members| Value::Object(members.into_iter().collect())),
+            ]
+        });
+        let config = ProptestConfig {
+            cases: 3_000,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
+        proptest!(config, |(value in value)| {
+            let compact = value.to_string();
+            for pretty in [true, false] {
+                let out = written(&compact, pretty);
+                let back: Value = serde_json::from_str(&out).unwrap();
+                prop_assert_eq!(&back, &value);
+                prop_assert!(!out.chars().any(|c| c >= '\x7f' && unsafe_char(c)), "{out}");
+            }
+            let plain = serde_json::to_string_pretty(&value).unwrap();
+            if !plain.chars().any(unsafe_char_raw) {
+                prop_assert_eq!(written(&compact, true), plain);
+            }
+        });
+    }
+
+    /// Characters escaped in JSON output when raw.
+    fn unsafe_char_raw(c: char) -> bool {
+        c >= '\x7f' && unsafe_char(c)
+    }
+}

@@ -446,6 +446,32 @@ mod tests {
         }
     }
 
+    /// Any header value, and any time of day: no panic, and a wait no
+    /// longer than a day; whole seconds as they are.
+    #[test]
+    fn any_retry_after_parses_or_is_ignored() {
+        use proptest::prelude::*;
+        let config = ProptestConfig {
+            cases: 10_000,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
+        let value = prop_oneof![
+            any::<String>(),
+            "[0-9 ]{0,25}",
+            "(Mon|Sun|x), [0-9-]{1,3} (Jan|Feb|Nov|Dec|x) [0-9-]{1,5} [0-9:-]{1,9} (GMT|UTC)",
+        ];
+        proptest!(config, |(value in value, now in any::<u32>())| {
+            let now = std::time::UNIX_EPOCH + Duration::from_secs(u64::from(now) * 4);
+            if let Some(wait) = parse_retry_after(&value, now) {
+                prop_assert!(wait <= Duration::from_secs(MAX_RETRY_AFTER), "{value}: {wait:?}");
+                if let Ok(seconds) = value.trim().parse::<u64>() {
+                    prop_assert_eq!(wait.as_secs(), seconds.min(MAX_RETRY_AFTER));
+                }
+            }
+        });
+    }
+
     #[tokio::test]
     async fn retry_after_sets_the_delay_and_the_deadline_caps_it() {
         let calls = AtomicU32::new(0);

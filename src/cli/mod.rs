@@ -672,6 +672,7 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn random_command_lines_never_panic() {
+        use proptest::prelude::*;
         use std::os::unix::ffi::OsStrExt;
         const PIECES: &[&[u8]] = &[
             b"call",
@@ -723,26 +724,34 @@ mod tests {
             b"run",
             b"gerp",
         ];
-        let mut rng = fastrand::Rng::with_seed(9);
-        for _ in 0..20_000 {
-            let count = rng.usize(0..7);
-            let argv: Vec<OsString> = (0..count)
-                .map(|_| {
-                    let mut word = PIECES[rng.usize(..PIECES.len())].to_vec();
-                    if rng.u8(..8) == 0 {
-                        word.extend_from_slice(PIECES[rng.usize(..PIECES.len())]);
+        // A word: one piece, or two run together, or arbitrary bytes.
+        let word = prop_oneof![
+            8 => (0..PIECES.len(), proptest::option::of(0..PIECES.len())).prop_map(
+                |(first, second)| {
+                    let mut word = PIECES[first].to_vec();
+                    if let Some(second) = second {
+                        word.extend_from_slice(PIECES[second]);
                     }
-                    OsStr::from_bytes(&word).to_owned()
-                })
-                .collect();
-            match parse(argv.clone()) {
-                Ok(_) => {}
-                Err(error) => {
-                    assert!(!error.error_type().is_empty(), "{argv:?}");
-                    let _ = (error.render(), error.to_json());
+                    word
                 }
+            ),
+            1 => proptest::collection::vec(any::<u8>(), 0..12),
+        ];
+        let config = ProptestConfig {
+            cases: 20_000,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
+        proptest!(config, |(words in proptest::collection::vec(word, 0..7))| {
+            let argv: Vec<OsString> = words
+                .iter()
+                .map(|word| OsStr::from_bytes(word).to_owned())
+                .collect();
+            if let Err(error) = parse(argv.clone()) {
+                prop_assert!(!error.error_type().is_empty(), "{argv:?}");
+                let _ = (error.render(), error.to_json());
             }
-        }
+        });
     }
 
     #[test]

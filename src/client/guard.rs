@@ -713,4 +713,110 @@ mod tests {
         assert!(lenient_ids(br#"{"id":null,"error":{}}"#).is_empty());
         assert!(lenient_ids(b"{").is_empty());
     }
+
+    /// Lines of any shape, answering requests sent or not: reading them
+    /// never panics, never answers a request twice nor one never sent, and
+    /// takes at most the memory bound to hold them (their cost is counted).
+    #[test]
+    fn any_line_is_read_without_panic_or_a_forged_answer() {
+        use proptest::prelude::*;
+        use rmcp::model::{
+            CallToolRequestParams, JsonRpcRequest, PaginatedRequestParams, Request,
+            RequestOptionalParam,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _entered = runtime.enter();
+        const PIECES: &[&str] = &[
+            r#"{"jsonrpc":"2.0","id":ID,"result":{"content":[{"type":"text","text":"ok"}]}}"#,
+            r#"{"jsonrpc":"2.0","id":ID,"result":{"content":[],"structuredContent":[1,2,{"a":18446744073709551616}]}}"#,
+            r#"{"jsonrpc":"2.0","id":ID,"result":{"tools":[]}}"#,
+            r#"{"jsonrpc":"2.0","id":ID,"error":{"code":-1}}"#,
+            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":"ID","result":NaN}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":ID,"progress":1}}"#,
+            r#"[{"jsonrpc":"2.0","id":ID,"result":{}},[{"id":ID}]]"#,
+            r#"{"id":ID,"result":{"isError":"yes","content":[{"type":"hologram"}]}}"#,
+            r#""text \ud83d"#,
+            "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+            "{",
+            "}",
+            "ID",
+            ",",
+            ":",
+            "\"",
+            "\\",
+            "1e999",
+            "-0",
+            "\u{feff}",
+            "\u{202e}",
+            "\u{fffd}",
+        ];
+        let config = ProptestConfig {
+            cases: 3_000,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
+        let lines = proptest::collection::vec(
+            proptest::collection::vec((0..PIECES.len(), 0usize..4), 1..4),
+            1..6,
+        );
+        proptest!(config, |(lines in lines, garbage in proptest::collection::vec(any::<u8>(), 0..40))| {
+            let (_stdout_in, stdout) = pipe::pipe().unwrap();
+            let (stdin, _stdin_out) = pipe::pipe().unwrap();
+            let mut transport = StdioTransport::new(
+                WatchedStdout::for_test(stdout),
+                stdin,
+                "test",
+                RawResults::default(),
+            );
+            // Three requests sent: two calls and a listing.
+            let mut sent = Vec::new();
+            for number in 0..3 {
+                let id = NumberOrString::Number(number);
+                let request = if number == 2 {
+                    ClientRequest::ListToolsRequest(RequestOptionalParam::with_param(
+                        PaginatedRequestParams::default(),
+                    ))
+                } else {
+                    ClientRequest::CallToolRequest(Request::new(CallToolRequestParams::new("t")))
+                };
+                sent.push((id.clone(), transport.wire_id(&id)));
+                // Not awaited: the write does not matter, the record does.
+                drop(transport.send(JsonRpcMessage::Request(JsonRpcRequest {
+                    jsonrpc: Default::default(),
+                    id,
+                    request,
+                })));
+            }
+            let mut answered = std::collections::HashSet::new();
+            let ids = [sent[0].1, sent[1].1, sent[2].1, 7];
+            for pieces in lines.iter().chain(std::iter::once(&vec![])) {
+                let mut line: Vec<u8> = pieces
+                    .iter()
+                    .map(|&(piece, id)| PIECES[piece].replace("ID", &ids[id].to_string()))
+                    .collect::<String>()
+                    .into_bytes();
+                if pieces.is_empty() {
+                    line = garbage.clone();
+                }
+                let mut structure = Structure::default();
+                structure.scan(&line);
+                transport.take(&line, structure.cost, true);
+                while let Some(message) = transport.queued.pop_front() {
+                    let id = match &message {
+                        JsonRpcMessage::Response(response) => Some(response.id.clone()),
+                        JsonRpcMessage::Error(error) => error.id.clone(),
+                        _ => None,
+                    };
+                    if let Some(id) = id {
+                        prop_assert!(sent.iter().any(|(ours, _)| *ours == id), "{id:?}");
+                        prop_assert!(answered.insert(id.clone()), "{id:?} twice");
+                    }
+                }
+            }
+        });
+    }
 }

@@ -376,6 +376,20 @@ pub struct WatchedStdout {
 }
 
 impl WatchedStdout {
+    /// A watched stdout over `inner`, for tests of what reads it.
+    #[cfg(test)]
+    pub fn for_test(inner: pipe::Receiver) -> Self {
+        WatchedStdout {
+            inner,
+            line: Vec::new(),
+            line_length: 0,
+            tail: StderrTail::default(),
+            server: "test".to_owned(),
+            debug: false,
+            activity: Activity::default(),
+        }
+    }
+
     /// What the server has written so far, shared.
     pub fn activity(&self) -> Activity {
         self.activity.clone()

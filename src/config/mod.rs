@@ -1115,4 +1115,94 @@ mod tests {
         assert!(!filter.allows("write_file"));
         assert!(!filter.allows("read_secret"));
     }
+
+    /// Configs of any shape and any `${...}` text, and text that is not
+    /// JSON at all: the loader never panics, never hangs, and what it
+    /// accepts is sound; text without `$` is taken as it is.
+    #[test]
+    fn any_config_loads_or_is_refused_without_panicking() {
+        use proptest::prelude::*;
+        // SAFETY: tests in this module set distinct variable names.
+        unsafe { std::env::set_var("MCP_CLI_PT_SET", "set${X}") };
+        const PIECES: &[&str] = &[
+            "$",
+            "{",
+            "}",
+            "${",
+            "$${",
+            ":-",
+            ":=",
+            "-",
+            "?",
+            "#",
+            "A",
+            "MCP_CLI_PT_SET",
+            "MCP_CLI_PT_UNSET",
+            "x",
+            " ",
+            "\\",
+            "é",
+            "\u{202e}",
+        ];
+        let text = proptest::collection::vec(0..PIECES.len(), 0..10)
+            .prop_map(|pieces| pieces.into_iter().map(|at| PIECES[at]).collect::<String>());
+        let leaf = prop_oneof![
+            text.clone().prop_map(Value::from),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            Just(Value::Null),
+        ];
+        let value = leaf.prop_recursive(3, 24, 4, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::vec(
+                    (
+                        prop_oneof![
+                            Just("command".to_owned()),
+                            Just("args".to_owned()),
+                            Just("env".to_owned()),
+                            Just("url".to_owned()),
+                            Just("disabled".to_owned()),
+                            Just("allowedTools".to_owned()),
+                            "[a-zA-Z=]{0,4}",
+                        ],
+                        inner,
+                    ),
+                    0..4
+                )
+                .prop_map(|members| Value::Object(members.into_iter().collect())),
+            ]
+        });
+        let servers = proptest::collection::vec(("[a-z =]{0,3}", value), 0..4)
+            .prop_map(|servers| Value::Object(servers.into_iter().collect()));
+        let config = ProptestConfig {
+            cases: 4_000,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
+        proptest!(config.clone(), |(servers in servers, key in prop_oneof![Just("mcpServers"), Just("servers")])| {
+            let text = serde_json::json!({ key: servers }).to_string();
+            if let Ok((entries, _)) = parse(&text) {
+                for entry in entries {
+                    prop_assert!(!entry.name.trim().is_empty(), "{text}");
+                }
+            }
+        });
+        proptest!(config.clone(), |(command in text)| {
+            let config = serde_json::json!({"mcpServers": {"a": {"command": command}}}).to_string();
+            match parse(&config) {
+                Ok((entries, _)) if !command.contains('$') => {
+                    let ServerConfig::Stdio { command: taken, .. } = &entries[0].transport else {
+                        panic!("stdio");
+                    };
+                    prop_assert_eq!(taken, &command);
+                }
+                Ok(_) => {}
+                Err(error) => prop_assert!(!error.error_type().is_empty()),
+            }
+        });
+        proptest!(config, |(text in "[{}\\[\\]\":,/* \n$a-z0-9-]{0,80}")| {
+            let _ = parse(&text);
+        });
+    }
 }
