@@ -859,12 +859,17 @@ fn run_tool(
             let bytes = usize::try_from(bytes).map_err(|_| "Invalid argument bytes: too large")?;
             let shape = args.get("shape").and_then(Value::as_str).unwrap_or("text");
             if shape != "text" {
-                // Written as text: a tree of millions of values would cost
-                // this server more than the client under test.
-                let structured = shaped(shape, bytes)?;
-                srv.write_line(&format!(
-                    r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":"{shape}"}}],"structuredContent":{structured}}}}}"#
-                ));
+                // Streamed as text: this server's memory stays small beside
+                // the client's under test.
+                let mut out = srv.out.lock().unwrap_or_else(|e| e.into_inner());
+                let mut out = std::io::BufWriter::new(&mut *out);
+                let _ = write!(
+                    out,
+                    r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":"{shape}"}}],"structuredContent":"#
+                );
+                write_shaped(&mut out, shape, bytes)?;
+                let _ = out.write_all(b"}}\n");
+                let _ = out.flush();
                 return Ok(None);
             }
             let line = "abcdefghijklmnopqrstuvwxyz\n";
@@ -958,29 +963,29 @@ fn number(x: f64) -> Value {
     }
 }
 
-/// About `bytes` of JSON in the given shape, for memory tests.
-fn shaped(shape: &str, bytes: usize) -> Result<String, String> {
-    let repeated = |item: &str| {
-        let count = (bytes / (item.len() + 1)).max(1);
-        let mut out = String::with_capacity(count * (item.len() + 1) + 2);
-        out.push('[');
-        for index in 0..count {
-            if index > 0 {
-                out.push(',');
-            }
-            out.push_str(item);
-        }
-        out.push(']');
-        out
-    };
-    Ok(match shape {
-        "dense" => repeated("0"),
+/// Writes about `bytes` of JSON in the given shape, for memory tests.
+fn write_shaped(out: &mut impl Write, shape: &str, bytes: usize) -> Result<(), String> {
+    let item = match shape {
+        "dense" => "0".to_owned(),
         // Nested 100 deep, below any parser's recursion limit.
-        "deep" => repeated(&format!("{}0{}", "[".repeat(100), "]".repeat(100))),
-        "objects" => repeated(r#"{"a":0}"#),
-        "bigint" => r#"{"big":123456789012345678901234567890,"neg":-98765432109876543210,"over_u64":18446744073709551616,"u64":18446744073709551615,"float":0.1}"#.to_owned(),
+        "deep" => format!("{}0{}", "[".repeat(100), "]".repeat(100)),
+        "objects" => r#"{"a":0}"#.to_owned(),
+        "bigint" => {
+            let _ = out.write_all(br#"{"big":123456789012345678901234567890,"neg":-98765432109876543210,"over_u64":18446744073709551616,"u64":18446744073709551615,"float":0.1}"#);
+            return Ok(());
+        }
         other => return Err(format!("Invalid argument shape: {other}")),
-    })
+    };
+    let count = (bytes / (item.len() + 1)).max(1);
+    let _ = out.write_all(b"[");
+    for index in 0..count {
+        if index > 0 {
+            let _ = out.write_all(b",");
+        }
+        let _ = out.write_all(item.as_bytes());
+    }
+    let _ = out.write_all(b"]");
+    Ok(())
 }
 
 fn text_result(text: &str) -> Value {

@@ -7,6 +7,7 @@ mod support;
 mod cli;
 mod commands;
 mod dropin;
+mod matrix;
 mod processes;
 mod real_servers;
 mod reliability;

@@ -18,12 +18,16 @@ pub fn repo() -> PathBuf {
 
 /// The mcp-cli binary under test.
 pub fn mcp_cli() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_mcp-cli"))
+    // Another build, to compare (see matrix.rs).
+    std::env::var_os("MCP_CLI_IT_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_mcp-cli")),
+        PathBuf::from,
+    )
 }
 
 /// The bundled fault server, built beside mcp-cli (`cargo build --workspace`).
 pub fn test_server() -> PathBuf {
-    let path = mcp_cli().with_file_name("mcp-test-server");
+    let path = PathBuf::from(env!("CARGO_BIN_EXE_mcp-cli")).with_file_name("mcp-test-server");
     assert!(
         path.is_file(),
         "{} is missing: build it with `cargo build --workspace` (scripts/test does)",
