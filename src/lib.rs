@@ -61,6 +61,13 @@ pub fn main(argv: Vec<std::ffi::OsString>) -> u8 {
 
 fn run_in_runtime(printer: Arc<Printer>, args: Args) -> u8 {
     client::become_subreaper();
+    // A bug must not leave a server behind: whether the panic then aborts
+    // (release) or unwinds, every server is stopped first.
+    let report_panic = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report_panic(info);
+        client::stop_all(Duration::from_millis(100));
+    }));
     let (signals, watch_signals) = signals::watch(printer.json());
     let (context, command) = match prepare(args, printer.clone(), Signals(signals)) {
         Ok(prepared) => prepared,
