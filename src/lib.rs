@@ -128,9 +128,16 @@ fn prepare(
         raw: _,
         command,
     } = args;
+    // The deadline counts from here: reading a config that is a pipe is
+    // part of the command.
+    let started = tokio::time::Instant::now();
     let settings = Settings::from_env()?;
     printer::set_debug(settings.debug);
-    let loaded = config::load(config_flag.as_deref(), &settings);
+    let loaded = config::load(
+        config_flag.as_deref(),
+        &settings,
+        started.into_std() + settings.timeout,
+    );
     // Words without a verb are explained even without a config.
     let command = match command.unwrap_or(Command::List) {
         Command::Bare(words) => bare(words, loaded.as_ref().ok())?,
@@ -143,7 +150,7 @@ fn prepare(
         }
     }
     let context = Context {
-        deadline: tokio::time::Instant::now() + config.timeout,
+        deadline: started + config.timeout,
         config,
         printer,
         with_descriptions,

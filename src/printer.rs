@@ -119,19 +119,33 @@ fn escape(text: &str, keep_lines: bool) -> Cow<'_, str> {
     if !text.chars().any(|c| unsafe_char(c) && !kept(c)) {
         return Cow::Borrowed(text);
     }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
+    let mut out = Vec::with_capacity(text.len() + 16);
+    let _ = write_escaped(text, keep_lines, &mut out);
+    // Valid UTF-8: whole characters and ASCII escapes.
+    Cow::Owned(String::from_utf8(out).unwrap_or_default())
+}
+
+/// Writes `text` with every unsafe character escaped (newlines and tabs
+/// kept with `keep_lines`), as it goes: a large text is not copied first.
+fn write_escaped(text: &str, keep_lines: bool, out: &mut impl Write) -> std::io::Result<()> {
+    let kept = |c: char| keep_lines && matches!(c, '\n' | '\t');
+    let mut from = 0;
+    for (at, c) in text.char_indices() {
+        if kept(c) || !unsafe_char(c) {
+            continue;
+        }
+        out.write_all(&text.as_bytes()[from..at])?;
+        from = at + c.len_utf8();
         match c {
-            c if kept(c) || !unsafe_char(c) => out.push(c),
-            '\x1b' => out.push_str("\\e"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x80 => out.push_str(&format!("\\x{:02x}", u32::from(c))),
-            c => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            '\x1b' => out.write_all(b"\\e")?,
+            '\n' => out.write_all(b"\\n")?,
+            '\r' => out.write_all(b"\\r")?,
+            '\t' => out.write_all(b"\\t")?,
+            c if u32::from(c) < 0x80 => write!(out, "\\x{:02x}", u32::from(c))?,
+            c => write!(out, "\\u{{{:x}}}", u32::from(c))?,
         }
     }
-    Cow::Owned(out)
+    out.write_all(&text.as_bytes()[from..])
 }
 
 /// A tool's name as listings show it: as it is when it keeps to the MCP
@@ -156,11 +170,22 @@ pub fn tool_name(name: &str) -> Cow<'_, str> {
 /// characters: the JSON is unchanged. `text` must be valid JSON (written
 /// by serde_json, or read by it); numbers and strings are copied as they
 /// are, so a number past 64 bits stays exact, and nothing is built in
-/// memory: a result of any size streams.
+/// memory: a result of any size streams. The layout adds at most twice the
+/// text (and 64 KiB); past that, the rest is written compact: deep nesting
+/// would otherwise grow the output with the square of its depth (a 40 KB
+/// answer nested 20,000 deep, to 800 MB).
 pub fn write_json(text: &str, pretty: bool, out: &mut impl Write) -> std::io::Result<()> {
     let bytes = text.as_bytes();
     let mut depth = 0usize;
-    let newline = |out: &mut dyn Write, depth: usize| -> std::io::Result<()> {
+    let mut pretty = pretty;
+    let mut layout_left = text.len().saturating_mul(2).saturating_add(64 << 10);
+    let mut newline = |out: &mut dyn Write, depth: usize, pretty: &mut bool| {
+        let cost = 1 + 2 * depth;
+        if !*pretty || cost > layout_left {
+            *pretty = false;
+            return Ok(());
+        }
+        layout_left -= cost;
         out.write_all(b"\n")?;
         (0..depth).try_for_each(|_| out.write_all(b"  "))
     };
@@ -188,22 +213,16 @@ pub fn write_json(text: &str, pretty: bool, out: &mut impl Write) -> std::io::Re
                     continue;
                 }
                 depth += 1;
-                if pretty {
-                    newline(out, depth)?;
-                }
+                newline(out, depth, &mut pretty)?;
             }
             b'}' | b']' => {
                 depth = depth.saturating_sub(1);
-                if pretty {
-                    newline(out, depth)?;
-                }
+                newline(out, depth, &mut pretty)?;
                 out.write_all(&[byte])?;
             }
             b',' => {
                 out.write_all(b",")?;
-                if pretty {
-                    newline(out, depth)?;
-                }
+                newline(out, depth, &mut pretty)?;
             }
             b':' => out.write_all(if pretty { b": " } else { b":" })?,
             b' ' | b'\n' | b'\r' | b'\t' => {}
@@ -301,16 +320,6 @@ impl Printer {
         self
     }
 
-    /// A tool's result text as it goes to stdout: as it is, unless stdout
-    /// is a terminal and `--raw` was not given.
-    pub fn result_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        if self.stdout_tty && !self.raw {
-            lines(text)
-        } else {
-            Cow::Borrowed(text)
-        }
-    }
-
     /// Whether output is JSON.
     pub fn json(&self) -> bool {
         self.json
@@ -326,9 +335,12 @@ impl Printer {
             .map_err(McpError::Output)
     }
 
-    /// Writes pieces of data to stdout, in order, and flushes them.
-    pub fn out_pieces(&self, pieces: &[std::borrow::Cow<'_, str>]) -> Result<(), McpError> {
+    /// Writes a tool's result text, in pieces, to stdout, and flushes it:
+    /// as it is, unless stdout is a terminal and `--raw` was not given (then
+    /// sanitised as it goes, as [`lines`] does).
+    pub fn out_result(&self, pieces: &[std::borrow::Cow<'_, str>]) -> Result<(), McpError> {
         self.clear_progress();
+        let sanitise = self.stdout_tty && !self.raw;
         // One write for a small result, 64 KiB at a time for a large one;
         // no larger buffer than the result needs (an untouched page costs
         // nothing, but the heap grows past its first 128 KiB for it).
@@ -337,7 +349,10 @@ impl Printer {
             std::io::BufWriter::with_capacity(total.clamp(1, 64 * 1024), std::io::stdout().lock());
         pieces
             .iter()
-            .try_for_each(|piece| stdout.write_all(piece.as_bytes()))
+            .try_for_each(|piece| match sanitise {
+                true => write_escaped(piece, true, &mut stdout),
+                false => stdout.write_all(piece.as_bytes()),
+            })
             .and_then(|()| stdout.flush())
             .map_err(McpError::Output)
     }
@@ -464,6 +479,18 @@ mod tests {
             written("{\"e\":\"x\u{202e}y\u{7f}\u{e0041}\"}", false),
             r#"{"e":"x\u202ey\u007f\udb40\udc41"}"#
         );
+    }
+
+    /// Deep nesting cannot make the output grow past about three times the
+    /// text: the rest is written compact, still the same JSON.
+    #[test]
+    fn the_layout_is_bounded() {
+        let text = format!("{}1{}", "[".repeat(20_000), "]".repeat(20_000));
+        let out = written(&text, true);
+        assert!(out.len() <= 3 * text.len() + (64 << 10), "{}", out.len());
+        // Only layout was added (no string holds a space or a newline).
+        assert_eq!(out.replace([' ', '\n'], ""), text);
+        assert!(out.starts_with("[\n  [\n    ["), "{}", &out[..20]);
     }
 
     /// Any JSON value: written pretty, it is what serde_json writes (with

@@ -65,8 +65,10 @@ pub const TOO_LARGE: &str = "mcp-cli/too-large";
 /// [`MEMORY_BASE`] of memory, whatever its shape; one that would take more
 /// is refused unparsed.
 pub const MEMORY_FACTOR: usize = 4;
-/// See [`MEMORY_FACTOR`]: room for the process itself and small messages.
-pub const MEMORY_BASE: usize = 16 << 20;
+/// See [`MEMORY_FACTOR`]: room for the process itself and for small
+/// messages dense with structure (a listing of thousands of small tools
+/// takes some thirty times its size).
+pub const MEMORY_BASE: usize = 64 << 20;
 
 /// A server's stdin and stdout as an rmcp transport.
 pub struct StdioTransport {
@@ -81,6 +83,8 @@ pub struct StdioTransport {
     structure: Structure,
     /// Where results go as they came.
     raw: RawResults,
+    /// Whether results are kept whole, or only their `structuredContent`.
+    whole: bool,
     /// Messages ready for rmcp: the rest of a batch, and errors made for
     /// answers that could not be read.
     queued: VecDeque<RxJsonRpcMessage<RoleClient>>,
@@ -89,7 +93,13 @@ pub struct StdioTransport {
 
 impl StdioTransport {
     /// The transport of the server called `server`, over its pipes.
-    pub fn new(stdout: WatchedStdout, stdin: pipe::Sender, server: &str, raw: RawResults) -> Self {
+    pub fn new(
+        stdout: WatchedStdout,
+        stdin: pipe::Sender,
+        server: &str,
+        raw: RawResults,
+        whole: bool,
+    ) -> Self {
         StdioTransport {
             reader: BufReader::with_capacity(64 * 1024, stdout),
             line: Vec::new(),
@@ -98,6 +108,7 @@ impl StdioTransport {
             pending: HashMap::new(),
             structure: Structure::default(),
             raw,
+            whole,
             queued: VecDeque::new(),
             server: server.to_owned(),
         }
@@ -142,6 +153,23 @@ impl StdioTransport {
         if self.take_call_result(line, cost) {
             return;
         }
+        // A batch (JSON-RPC allows one; MCP no longer sends them): each
+        // message in it as if on a line of its own, read in place, one
+        // level deep.
+        if batch
+            && line.starts_with(b"[")
+            && let Ok(messages) = serde_json::from_slice::<Vec<&RawValue>>(line)
+        {
+            for message in messages {
+                let text = message.get().as_bytes();
+                if text.starts_with(b"{") {
+                    let mut structure = Structure::default();
+                    structure.scan(text);
+                    self.take(text, structure.cost, false);
+                }
+            }
+            return;
+        }
         if parsed_size(line.len(), cost) > memory_bound(line.len()) {
             return self.too_large(line, cost);
         }
@@ -153,13 +181,16 @@ impl StdioTransport {
         if parsed.is_err()
             && let Some(fixed) = repair_surrogates(line)
         {
+            if self.take_call_result(&fixed, cost) {
+                return;
+            }
             repaired = fixed;
             line = &repaired;
             parsed = serde_json::from_slice(line);
         }
         let mut message = match parsed {
             Ok(message) => message,
-            Err(error) => return self.unreadable(line, &error, batch),
+            Err(error) => return self.unreadable(line, &error),
         };
         let id = match &mut message {
             JsonRpcMessage::Response(response) => Some(&mut response.id),
@@ -252,7 +283,16 @@ impl StdioTransport {
         result.content = parts.content.unwrap_or_default();
         result.is_error = parts.is_error;
         result.meta = parts.meta;
-        self.raw.put(id.clone(), answer.result.to_owned());
+        let kept = if self.whole {
+            Some(Kept::Whole(answer.result.to_owned()))
+        } else {
+            parts
+                .structured_content
+                .map(|structured| Kept::Structured(structured.to_owned()))
+        };
+        if let Some(kept) = kept {
+            self.raw.put(id.clone(), kept);
+        }
         self.queued
             .push_back(JsonRpcMessage::Response(JsonRpcResponse {
                 jsonrpc: Default::default(),
@@ -278,9 +318,20 @@ impl StdioTransport {
             ),
             Some(json!(TOO_LARGE)),
         );
-        let wire = lenient_ids(line)
-            .into_iter()
+        // As for a line that does not parse: ids none of ours, or a
+        // `method`, mean it answers nothing sent, and it is skipped.
+        let ids = lenient_ids(line);
+        let wire = ids
+            .iter()
+            .copied()
             .find(|wire| self.pending.contains_key(wire));
+        if wire.is_none() && (!ids.is_empty() || contains(line, b"\"method\"")) {
+            crate::debug!(
+                "{}: skipped a message too large to read that answers nothing sent",
+                self.server
+            );
+            return;
+        }
         self.fail(wire, error);
     }
 
@@ -288,7 +339,7 @@ impl StdioTransport {
     /// request only when it surely answers one: an id that names a pending
     /// request, or no id at all on a line that is no message from the
     /// server (no `method`) and not even JSON.
-    fn unreadable(&mut self, line: &[u8], error: &serde_json::Error, batch: bool) {
+    fn unreadable(&mut self, line: &[u8], error: &serde_json::Error) {
         let unreadable = |what: String| {
             ErrorData::new(
                 ErrorCode(-32700),
@@ -318,16 +369,8 @@ impl StdioTransport {
             }
             return self.fail(None, unreadable(error.to_string()));
         };
-        // A batch (JSON-RPC allows one; MCP no longer sends them): each
-        // message in it as if on a line of its own, one level deep.
-        if let Value::Array(messages) = value {
-            if batch {
-                for message in messages.iter().filter(|message| message.is_object()) {
-                    let line = serde_json::to_vec(message).unwrap_or_default();
-                    // Within the bound: the whole batch was.
-                    self.take(&line, 0, false);
-                }
-            }
+        // A batch inside a batch: not read.
+        if value.is_array() {
             return;
         }
         // JSON that is no JSON-RPC 2.0 answer to a pending request (a log
@@ -469,15 +512,24 @@ struct CallParts<'a> {
 /// numbers exact and its keys in order, and its `structuredContent` builds
 /// no tree (a table of numbers would take fifty times its size as one).
 #[derive(Debug, Clone, Default)]
-pub struct RawResults(Arc<std::sync::Mutex<HashMap<RequestId, Box<RawValue>>>>);
+pub struct RawResults(Arc<std::sync::Mutex<HashMap<RequestId, Kept>>>);
+
+/// What is kept of a result as it came.
+#[derive(Debug)]
+pub enum Kept {
+    /// All of it, to print it whole (`--json`).
+    Whole(Box<RawValue>),
+    /// Its `structuredContent` (which rmcp's type then lacks).
+    Structured(Box<RawValue>),
+}
 
 impl RawResults {
-    fn put(&self, id: RequestId, raw: Box<RawValue>) {
-        self.0.lock().expect("results lock").insert(id, raw);
+    fn put(&self, id: RequestId, kept: Kept) {
+        self.0.lock().expect("results lock").insert(id, kept);
     }
 
-    /// The result of request `id` as it came, if it was read so.
-    pub fn take(&self, id: &RequestId) -> Option<Box<RawValue>> {
+    /// What was kept of the result of request `id`, if it was read so.
+    pub fn take(&self, id: &RequestId) -> Option<Kept> {
         self.0.lock().expect("results lock").remove(id)
     }
 }
@@ -555,27 +607,24 @@ fn repair_surrogates(line: &[u8]) -> Option<Vec<u8>> {
 /// so the first one may belong to the result; the caller takes the one that
 /// names a pending request.
 fn lenient_ids(line: &[u8]) -> Vec<i64> {
-    let text = String::from_utf8_lossy(line);
-    text.match_indices("\"id\"")
-        .filter_map(|(at, key)| {
-            let after = text[at + key.len()..]
-                .trim_start()
-                .strip_prefix(':')?
-                .trim_start();
-            let after = after.strip_prefix('"').unwrap_or(after);
+    // On the bytes: a line that is not UTF-8 is not copied to be read.
+    memchr::memmem::find_iter(line, b"\"id\"")
+        .filter_map(|at| {
+            let after = line[at + 4..].trim_ascii_start().strip_prefix(b":")?;
+            let after = after.trim_ascii_start();
+            let after = after.strip_prefix(b"\"").unwrap_or(after);
             let end = after
-                .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+                .iter()
+                .position(|b| !(b.is_ascii_digit() || *b == b'-'))
                 .unwrap_or(after.len());
-            after[..end].parse().ok()
+            std::str::from_utf8(&after[..end]).ok()?.parse().ok()
         })
         .collect()
 }
 
 /// Whether `haystack` holds `needle`.
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle)
+    memchr::memmem::find(haystack, needle).is_some()
 }
 
 impl Transport<RoleClient> for StdioTransport {
@@ -771,6 +820,7 @@ mod tests {
                 stdin,
                 "test",
                 RawResults::default(),
+                true,
             );
             // Three requests sent: two calls and a listing.
             let mut sent = Vec::new();

@@ -22,7 +22,6 @@ use rmcp::model::{
 };
 use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService, ServiceError};
 use rmcp::{ClientHandler, Peer, RoleClient, ServiceExt};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use process::MAX_MESSAGE_BYTES;
@@ -62,6 +61,9 @@ pub struct ConnectOptions {
     pub progress: Option<Arc<dyn Fn(Progress) + Send + Sync>>,
     /// The command's deadline: stopping the server takes no longer.
     pub deadline: Option<tokio::time::Instant>,
+    /// Keep each tool result whole as it came, to print it (`--json`);
+    /// otherwise only its `structuredContent` is kept so.
+    pub whole_results: bool,
 }
 
 /// One progress notification of the call in flight.
@@ -120,12 +122,14 @@ impl Tool {
 /// A tool's result, read in place: a result of many megabytes is not copied.
 #[derive(Debug)]
 pub enum CallResult {
-    /// As rmcp reads it (`structuredContent` left out), and as it came.
+    /// As rmcp reads it, and as it came.
     Typed {
-        /// The result, to read.
+        /// The result, to read (`structuredContent` left out when `raw`
+        /// has it).
         result: rmcp::model::CallToolResult,
-        /// The result as the server wrote it, to print.
-        raw: Box<RawValue>,
+        /// The result as the server wrote it, whole or its
+        /// `structuredContent` alone (see [`guard::Kept`]).
+        raw: Option<guard::Kept>,
     },
     /// One rmcp refuses whole for one odd part (a content block of a type
     /// it does not know): kept as it came, read leniently.
@@ -264,21 +268,45 @@ impl CallResult {
     /// `structuredContent` as JSON text, when the tool sent it.
     pub fn structured_json(&self) -> Option<Cow<'_, str>> {
         match self {
-            CallResult::Typed { raw, .. } => serde_json::from_str::<guard::Skim<'_>>(raw.get())
+            CallResult::Typed {
+                raw: Some(guard::Kept::Structured(structured)),
+                ..
+            } => Some(Cow::Borrowed(structured.get())),
+            CallResult::Typed {
+                raw: Some(guard::Kept::Whole(whole)),
+                ..
+            } => serde_json::from_str::<guard::Skim<'_>>(whole.get())
                 .ok()?
                 .structured_content
                 .map(|structured| Cow::Borrowed(structured.get())),
+            CallResult::Typed { result, raw: None } => result
+                .structured_content
+                .as_ref()
+                .map(|value| Cow::Owned(value.to_string())),
             CallResult::Lenient(result) => result
                 .get("structuredContent")
                 .map(|value| Cow::Owned(value.to_string())),
         }
     }
 
-    /// The whole result as JSON text, as the server wrote it (all its
-    /// fields, in its order, numbers exact).
+    /// The whole result as JSON text: as the server wrote it (all its
+    /// fields, in its order, numbers exact) when it was kept whole.
     pub fn to_json(&self) -> Cow<'_, str> {
         match self {
-            CallResult::Typed { raw, .. } => Cow::Borrowed(raw.get()),
+            CallResult::Typed {
+                raw: Some(guard::Kept::Whole(whole)),
+                ..
+            } => Cow::Borrowed(whole.get()),
+            CallResult::Typed { result, raw } => {
+                let mut value = serde_json::to_value(result).unwrap_or(Value::Null);
+                if let (Some(structured), Some(guard::Kept::Structured(raw))) =
+                    (value.as_object_mut(), raw)
+                {
+                    let parsed = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+                    structured.insert("structuredContent".to_owned(), parsed);
+                }
+                Cow::Owned(value.to_string())
+            }
             CallResult::Lenient(result) => Cow::Owned(result.to_string()),
         }
     }
@@ -443,7 +471,13 @@ impl Session {
         // the connection ends with an error, where rmcp would drop the line
         // and leave its request waiting.
         let raw = guard::RawResults::default();
-        let transport = guard::StdioTransport::new(stdout, stdin, &entry.name, raw.clone());
+        let transport = guard::StdioTransport::new(
+            stdout,
+            stdin,
+            &entry.name,
+            raw.clone(),
+            options.whole_results,
+        );
         let handshake = handler.serve(transport);
         let timed = async {
             match options.request_timeout {
@@ -640,21 +674,11 @@ impl Session {
         params.arguments = arguments;
         let request = ClientRequest::CallToolRequest(Request::new(params));
         match self.request("tools/call", request, true).await? {
-            (ServerResult::CallToolResult(result), id) => match self.raw.take(&id) {
-                Some(raw) => Ok(CallResult::Typed { result, raw }),
-                // rmcp's own reading (not mcp-cli's): the same, as rmcp has it.
-                None => Ok(CallResult::Typed {
-                    raw: serde_json::value::to_raw_value(&result).map_err(|error| {
-                        McpError::Protocol {
-                            server: self.server.clone(),
-                            method: "tools/call".to_owned(),
-                            message: error.to_string(),
-                            stderr: Vec::new(),
-                        }
-                    })?,
-                    result,
-                }),
-            },
+            (ServerResult::CallToolResult(result), id) => Ok(CallResult::Typed {
+                result,
+                // Absent when rmcp read it, not mcp-cli (see `guard`).
+                raw: self.raw.take(&id),
+            }),
             (other, _) => self.lenient_result(&other),
         }
     }

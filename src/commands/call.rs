@@ -438,10 +438,13 @@ fn stdin_came_late() -> bool {
         if ready <= 0 || poll.revents & libc::POLLIN == 0 {
             return false;
         }
-        // Readable: a byte, or the end of the input (which is no news). The
-        // read does not block, and what it takes is not needed any more.
-        let mut byte = [0u8; 1];
-        matches!(std::io::stdin().lock().read(&mut byte), Ok(1))
+        // Readable: bytes, or the end of the input (which is no news). They
+        // are counted, not read: they may be someone else's (`producer |
+        // { mcp-cli call ...; read line; }`).
+        let mut waiting: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int.
+        let asked = unsafe { libc::ioctl(0, libc::FIONREAD, &mut waiting) };
+        asked == 0 && waiting > 0
     }
     #[cfg(not(unix))]
     false
@@ -531,11 +534,7 @@ fn print_result(
         pieces.push(Cow::Borrowed("\n"));
     }
     // Data, written as it is, unless stdout is a terminal (and no `--raw`).
-    let pieces: Vec<Cow<'_, str>> = pieces
-        .iter()
-        .map(|piece| context.printer.result_text(piece))
-        .collect();
-    context.printer.out_pieces(&pieces)
+    context.printer.out_result(&pieces)
 }
 
 /// The result's content as pieces of text, borrowed where they can be:

@@ -124,6 +124,7 @@ impl Context {
             debug: self.config.debug,
             progress,
             deadline: Some(self.deadline),
+            whole_results: self.printer.json(),
         }
     }
 

@@ -9,6 +9,7 @@
 mod glob;
 pub mod trust;
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -206,9 +207,12 @@ pub const PROJECT_FILE: &str = "mcp_servers.json";
 /// else the user's own config, merged with the current folder's
 /// `mcp_servers.json` once that one is trusted ([`trust`]). A server both
 /// define is the project's, with a warning.
-pub fn load(explicit: Option<&Path>, settings: &Settings) -> Result<Config, McpError> {
-    // A config that is a pipe is read within the command's deadline.
-    let deadline = std::time::Instant::now() + settings.timeout;
+/// A config that is a pipe is read by `deadline`, the command's.
+pub fn load(
+    explicit: Option<&Path>,
+    settings: &Settings,
+    deadline: std::time::Instant,
+) -> Result<Config, McpError> {
     let named = explicit
         .map(Path::to_owned)
         .or_else(|| env_vars::get(env_vars::MCP_CONFIG_PATH).map(PathBuf::from));
@@ -307,14 +311,18 @@ fn has_fraction(value: &Value) -> bool {
     }
 }
 
-/// The keys repeated within one object of a JSON or JSONC text (as written,
-/// escapes and all), with the line of each repetition. The text has parsed.
+/// Repeated keys warned about one by one; the rest are counted.
+const MAX_REPEATED_SHOWN: usize = 10;
+
+/// The keys repeated within one object of a JSON or JSONC text (escapes
+/// read, as the parsers read them), with the line of each repetition. The
+/// text has parsed.
 fn repeated_keys(text: &str) -> Vec<(String, usize)> {
     let bytes = text.as_bytes();
     let mut repeated = Vec::new();
     // The keys of each object open around the current position; `None` for
     // an array.
-    let mut open: Vec<Option<std::collections::HashSet<&str>>> = Vec::new();
+    let mut open: Vec<Option<std::collections::HashSet<Cow<'_, str>>>> = Vec::new();
     let mut line = 1;
     let mut at = 0;
     // Past whitespace and comments, from `at`; counts lines.
@@ -353,14 +361,26 @@ fn repeated_keys(text: &str) -> Vec<(String, usize)> {
                 while end < bytes.len() && bytes[end] != b'"' {
                     end += if bytes[end] == b'\\' { 2 } else { 1 };
                 }
-                let string = &text[at + 1..end.min(bytes.len())];
+                let end = end.min(bytes.len());
+                let raw = &text[at + 1..end];
                 let after = skip(end + 1, &mut line.clone());
                 if bytes.get(after) == Some(&b':')
                     && let Some(Some(keys)) = open.last_mut()
-                    && !keys.insert(string)
                 {
-                    repeated.push((string.to_owned(), line));
+                    // `"\u0061"` is the key `"a"`.
+                    let key = match raw.contains('\\') {
+                        true => {
+                            serde_json::from_str::<String>(&text[at..=end.min(bytes.len() - 1)])
+                                .map_or(Cow::Borrowed(raw), Cow::Owned)
+                        }
+                        false => Cow::Borrowed(raw),
+                    };
+                    if let Some(key) = keys.replace(key) {
+                        repeated.push((key.into_owned(), line));
+                    }
                 }
+                // A JSONC string may go on past a line's end (`\` newline).
+                line += raw.bytes().filter(|&b| b == b'\n').count();
                 at = end + 1;
                 continue;
             }
@@ -437,11 +457,18 @@ impl Loader<'_> {
             }
         })?;
         // Both parsers keep the last of a repeated key, silently.
-        for (key, line) in repeated_keys(text) {
+        let repeated = repeated_keys(text);
+        for (key, line) in repeated.iter().take(MAX_REPEATED_SHOWN) {
             self.warnings.push(format!(
-                "`{}` line {line}: `{}` is repeated in its object; the last one counts",
+                "`{}` line {line}: `{key}` is repeated in its object; the last one counts",
                 self.path.display(),
-                key
+            ));
+        }
+        if repeated.len() > MAX_REPEATED_SHOWN {
+            self.warnings.push(format!(
+                "`{}`: {} more repeated keys",
+                self.path.display(),
+                repeated.len() - MAX_REPEATED_SHOWN
             ));
         }
         let Value::Object(root) = root else {
@@ -967,6 +994,22 @@ mod tests {
             warnings
                 .iter()
                 .any(|w| w.contains("line 6: `b` is repeated in its object; the last one counts")),
+            "{warnings:?}"
+        );
+        // Escapes are read; a string's own line breaks are counted.
+        assert_eq!(
+            repeated_keys("{\"a\": 1,\n\"\\u0061\": \"x\\\ny\", \"k\": 1, \"k\": 2}"),
+            [("a".to_owned(), 2), ("k".to_owned(), 3)]
+        );
+        // Past ten, they are counted.
+        let many = format!(
+            "{{\"mcpServers\": {{}}, {}\"x\": 0}}",
+            "\"x\": 0, ".repeat(30)
+        );
+        let (_, warnings) = parse(&many).unwrap();
+        assert_eq!(warnings.len(), 12, "{warnings:?}");
+        assert!(
+            warnings[10].ends_with(": 20 more repeated keys"),
             "{warnings:?}"
         );
     }

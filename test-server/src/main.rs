@@ -616,7 +616,7 @@ fn tool_definitions() -> Vec<Value> {
                 "type": "object",
                 "properties": {
                     "bytes": {"type": "integer", "minimum": 0},
-                    "shape": {"type": "string", "enum": ["text", "dense", "deep", "objects", "bigint"]},
+                    "shape": {"type": "string", "enum": ["text", "dense", "deep", "objects", "bigint", "surrogate", "batch"]},
                 },
                 "required": ["bytes"],
             },
@@ -661,6 +661,12 @@ fn handle_call(srv: &Server, id: &Value, params: &Value) {
             "jsonlog" => Some(r#"{"level":"error","msg":"db down","error":{"message":"ECONNREFUSED"}}"#.to_owned()),
             "forgenan" => Some(r#"{"jsonrpc":"2.0","id":1,"result":NaN}"#.to_owned()),
             "nested" => Some(format!("{}\"{}\"{}", "[".repeat(120), "a".repeat(2_000_000), "]".repeat(120))),
+            // A log notification of a million numbers: too dense to parse
+            // within the bound, and answering nothing.
+            "densenote" => Some(format!(
+                r#"{{"jsonrpc":"2.0","method":"notifications/message","params":{{"level":"info","data":[{}0]}}}}"#,
+                "0,".repeat(1_000_000)
+            )),
             "bom" | "strid" => None,
             _ => None,
         };
@@ -683,7 +689,7 @@ fn handle_call(srv: &Server, id: &Value, params: &Value) {
     if let Some(kind) = srv.cfg.bad_answer.as_ref().filter(|kind| {
         !matches!(
             kind.as_str(),
-            "nanlog" | "jsonlog" | "forgenan" | "nested" | "bom" | "strid"
+            "nanlog" | "jsonlog" | "forgenan" | "nested" | "densenote" | "bom" | "strid"
         )
     }) {
         let text = r#"{"type":"text","text":"ok"}"#;
@@ -858,24 +864,46 @@ fn run_tool(
             let bytes = required(args, "bytes", "non-negative integer", Value::as_u64)?;
             let bytes = usize::try_from(bytes).map_err(|_| "Invalid argument bytes: too large")?;
             let shape = args.get("shape").and_then(Value::as_str).unwrap_or("text");
-            if shape != "text" {
-                // Streamed as text: this server's memory stays small beside
-                // the client's under test.
+            if matches!(shape, "text" | "surrogate" | "batch") {
+                // Streamed: this server's memory stays small beside the
+                // client's under test. The text is exactly `bytes` long,
+                // then (`surrogate`) a lone UTF-16 surrogate; `batch` wraps
+                // the answer in a batch.
+                let (open, close) = match shape {
+                    "batch" => ("[", "\"}]}}]"),
+                    "surrogate" => ("", "\\ud83d\"}]}}"),
+                    _ => ("", "\"}]}}"),
+                };
+                let line = "abcdefghijklmnopqrstuvwxyz";
                 let mut out = srv.out.lock().unwrap_or_else(|e| e.into_inner());
                 let mut out = std::io::BufWriter::new(&mut *out);
                 let _ = write!(
                     out,
-                    r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":"{shape}"}}],"structuredContent":"#
+                    r#"{open}{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":""#
                 );
-                write_shaped(&mut out, shape, bytes)?;
-                let _ = out.write_all(b"}}\n");
+                for _ in 0..bytes / (line.len() + 1) {
+                    let _ = write!(out, "{line}\\n");
+                }
+                let _ = out.write_all(&line.as_bytes()[..bytes % (line.len() + 1)]);
+                let _ = out.write_all(close.as_bytes());
+                let _ = out.write_all(b"\n");
                 let _ = out.flush();
                 return Ok(None);
             }
-            let line = "abcdefghijklmnopqrstuvwxyz\n";
-            let mut text = line.repeat(bytes / line.len() + 1);
-            text.truncate(bytes);
-            text_result(&text)
+            if !matches!(shape, "dense" | "deep" | "objects" | "bigint") {
+                return Err(format!("Invalid argument shape: {shape}"));
+            }
+            // structuredContent, streamed as text.
+            let mut out = srv.out.lock().unwrap_or_else(|e| e.into_inner());
+            let mut out = std::io::BufWriter::new(&mut *out);
+            let _ = write!(
+                out,
+                r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":"{shape}"}}],"structuredContent":"#
+            );
+            write_shaped(&mut out, shape, bytes);
+            let _ = out.write_all(b"}}\n");
+            let _ = out.flush();
+            return Ok(None);
         }
         "write" => {
             if args
@@ -963,18 +991,18 @@ fn number(x: f64) -> Value {
     }
 }
 
-/// Writes about `bytes` of JSON in the given shape, for memory tests.
-fn write_shaped(out: &mut impl Write, shape: &str, bytes: usize) -> Result<(), String> {
+/// Writes about `bytes` of JSON in the given shape (`dense`, `deep`,
+/// `objects` or `bigint`), for memory tests.
+fn write_shaped(out: &mut impl Write, shape: &str, bytes: usize) {
     let item = match shape {
         "dense" => "0".to_owned(),
         // Nested 100 deep, below any parser's recursion limit.
         "deep" => format!("{}0{}", "[".repeat(100), "]".repeat(100)),
         "objects" => r#"{"a":0}"#.to_owned(),
-        "bigint" => {
+        _ => {
             let _ = out.write_all(br#"{"big":123456789012345678901234567890,"neg":-98765432109876543210,"over_u64":18446744073709551616,"u64":18446744073709551615,"float":0.1}"#);
-            return Ok(());
+            return;
         }
-        other => return Err(format!("Invalid argument shape: {other}")),
     };
     let count = (bytes / (item.len() + 1)).max(1);
     let _ = out.write_all(b"[");
@@ -985,7 +1013,6 @@ fn write_shaped(out: &mut impl Write, shape: &str, bytes: usize) -> Result<(), S
         let _ = out.write_all(item.as_bytes());
     }
     let _ = out.write_all(b"]");
-    Ok(())
 }
 
 fn text_result(text: &str) -> Value {

@@ -396,6 +396,21 @@ fn a_config_pipe_is_read_within_the_deadline() {
     let run = sandbox.run(&["-c", fifo.to_str().unwrap(), "grep", "echo"]);
     writer.join().unwrap();
     assert_eq!(run.ok(), "demo/echo\n");
+    // The wait for the pipe counts against MCP_TIMEOUT: 1.2 s for it, and
+    // a server that takes 1.5 s to start, overrun a 2 s deadline.
+    sandbox.env("MCP_TIMEOUT", "2");
+    let writer = {
+        let fifo = fifo.clone();
+        let slow = sandbox.server(&["--slow-start", "1500"]);
+        let config = json!({"mcpServers": {"demo": slow}}).to_string();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1200));
+            std::fs::write(fifo, config).unwrap();
+        })
+    };
+    let run = sandbox.run(&["-c", fifo.to_str().unwrap(), "call", "demo", "echo", "{}"]);
+    writer.join().unwrap();
+    run.expect_error(3, "OPERATION_CANCELLED");
 }
 
 /// A config is read up to 16 MiB: `-c /dev/zero` ends at once.

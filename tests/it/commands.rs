@@ -314,14 +314,17 @@ fn stdin_that_comes_after_the_wait_is_reported() {
     sandbox
         .write_config(&json!({"mcpServers": {"demo": sandbox.server(&["--slow-start", "3000"])}}));
     sandbox.env("MCP_DEBUG", "1");
+    // The test keeps a reader of the pipe too: what mcp-cli did not take is
+    // left there for whoever reads next.
+    let (reader, mut stdin) = std::io::pipe().unwrap();
+    let mut left = reader.try_clone().unwrap();
     let mut child = sandbox
         .command(&["call", "demo", "readonly"])
-        .stdin(std::process::Stdio::piped())
+        .stdin(reader)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     // Written once mcp-cli says it gave up on stdin.
     let mut seen = String::new();
@@ -343,6 +346,11 @@ fn stdin_that_comes_after_the_wait_is_reported() {
     assert_contains(
         &rest,
         "input came on stdin after mcp-cli stopped waiting for it (1s): `demo/readonly` was called with no arguments",
+    );
+    // Seen, not read.
+    assert_eq!(
+        std::io::read_to_string(&mut left).unwrap(),
+        "{\"text\": \"late\"}"
     );
 }
 

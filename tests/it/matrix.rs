@@ -34,9 +34,9 @@ struct Row {
     memory_mib: u64,
 }
 
-/// The bound the README states for one message: 4 × its size + 16 MiB.
+/// The bound the README states for one message: 4 × its size + 64 MiB.
 const fn bound_mib(megabytes: u64) -> u64 {
-    ((4 * megabytes * 1_000_000) >> 20) + 16
+    ((4 * megabytes * 1_000_000) >> 20) + 64
 }
 
 fn one(sandbox: &Sandbox, switches: &[&str]) -> Value {
@@ -62,6 +62,7 @@ fn rows() -> Vec<Row> {
             "pretty" => |s| one(s, &["--bad-answer", "pretty"]),
             "nomessage" => |s| one(s, &["--bad-answer", "nomessage"]),
             "nullid" => |s| one(s, &["--bad-answer", "nullid"]),
+            "densenote" => |s| one(s, &["--bad-answer", "densenote"]),
             _ => unreachable!(),
         },
         args: ECHO,
@@ -101,6 +102,12 @@ fn rows() -> Vec<Row> {
             "TOOL_EXECUTION_FAILED",
         ),
         answer("error with id null", "nullid", 2, "TOOL_EXECUTION_FAILED"),
+        answer(
+            "a notification too dense to read, then the answer",
+            "densenote",
+            0,
+            "x",
+        ),
         Row {
             name: "answer to a request never sent",
             config: |s| one(s, &["--forge-response"]),
@@ -204,6 +211,38 @@ fn rows() -> Vec<Row> {
                 "s",
                 "huge",
                 r#"{"bytes": 20000000, "shape": "objects"}"#,
+            ],
+        ),
+        shaped(
+            "20 MB text, a lone surrogate at its end",
+            &[
+                "call",
+                "s",
+                "huge",
+                r#"{"bytes": 20000000, "shape": "surrogate"}"#,
+            ],
+        ),
+        shaped(
+            "20 MB text in a batch",
+            &[
+                "call",
+                "s",
+                "huge",
+                r#"{"bytes": 20000000, "shape": "batch"}"#,
+            ],
+        ),
+        shaped(
+            "20 MB text, --json",
+            &["--json", "call", "s", "huge", r#"{"bytes": 20000000}"#],
+        ),
+        shaped(
+            "20 MB dense array, --json",
+            &[
+                "--json",
+                "call",
+                "s",
+                "huge",
+                r#"{"bytes": 20000000, "shape": "dense"}"#,
             ],
         ),
         Row {
