@@ -336,6 +336,15 @@ fn a_config_others_may_write_is_refused() {
     sandbox
         .run(&["info", "nope"])
         .expect_error(1, "SERVER_NOT_FOUND");
+    // A FIFO others may write could hand in their config: refused before
+    // it is read.
+    let fifo = sandbox.path().join("shared.fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o666)).unwrap();
+    sandbox
+        .run(&["-c", "shared.fifo"])
+        .expect_error(1, "CONFIG_INSECURE");
 }
 
 /// A trusted project config adds to the user's own; a server of the same
