@@ -5,20 +5,26 @@
 //! ([`commands`]) over connections from [`client`], with retries and one
 //! deadline from [`retry`], and prints through [`printer`]. Every failure is
 //! an [`error::McpError`], which decides the exit code.
+//!
+//! Unix only (Linux and macOS): process groups, signals and pipes are used
+//! as POSIX has them, with Linux's extras behind `cfg(target_os = "linux")`.
 
 #![warn(missing_docs)]
 
+#[cfg(not(unix))]
+compile_error!("mcp-cli runs on Unix (Linux and macOS) only");
+
 pub mod cli;
-pub mod client;
-pub mod commands;
-pub mod config;
-pub mod env_vars;
+mod client;
+mod commands;
+mod config;
+mod env_vars;
 pub mod error;
-pub mod printer;
-pub mod redact;
+mod printer;
+mod redact;
 pub mod retry;
-pub mod settings;
-pub mod signals;
+mod settings;
+mod signals;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -14,20 +14,12 @@
 /// The process's entry point.
 #[unsafe(no_mangle)]
 extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
-    #[cfg(unix)]
     startup::run();
-    #[cfg(unix)]
     // SAFETY: the C runtime passes `argc` valid, NUL-terminated strings.
     let args = unsafe { startup::arguments(argc, argv) };
-    #[cfg(not(unix))]
-    let args = {
-        let _ = (argc, argv);
-        std::env::args_os().skip(1).collect()
-    };
     std::ffi::c_int::from(mcp_cli::main(args))
 }
 
-#[cfg(unix)]
 mod startup {
     use std::ffi::{CStr, OsString, c_char, c_int};
     use std::os::unix::ffi::OsStrExt;

@@ -154,7 +154,6 @@ fn spawn_is_transient(error: &std::io::Error) -> bool {
     ) {
         return true;
     }
-    #[cfg(unix)]
     if matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
         return true;
     }

@@ -30,13 +30,9 @@ pub fn exit_code(signal: i32) -> u8 {
 /// The signal's name, for messages.
 pub fn name(exit_code: u8) -> &'static str {
     match i32::from(exit_code) - 128 {
-        #[cfg(unix)]
         libc::SIGINT => "SIGINT",
-        #[cfg(unix)]
         libc::SIGTERM => "SIGTERM",
-        #[cfg(unix)]
         libc::SIGHUP => "SIGHUP",
-        #[cfg(unix)]
         libc::SIGQUIT => "SIGQUIT",
         _ => "a signal",
     }
@@ -46,20 +42,13 @@ pub fn name(exit_code: u8) -> &'static str {
 /// code, with the function that starts watching for it (called inside the
 /// async runtime). A signal that comes before waits in the pipe.
 pub fn watch(json: bool) -> (watch::Receiver<Option<u8>>, impl FnOnce()) {
-    #[cfg(unix)]
     unix::JSON.store(json, std::sync::atomic::Ordering::SeqCst);
-    #[cfg(not(unix))]
-    let _ = json;
     let (sender, receiver) = watch::channel(None);
-    #[cfg(unix)]
     let read_end = unix::install();
     let start = move || {
-        #[cfg(unix)]
         if let Some(read_end) = read_end {
             tokio::spawn(unix::forward_first(read_end, sender));
         }
-        #[cfg(not(unix))]
-        drop(sender);
     };
     (receiver, start)
 }
@@ -69,15 +58,10 @@ pub fn watch(json: bool) -> (watch::Receiver<Option<u8>>, impl FnOnce()) {
 /// a forced exit asked for meanwhile happens right after. (Not a blocked
 /// signal mask: a child would inherit it.)
 pub fn deferred<T>(work: impl FnOnce() -> T) -> T {
-    #[cfg(unix)]
-    {
-        unix::hold(true);
-        let result = work();
-        unix::hold(false);
-        result
-    }
-    #[cfg(not(unix))]
-    work()
+    unix::hold(true);
+    let result = work();
+    unix::hold(false);
+    result
 }
 
 /// Runs `work` with the handled signals blocked in this thread: a thread
@@ -85,18 +69,12 @@ pub fn deferred<T>(work: impl FnOnce() -> T) -> T {
 /// signals arrive right after. Not for starting servers, which would
 /// inherit it too (see [`deferred`]).
 pub fn blocked<T>(work: impl FnOnce() -> T) -> T {
-    #[cfg(unix)]
-    {
-        let previous = unix::block();
-        let result = work();
-        unix::restore(&previous);
-        result
-    }
-    #[cfg(not(unix))]
-    work()
+    let previous = unix::block();
+    let result = work();
+    unix::restore(&previous);
+    result
 }
 
-#[cfg(unix)]
 mod unix {
     use std::os::fd::{FromRawFd, OwnedFd};
     use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};

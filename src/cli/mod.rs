@@ -529,7 +529,6 @@ mod tests {
         assert_eq!(args(&[]).command, None);
     }
 
-    #[cfg(unix)]
     #[test]
     fn a_config_path_may_be_any_bytes() {
         use std::os::unix::ffi::OsStrExt;
@@ -669,7 +668,6 @@ mod tests {
 
     /// Random command lines, from pieces that meet at the parser's edges,
     /// never panic: each parses, prints or is an error with a TYPE.
-    #[cfg(unix)]
     #[test]
     fn random_command_lines_never_panic() {
         use proptest::prelude::*;

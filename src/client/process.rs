@@ -175,7 +175,6 @@ pub fn start(launch: &Launch<'_>) -> Result<Started, McpError> {
 /// missing `#!` interpreter, a script with Windows line endings and a binary
 /// built for another system all read "No such file or directory", and a
 /// directory or a file without the execute bit "Permission denied".
-#[cfg(unix)]
 fn diagnose(launch: &Launch<'_>, error: &std::io::Error) -> Option<(String, String)> {
     use std::io::Read;
     use std::path::{Path, PathBuf};
@@ -294,11 +293,6 @@ fn diagnose(launch: &Launch<'_>, error: &std::io::Error) -> Option<(String, Stri
             format!("install `{interpreter}`, or fix the first line of `{command}`"),
         )
     })
-}
-
-#[cfg(not(unix))]
-fn diagnose(_: &Launch<'_>, _: &std::io::Error) -> Option<(String, String)> {
-    None
 }
 
 impl Started {
@@ -655,20 +649,15 @@ enum Signal {
 }
 
 fn send_to_group(group: i32, signal: Signal) {
-    #[cfg(unix)]
-    {
-        let signal = match signal {
-            Signal::Term => libc::SIGTERM,
-            Signal::Kill => libc::SIGKILL,
-        };
-        // SAFETY: `killpg` has no memory-safety preconditions; a group that is
-        // already gone yields ESRCH, which is fine.
-        unsafe {
-            libc::killpg(group, signal);
-        }
+    let signal = match signal {
+        Signal::Term => libc::SIGTERM,
+        Signal::Kill => libc::SIGKILL,
+    };
+    // SAFETY: `killpg` has no memory-safety preconditions; a group that is
+    // already gone yields ESRCH, which is fine.
+    unsafe {
+        libc::killpg(group, signal);
     }
-    #[cfg(not(unix))]
-    let _ = (group, signal);
 }
 
 /// A descriptor that turns readable when process `pid` exits.
@@ -732,33 +721,25 @@ pub fn stop_all(grace: Duration) {
 /// Whether process `pid`, a child of mcp-cli's, has exited (a zombie not
 /// reaped yet, or reaped already), without reaping it.
 pub fn has_exited(pid: u32) -> bool {
-    #[cfg(unix)]
-    {
-        // id_t is u32 where pids are (Linux, macOS).
-        let pid: libc::id_t = pid;
-        // SAFETY: waitid fills the zeroed siginfo_t; WNOWAIT leaves the
-        // child to be reaped by its owner.
-        unsafe {
-            let mut info: libc::siginfo_t = std::mem::zeroed();
-            if libc::waitid(
-                libc::P_PID,
-                pid,
-                &mut info,
-                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-            ) != 0
-            {
-                return true;
-            }
-            #[cfg(target_os = "linux")]
-            return info.si_pid() != 0;
-            #[cfg(not(target_os = "linux"))]
-            return info.si_pid != 0;
+    // id_t is u32 where pids are (Linux, macOS).
+    let pid: libc::id_t = pid;
+    // SAFETY: waitid fills the zeroed siginfo_t; WNOWAIT leaves the
+    // child to be reaped by its owner.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        if libc::waitid(
+            libc::P_PID,
+            pid,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        ) != 0
+        {
+            return true;
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = pid;
-        false
+        #[cfg(target_os = "linux")]
+        return info.si_pid() != 0;
+        #[cfg(not(target_os = "linux"))]
+        return info.si_pid != 0;
     }
 }
 
@@ -849,36 +830,20 @@ fn children() -> Vec<i32> {
 
 fn group_alive(group: i32) -> bool {
     reap(group);
-    #[cfg(unix)]
-    {
-        // SAFETY: signal 0 only checks for existence.
-        unsafe { libc::killpg(group, 0) == 0 }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = group;
-        false
-    }
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::killpg(group, 0) == 0 }
 }
 
 /// Reaps exited children of the group, so zombies do not count as alive.
 fn reap(group: i32) {
-    #[cfg(unix)]
     // SAFETY: `waitpid` with WNOHANG and a null status pointer only reaps.
-    unsafe {
-        while libc::waitpid(-group, std::ptr::null_mut(), libc::WNOHANG) > 0 {}
-    }
-    #[cfg(not(unix))]
-    let _ = group;
+    unsafe { while libc::waitpid(-group, std::ptr::null_mut(), libc::WNOHANG) > 0 {} }
 }
 
 fn describe_status(status: std::process::ExitStatus) -> String {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(signal) = status.signal() {
-            return format!("killed by signal {signal}");
-        }
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(signal) = status.signal() {
+        return format!("killed by signal {signal}");
     }
     match status.code() {
         Some(code) => format!("exit code {code}"),

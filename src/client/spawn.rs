@@ -79,7 +79,6 @@ pub fn spawn(
     if let Some(cwd) = cwd {
         command.current_dir(cwd);
     }
-    #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let mut inner = command.spawn()?;
     Ok(Child {

@@ -391,7 +391,6 @@ async fn read_arguments(
 /// Reads stdin to its end; with `wait`, gives up (returns `None`) when no
 /// byte arrives within it.
 fn read_stdin(wait: Option<Duration>) -> std::io::Result<Option<Vec<u8>>> {
-    #[cfg(unix)]
     if let Some(wait) = wait {
         let mut poll = libc::pollfd {
             fd: 0,
@@ -416,8 +415,6 @@ fn read_stdin(wait: Option<Duration>) -> std::io::Result<Option<Vec<u8>>> {
             return Ok(None);
         }
     }
-    #[cfg(not(unix))]
-    let _ = wait;
     let mut bytes = Vec::new();
     std::io::stdin().lock().read_to_end(&mut bytes)?;
     Ok(Some(bytes))
@@ -426,28 +423,23 @@ fn read_stdin(wait: Option<Duration>) -> std::io::Result<Option<Vec<u8>>> {
 /// Whether stdin, given up on after its wait, has had bytes since (a
 /// producer slower than the wait): they would otherwise go unsaid.
 fn stdin_came_late() -> bool {
-    #[cfg(unix)]
-    {
-        let mut poll = libc::pollfd {
-            fd: 0,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd for the duration of the call.
-        let ready = unsafe { libc::poll(&mut poll, 1, 0) };
-        if ready <= 0 || poll.revents & libc::POLLIN == 0 {
-            return false;
-        }
-        // Readable: bytes, or the end of the input (which is no news). They
-        // are counted, not read: they may be someone else's (`producer |
-        // { mcp-cli call ...; read line; }`).
-        let mut waiting: libc::c_int = 0;
-        // SAFETY: FIONREAD writes one int.
-        let asked = unsafe { libc::ioctl(0, libc::FIONREAD, &mut waiting) };
-        asked == 0 && waiting > 0
+    let mut poll = libc::pollfd {
+        fd: 0,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call.
+    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+    if ready <= 0 || poll.revents & libc::POLLIN == 0 {
+        return false;
     }
-    #[cfg(not(unix))]
-    false
+    // Readable: bytes, or the end of the input (which is no news). They
+    // are counted, not read: they may be someone else's (`producer |
+    // { mcp-cli call ...; read line; }`).
+    let mut waiting: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    let asked = unsafe { libc::ioctl(0, libc::FIONREAD, &mut waiting) };
+    asked == 0 && waiting > 0
 }
 
 /// Parses tool arguments: one JSON object (empty input means none).

@@ -159,18 +159,14 @@ pub(super) async fn fetch_all<'c>(
 async fn stdout_gone() {
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        #[cfg(unix)]
-        {
-            let mut stdout = libc::pollfd {
-                fd: 1,
-                events: 0,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd; a zero timeout only checks it.
-            if unsafe { libc::poll(&mut stdout, 1, 0) } == 1 && stdout.revents & libc::POLLERR != 0
-            {
-                return;
-            }
+        let mut stdout = libc::pollfd {
+            fd: 1,
+            events: 0,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; a zero timeout only checks it.
+        if unsafe { libc::poll(&mut stdout, 1, 0) } == 1 && stdout.revents & libc::POLLERR != 0 {
+            return;
         }
     }
 }

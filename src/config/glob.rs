@@ -7,7 +7,6 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Glob {
     pattern: Vec<char>,
-    source: String,
 }
 
 impl Glob {
@@ -15,13 +14,7 @@ impl Glob {
     pub fn new(pattern: &str) -> Self {
         Glob {
             pattern: pattern.to_lowercase().chars().collect(),
-            source: pattern.to_owned(),
         }
-    }
-
-    /// The pattern as written.
-    pub fn as_str(&self) -> &str {
-        &self.source
     }
 
     /// Whether `text` matches the whole pattern, ignoring case.

@@ -142,7 +142,6 @@ fn read_pipe(path: &Path, deadline: Instant) -> std::io::Result<Vec<u8>> {
 
 /// Refuses a file owned by another user (root excepted), or writable by its
 /// group or by others.
-#[cfg(unix)]
 fn check_owner_and_mode(path: &Path, metadata: &std::fs::Metadata) -> Result<(), McpError> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     // A FIFO others may write could hand in a config of theirs (a pipe of
@@ -172,55 +171,37 @@ fn check_owner_and_mode(path: &Path, metadata: &std::fs::Metadata) -> Result<(),
     }
 }
 
-#[cfg(not(unix))]
-fn check_owner_and_mode(_: &Path, _: &std::fs::Metadata) -> Result<(), McpError> {
-    Ok(())
-}
-
 /// Refuses a file in a folder anyone may write to without the sticky bit:
 /// anyone could put another file in its place.
 fn check_folder(path: &Path) -> Result<(), McpError> {
-    #[cfg(unix)]
+    use std::os::unix::fs::MetadataExt;
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    if let Ok(metadata) = std::fs::metadata(folder)
+        && metadata.mode() & 0o002 != 0
+        && metadata.mode() & 0o1000 == 0
     {
-        use std::os::unix::fs::MetadataExt;
-        let folder = match path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        if let Ok(metadata) = std::fs::metadata(folder)
-            && metadata.mode() & 0o002 != 0
-            && metadata.mode() & 0o1000 == 0
-        {
-            return Err(McpError::ConfigInsecure {
-                path: path.to_owned(),
-                reason: format!(
-                    "anyone may replace it: its folder `{}` is writable by all (mode {:o})",
-                    folder.display(),
-                    metadata.mode() & 0o7777
-                ),
-            });
-        }
+        return Err(McpError::ConfigInsecure {
+            path: path.to_owned(),
+            reason: format!(
+                "anyone may replace it: its folder `{}` is writable by all (mode {:o})",
+                folder.display(),
+                metadata.mode() & 0o7777
+            ),
+        });
     }
-    #[cfg(not(unix))]
-    let _ = path;
     Ok(())
 }
 
 /// Whether `path` is the user's and nobody else may write it.
 fn private(path: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let me = unsafe { libc::geteuid() };
-        std::fs::metadata(path)
-            .is_ok_and(|metadata| metadata.uid() == me && metadata.mode() & 0o022 == 0)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        true
-    }
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    std::fs::metadata(path)
+        .is_ok_and(|metadata| metadata.uid() == me && metadata.mode() & 0o022 == 0)
 }
 
 /// Where the trusted files are recorded: `$XDG_STATE_HOME/mcp-cli`, else
@@ -299,7 +280,6 @@ pub fn record(canonical: &Path, sha256: &str) -> Result<PathBuf, McpError> {
     let written = (|| {
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(&temporary)?;
         file.write_all(text.as_bytes())?;
@@ -319,26 +299,21 @@ pub fn record(canonical: &Path, sha256: &str) -> Result<PathBuf, McpError> {
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-        builder.mode(0o700);
-        builder.create(dir)?;
-        let metadata = std::fs::metadata(dir)?;
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        if metadata.uid() != unsafe { libc::geteuid() } {
-            return Err(std::io::Error::other(format!(
-                "`{}` belongs to someone else",
-                dir.display()
-            )));
-        }
-        if metadata.mode() & 0o077 != 0 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        }
-        Ok(())
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    builder.mode(0o700);
+    builder.create(dir)?;
+    let metadata = std::fs::metadata(dir)?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if metadata.uid() != unsafe { libc::geteuid() } {
+        return Err(std::io::Error::other(format!(
+            "`{}` belongs to someone else",
+            dir.display()
+        )));
     }
-    #[cfg(not(unix))]
-    builder.create(dir)
+    if metadata.mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }
 
 /// An exclusive lock on `path`, held until the file is dropped.
@@ -348,13 +323,10 @@ fn lock(path: &Path) -> std::io::Result<std::fs::File> {
         .truncate(false)
         .write(true)
         .open(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: a valid descriptor; flock blocks until the lock is ours.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid descriptor; flock blocks until the lock is ours.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(std::io::Error::last_os_error());
     }
     Ok(file)
 }
