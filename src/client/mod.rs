@@ -6,6 +6,7 @@
 //! [`McpError`]s that name the server, the method and the duration.
 
 mod guard;
+mod link;
 mod process;
 mod spawn;
 
@@ -401,9 +402,8 @@ pub struct Started(Result<process::Started, McpError>);
 pub struct Session {
     server: String,
     service: RunningService<RoleClient, Handler>,
-    process: tokio::sync::Mutex<Option<process::ServerProcess>>,
-    stderr: process::StderrTail,
-    activity: process::Activity,
+    /// What carries the messages, and explains a failure.
+    link: link::Link,
     request_timeout: Option<Duration>,
     active: Arc<Mutex<Option<ProgressToken>>>,
     info: ServerInfo,
@@ -412,8 +412,6 @@ pub struct Session {
     abandoned: Arc<AtomicBool>,
     /// The command's deadline, which bounds the stopping too.
     deadline: Option<tokio::time::Instant>,
-    /// The server process's id.
-    pid: Option<u32>,
     /// Call results as the server wrote them.
     raw: guard::RawResults,
 }
@@ -460,13 +458,13 @@ impl Session {
         started: Option<Started>,
     ) -> Result<Self, McpError> {
         let Started(started) = started.unwrap_or_else(|| Self::start(entry, options.debug));
-        let (mut child, stdout, stdin) = started?.attach()?;
+        let (child, stdout, stdin) = started?.attach()?;
         let active = Arc::new(Mutex::new(None));
         let handler = Handler {
             progress: options.progress.clone(),
             active: active.clone(),
         };
-        let activity = stdout.activity();
+        let link = link::Link::child(child, stdout.activity());
         // The size limit is the watched stdout's (MAX_MESSAGE_BYTES): past it
         // the connection ends with an error, where rmcp would drop the line
         // and leave its request waiting.
@@ -492,11 +490,11 @@ impl Session {
         let result = tokio::select! {
             biased;
             result = timed => result,
-            () = activity.quiet_after_garbage(GARBAGE_QUIET) => Err(None),
+            () = link.stuck(GARBAGE_QUIET) => Err(None),
         };
         let mut service = match result {
             Ok(Ok(service)) => service,
-            Ok(Err(_)) if activity.wrote_too_much() => {
+            Ok(Err(_)) if link.overflowed() => {
                 return Err(McpError::MessageTooLarge {
                     server: entry.name.clone(),
                     method: "initialize".to_owned(),
@@ -504,27 +502,18 @@ impl Session {
                 });
             }
             Ok(Err(error)) => {
-                let (stderr, exit_status) = child.settle().await;
-                let wrote_garbage = activity.wrote_garbage();
-                return Err(initialize_error(
-                    &entry.name,
-                    error,
-                    stderr,
-                    exit_status,
-                    wrote_garbage,
-                ));
+                return Err(initialize_error(&entry.name, error, link.explain().await));
             }
             Err(Some(duration)) => {
-                let (stderr, _) = child.settle().await;
                 return Err(McpError::Timeout {
                     server: entry.name.clone(),
                     method: "initialize".to_owned(),
                     duration,
-                    stderr,
+                    stderr: link.explain().await.lines,
                 });
             }
             Err(None) => {
-                let (stderr, _) = child.settle().await;
+                let stderr = link.explain().await.lines;
                 return Err(McpError::Protocol {
                     server: entry.name.clone(),
                     method: "initialize".to_owned(),
@@ -553,7 +542,7 @@ impl Session {
             .any(|version| version.to_string() == info.protocol_version)
         {
             let _ = tokio::time::timeout(Duration::from_millis(100), service.close()).await;
-            child.shutdown(SHUTDOWN_GRACE).await;
+            link.stop(None, SHUTDOWN_GRACE).await;
             return Err(McpError::Protocol {
                 server: entry.name.clone(),
                 method: "initialize".to_owned(),
@@ -569,19 +558,15 @@ impl Session {
                 stderr: Vec::new(),
             });
         }
-        let pid = Some(child.id());
         Ok(Session {
             server: entry.name.clone(),
             service,
-            stderr: child.stderr_tail(),
-            activity,
-            process: tokio::sync::Mutex::new(Some(child)),
+            link,
             request_timeout: options.request_timeout,
             active,
             info,
             abandoned: Arc::new(AtomicBool::new(false)),
             deadline: options.deadline,
-            pid,
             raw,
         })
     }
@@ -709,12 +694,12 @@ impl Session {
         if track_progress {
             *self.active.lock().expect("progress lock") = Some(handle.progress_token.clone());
         }
-        // The server's exit ends the wait, even when a process it started
-        // still holds its stdout open (no end of file would come).
+        // The far end's going ends the wait, even when no end of file
+        // comes (a process the server started holds its stdout).
         let result = tokio::select! {
             biased;
             result = handle.await_response() => result,
-            () = exited(self.pid) => Err(ServiceError::TransportClosed),
+            () = self.link.gone() => Err(ServiceError::TransportClosed),
         };
         guard.id = None;
         if track_progress {
@@ -773,24 +758,19 @@ impl Session {
                     stderr,
                 }
             }
-            ServiceError::TransportClosed if self.activity.wrote_too_much() => {
-                McpError::MessageTooLarge {
-                    server,
-                    method,
-                    why: past_the_limit(),
-                }
-            }
+            ServiceError::TransportClosed if self.link.overflowed() => McpError::MessageTooLarge {
+                server,
+                method,
+                why: past_the_limit(),
+            },
             ServiceError::TransportSend(_) | ServiceError::TransportClosed => {
-                let (stderr, exit_status) = match self.process.lock().await.as_mut() {
-                    Some(process) => process.settle().await,
-                    None => (Vec::new(), None),
-                };
+                let explained = self.link.explain().await;
                 McpError::ConnectionClosed {
                     server,
                     method,
                     request_sent: sent && !matches!(error, ServiceError::TransportSend(_)),
-                    exit_status,
-                    stderr,
+                    exit_status: explained.ended,
+                    stderr: explained.lines,
                 }
             }
             other => McpError::Protocol {
@@ -803,7 +783,7 @@ impl Session {
     }
 
     fn stderr_now(&self) -> Vec<String> {
-        self.stderr.lines()
+        self.link.lines()
     }
 
     /// A `tools/list` page rmcp could not read as one: its tools as sent,
@@ -895,34 +875,14 @@ impl Session {
             ),
             None => wait,
         };
-        let process = self.process.get_mut().take();
         let _ = tokio::time::timeout(left(Duration::from_millis(100)), self.service.close()).await;
-        if let Some(mut process) = process {
-            if self.abandoned.load(Ordering::SeqCst) {
-                // Its stdin is closed now: a server that reads to the end sees
-                // the cancellation and exits by itself.
-                process.wait_exit(CANCEL_GRACE).await;
-            }
-            process.shutdown(left(SHUTDOWN_GRACE)).await;
-        }
+        let cancel_grace = self
+            .abandoned
+            .load(Ordering::SeqCst)
+            .then_some(CANCEL_GRACE);
+        self.link.stop(cancel_grace, left(SHUTDOWN_GRACE)).await;
     }
 }
-
-/// Resolves once the server process `pid` has exited, and a moment more
-/// for an answer it wrote just before to be read; never without a pid.
-async fn exited(pid: Option<u32>) {
-    let Some(pid) = pid else {
-        return std::future::pending().await;
-    };
-    while !process::has_exited(pid) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(EXIT_GRACE).await;
-}
-
-/// How long answers written by a server just before it exited are still
-/// waited for, when its stdout stays open (a process it started holds it).
-const EXIT_GRACE: Duration = Duration::from_millis(500);
 
 /// Sends `notifications/cancelled` for a request whose caller stopped waiting.
 struct CancelOnDrop {
@@ -950,10 +910,13 @@ impl Drop for CancelOnDrop {
 fn initialize_error(
     server: &str,
     error: rmcp::service::ClientInitializeError,
-    stderr: Vec<String>,
-    exit_status: Option<String>,
-    wrote_garbage: bool,
+    explained: link::Explanation,
 ) -> McpError {
+    let link::Explanation {
+        lines: stderr,
+        ended: exit_status,
+        wrote_garbage,
+    } = explained;
     use rmcp::service::ClientInitializeError as E;
     let server = server.to_owned();
     let method = "initialize".to_owned();

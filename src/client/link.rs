@@ -1,0 +1,132 @@
+//! A session's link to its server: what carries the messages, and what
+//! explains a failure.
+//!
+//! The session above asks any link the same questions: what did the far
+//! end say lately, is it gone, did it overflow, what explains a failure,
+//! and stop it. Today the one link is a child process over its stdin and
+//! stdout, explained by its exit status and the lines it wrote. Streamable
+//! HTTP (explained by a status, headers and the first bytes of a body) and
+//! the daemon's socket are links to come: each is a variant here, and
+//! nothing above `client` changes for them.
+
+use std::time::Duration;
+
+use super::process::{self, Activity, ServerProcess, StderrTail};
+
+/// What a session's messages travel through.
+pub(super) enum Link {
+    /// A child process, over its stdin and stdout.
+    Child(Child),
+}
+
+/// A server run as a child process.
+pub(super) struct Child {
+    /// Taken when the session closes.
+    process: tokio::sync::Mutex<Option<ServerProcess>>,
+    stderr: StderrTail,
+    activity: Activity,
+    pid: u32,
+}
+
+/// What explains a failure of the link.
+pub(super) struct Explanation {
+    /// The last lines the far end wrote (stderr, and stdout that is not
+    /// JSON-RPC), with the first ones.
+    pub lines: Vec<String>,
+    /// How the far end ended, when it did (`exit code 1`, `killed by
+    /// SIGSEGV`).
+    pub ended: Option<String>,
+    /// Whether it wrote what is not JSON-RPC where messages go.
+    pub wrote_garbage: bool,
+}
+
+/// How long answers written by a server just before it exited are still
+/// waited for, when its stdout stays open (a process it started holds it).
+const EXIT_GRACE: Duration = Duration::from_millis(500);
+
+impl Link {
+    /// The link over a child process and what its stdout showed.
+    pub(super) fn child(process: ServerProcess, activity: Activity) -> Self {
+        Link::Child(Child {
+            stderr: process.stderr_tail(),
+            pid: process.id(),
+            process: tokio::sync::Mutex::new(Some(process)),
+            activity,
+        })
+    }
+
+    /// The lines the far end wrote lately, as they are now.
+    pub(super) fn lines(&self) -> Vec<String> {
+        match self {
+            Link::Child(child) => child.stderr.lines(),
+        }
+    }
+
+    /// Whether a message past the size limit ended the link.
+    pub(super) fn overflowed(&self) -> bool {
+        match self {
+            Link::Child(child) => child.activity.wrote_too_much(),
+        }
+    }
+
+    /// Resolves once the far end wrote something that is not JSON-RPC and
+    /// then nothing at all for `quiet`: it will not answer.
+    pub(super) async fn stuck(&self, quiet: Duration) {
+        match self {
+            Link::Child(child) => child.activity.quiet_after_garbage(quiet).await,
+        }
+    }
+
+    /// Resolves once the far end is gone, and a moment more for what it
+    /// wrote just before to be read: a child's exit ends the wait even
+    /// while a process it started holds its stdout open (no end of file
+    /// would come).
+    pub(super) async fn gone(&self) {
+        match self {
+            Link::Child(child) => {
+                while !process::has_exited(child.pid) {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                tokio::time::sleep(EXIT_GRACE).await;
+            }
+        }
+    }
+
+    /// What explains a failure, once the far end has had a moment to
+    /// settle (a process that just exited, its last stderr lines).
+    pub(super) async fn explain(&self) -> Explanation {
+        match self {
+            Link::Child(child) => {
+                let (lines, ended) = match child.process.lock().await.as_mut() {
+                    Some(process) => process.settle().await,
+                    None => (child.stderr.lines(), None),
+                };
+                Explanation {
+                    lines,
+                    ended,
+                    wrote_garbage: child.activity.wrote_garbage(),
+                }
+            }
+        }
+    }
+
+    /// Stops the far end, its messages closed already. After a request
+    /// was abandoned, the server first gets `cancel_grace` to read the
+    /// cancellation and end by itself; then `grace` (see
+    /// [`process::SHUTDOWN_GRACE`]).
+    pub(super) async fn stop(&self, cancel_grace: Option<Duration>, grace: Duration) {
+        match self {
+            Link::Child(child) => {
+                let Some(mut process) = child.process.lock().await.take() else {
+                    return;
+                };
+                if let Some(cancel_grace) = cancel_grace {
+                    // Its stdin is closed: a server that reads to the end
+                    // sees the cancellation and exits by itself.
+                    process.wait_exit(cancel_grace).await;
+                }
+                process.shutdown(grace).await;
+            }
+        }
+    }
+}
