@@ -34,6 +34,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
 /// line and the request waits forever) is lifted in its favour.
 pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
 
+/// How long a killed server is waited for, to be reaped.
+const REAP_GRACE: Duration = Duration::from_millis(100);
+
 /// Room in the registry of live groups; a server past it is still stopped
 /// with its command, only not by a forced exit.
 const MAX_LIVE: usize = 1024;
@@ -616,22 +619,25 @@ impl ServerProcess {
         self.kill_group(Signal::Term);
         let _ = tokio::time::timeout(grace, self.wait()).await;
         self.kill_group(Signal::Kill);
+        // Reaped, not left a zombie for a process that lives on (SIGKILL
+        // takes a moment to land).
+        let _ = tokio::time::timeout(REAP_GRACE, self.wait()).await;
     }
 
     fn kill_group(&mut self, signal: Signal) {
-        if let Some(group) = self.group {
-            if signal == Signal::Kill {
-                // Out of the registry before it can be reaped and its number
-                // reused. A process killed here and not waited for is reaped
-                // when mcp-cli exits.
-                unregister(group);
-                self.group = None;
-            }
-            send_to_group(group, signal);
-            if signal == Signal::Kill {
-                let _ = self.child.kill();
-                let _ = self.child.try_wait();
-            }
+        let Some(group) = self.group else {
+            return;
+        };
+        send_to_group(group, signal);
+        if signal == Signal::Kill {
+            // Killed, then forgotten: a forced exit in between kills it
+            // again, harmlessly, where the other order could orphan it. Out
+            // of the registry before it is reaped, so that its number cannot
+            // be reused meanwhile (a zombie keeps it).
+            unregister(group);
+            self.group = None;
+            let _ = self.child.kill();
+            let _ = self.child.try_wait();
         }
     }
 }
@@ -874,5 +880,29 @@ mod tests {
             few.lines(),
             (0..7).map(|l| l.to_string()).collect::<Vec<_>>()
         );
+    }
+
+    /// A server that ignores SIGTERM is killed, and reaped: no zombie is
+    /// left for a process that lives on (the daemon, later).
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_killed_server_is_reaped() {
+        let args = ["-c".to_owned(), "trap '' TERM; sleep 30".to_owned()];
+        let started = start(&Launch {
+            server: "stubborn",
+            command: "sh",
+            args: &args,
+            env: &[],
+            cwd: None,
+            debug: false,
+        })
+        .unwrap();
+        let (process, _stdout, _stdin) = started.attach().unwrap();
+        let pid = process.id();
+        // Its trap is set before it is stopped.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        process.shutdown(Duration::from_millis(100)).await;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+        assert!(stat.is_err(), "left as {stat:?}");
     }
 }
