@@ -153,6 +153,15 @@ impl StdioTransport {
         if self.take_call_result(line, cost) {
             return;
         }
+        // A lone UTF-16 surrogate (Node cuts a string mid-emoji) is read as
+        // U+FFFD, as a browser would, whatever else is wrong with the line.
+        let repaired = repair_surrogates(line);
+        if let Some(fixed) = &repaired
+            && self.take_call_result(fixed, cost)
+        {
+            return;
+        }
+        let line = repaired.as_deref().unwrap_or(line);
         // A batch (JSON-RPC allows one; MCP no longer sends them): each
         // message in it as if on a line of its own, read in place, one
         // level deep.
@@ -173,22 +182,7 @@ impl StdioTransport {
         if parsed_size(line.len(), cost) > memory_bound(line.len()) {
             return self.too_large(line, cost);
         }
-        // A lone UTF-16 surrogate (Node cuts a string mid-emoji) is read as
-        // U+FFFD, as a browser would, whatever else is wrong with the line.
-        let repaired;
-        let mut line = line;
-        let mut parsed = serde_json::from_slice::<RxJsonRpcMessage<RoleClient>>(line);
-        if parsed.is_err()
-            && let Some(fixed) = repair_surrogates(line)
-        {
-            if self.take_call_result(&fixed, cost) {
-                return;
-            }
-            repaired = fixed;
-            line = &repaired;
-            parsed = serde_json::from_slice(line);
-        }
-        let mut message = match parsed {
+        let mut message = match serde_json::from_slice::<RxJsonRpcMessage<RoleClient>>(line) {
             Ok(message) => message,
             Err(error) => return self.unreadable(line, &error),
         };
@@ -231,17 +225,17 @@ impl StdioTransport {
     /// rmcp's type holds, is left to the general path (which keeps an odd
     /// result whole).
     fn take_call_result(&mut self, line: &[u8], cost: usize) -> bool {
-        if !self.pending.values().any(|pending| pending.call) {
+        // An object only: serde would read an array's items as the fields.
+        if !line.starts_with(b"{") || !self.pending.values().any(|pending| pending.call) {
             return false;
         }
+        // Read without building anything, whatever the line holds.
         let Ok(answer) = serde_json::from_slice::<CallAnswer<'_>>(line) else {
             return false;
         };
-        let wire = match &answer.id {
-            NumberOrString::Number(wire) => Some(*wire),
-            NumberOrString::String(text) => text.parse::<i64>().ok(),
-        };
-        let Some(wire) = wire.filter(|wire| self.pending.get(wire).is_some_and(|p| p.call)) else {
+        let Some(wire) =
+            wire_of(answer.id).filter(|wire| self.pending.get(wire).is_some_and(|p| p.call))
+        else {
             return false;
         };
         // The structure of `structuredContent` costs no tree: only the rest's
@@ -302,8 +296,18 @@ impl StdioTransport {
         true
     }
 
-    /// Fails the request `line` answers (every pending one when no id in it
-    /// names one), unparsed: its tree would take more memory than allowed.
+    /// What `line`, not read whole, answers.
+    fn answers(&self, line: &[u8]) -> Answers {
+        match top_level(line) {
+            (_, true) => Answers::Nothing,
+            (Id::Wire(wire), false) if self.pending.contains_key(&wire) => Answers::Request(wire),
+            (Id::Wire(_) | Id::Other, false) => Answers::Nothing,
+            (Id::Absent, false) => Answers::Unknown,
+        }
+    }
+
+    /// Fails the request `line` answers (every pending one when it names
+    /// none), unparsed: its tree would take more memory than allowed.
     fn too_large(&mut self, line: &[u8], cost: usize) {
         let (needed, bound) = (parsed_size(line.len(), cost), memory_bound(line.len()));
         let error = ErrorData::new(
@@ -318,21 +322,16 @@ impl StdioTransport {
             ),
             Some(json!(TOO_LARGE)),
         );
-        // As for a line that does not parse: ids none of ours, or a
-        // `method`, mean it answers nothing sent, and it is skipped.
-        let ids = lenient_ids(line);
-        let wire = ids
-            .iter()
-            .copied()
-            .find(|wire| self.pending.contains_key(wire));
-        if wire.is_none() && (!ids.is_empty() || contains(line, b"\"method\"")) {
-            crate::debug!(
+        // As for a line that does not parse: a `method`, or an id none of
+        // ours, means it answers nothing sent, and it is skipped.
+        match self.answers(line) {
+            Answers::Nothing => crate::debug!(
                 "{}: skipped a message too large to read that answers nothing sent",
                 self.server
-            );
-            return;
+            ),
+            Answers::Request(wire) => self.fail(Some(wire), error),
+            Answers::Unknown => self.fail(None, error),
         }
-        self.fail(wire, error);
     }
 
     /// A line that did not parse as a message rmcp knows. It fails a
@@ -348,26 +347,19 @@ impl StdioTransport {
             )
         };
         let Ok(value) = serde_json::from_slice::<Value>(line) else {
-            // Not JSON (NaN, 1e999, a bad byte, a line of pretty-printed
-            // JSON). Its ids, read leniently: one pending is the request it
-            // answers; ids that are none of ours, or a `method`, mean it
+            // Not JSON (NaN, a bad byte, a line of pretty-printed JSON). Its
+            // top-level `id` and `method`, read leniently: a pending id is
+            // the request it answers; another id, or a `method`, means it
             // answers nothing sent (a forgery, a notification): skipped.
-            let ids = lenient_ids(line);
-            if let Some(wire) = ids
-                .iter()
-                .copied()
-                .find(|wire| self.pending.contains_key(wire))
-            {
-                return self.fail(Some(wire), unreadable(error.to_string()));
-            }
-            if !ids.is_empty() || contains(line, b"\"method\"") {
-                crate::debug!(
+            match self.answers(line) {
+                Answers::Nothing => crate::debug!(
                     "{}: skipped a line that cannot be read: {error}",
                     self.server
-                );
-                return;
+                ),
+                Answers::Request(wire) => self.fail(Some(wire), unreadable(error.to_string())),
+                Answers::Unknown => self.fail(None, unreadable(error.to_string())),
             }
-            return self.fail(None, unreadable(error.to_string()));
+            return;
         };
         // A batch inside a batch: not read.
         if value.is_array() {
@@ -480,9 +472,20 @@ impl Structure {
 /// The answer to a `tools/call`, its result unparsed.
 #[derive(serde::Deserialize)]
 struct CallAnswer<'a> {
-    id: NumberOrString,
+    #[serde(borrow)]
+    id: &'a RawValue,
     #[serde(borrow)]
     result: &'a RawValue,
+}
+
+/// The wire id an `id` names: a number, or a numeric string.
+fn wire_of(id: &RawValue) -> Option<i64> {
+    let text = id.get();
+    text.strip_prefix('"')
+        .and_then(|quoted| quoted.strip_suffix('"'))
+        .unwrap_or(text)
+        .parse()
+        .ok()
 }
 
 /// Just the `structuredContent` of a result.
@@ -602,29 +605,79 @@ fn repair_surrogates(line: &[u8]) -> Option<Vec<u8>> {
     repaired.then_some(out)
 }
 
-/// The ids an unparsable line may carry: the number (or numeric string)
-/// after each `"id":` in it. The TypeScript SDK writes `result` before `id`,
-/// so the first one may belong to the result; the caller takes the one that
-/// names a pending request.
-fn lenient_ids(line: &[u8]) -> Vec<i64> {
-    // On the bytes: a line that is not UTF-8 is not copied to be read.
-    memchr::memmem::find_iter(line, b"\"id\"")
-        .filter_map(|at| {
-            let after = line[at + 4..].trim_ascii_start().strip_prefix(b":")?;
-            let after = after.trim_ascii_start();
-            let after = after.strip_prefix(b"\"").unwrap_or(after);
-            let end = after
-                .iter()
-                .position(|b| !(b.is_ascii_digit() || *b == b'-'))
-                .unwrap_or(after.len());
-            std::str::from_utf8(&after[..end]).ok()?.parse().ok()
-        })
-        .collect()
+/// What a line that is not read whole answers, from its top level.
+enum Answers {
+    /// The pending request of this wire id.
+    Request(i64),
+    /// Nothing sent: it has a `method` (a request or notification from the
+    /// server), or an id that is none of ours.
+    Nothing,
+    /// No top-level `id` or `method` could be read.
+    Unknown,
 }
 
-/// Whether `haystack` holds `needle`.
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    memchr::memmem::find(haystack, needle).is_some()
+/// A top-level `id`, read leniently.
+#[derive(Debug, PartialEq, Eq)]
+enum Id {
+    /// None, or `null` (a request the server could not tell).
+    Absent,
+    /// A number, or a numeric string.
+    Wire(i64),
+    /// Something no request of ours is called.
+    Other,
+}
+
+/// The top-level `id` and whether there is a top-level `method`, read
+/// leniently from a line that may not parse: strings and nesting are
+/// skipped, so an `"id"` inside a result or a log record is not taken for
+/// the message's.
+fn top_level(line: &[u8]) -> (Id, bool) {
+    let (mut id, mut method) = (Id::Absent, false);
+    let mut depth = 0usize;
+    let mut at = 0;
+    while at < line.len() {
+        match line[at] {
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'"' => {
+                let mut end = at + 1;
+                while end < line.len() && line[end] != b'"' {
+                    end += if line[end] == b'\\' { 2 } else { 1 };
+                }
+                let key = &line[at + 1..end.min(line.len())];
+                let after = line.get(end + 1..).unwrap_or_default().trim_ascii_start();
+                if depth == 1
+                    && let Some(value) = after.strip_prefix(b":")
+                {
+                    match key {
+                        b"method" => method = true,
+                        b"id" => {
+                            let value = value.trim_ascii_start();
+                            let unquoted = value.strip_prefix(b"\"").unwrap_or(value);
+                            let digits = unquoted
+                                .iter()
+                                .position(|b| !(b.is_ascii_digit() || *b == b'-'))
+                                .unwrap_or(unquoted.len());
+                            id = match std::str::from_utf8(&unquoted[..digits])
+                                .ok()
+                                .and_then(|digits| digits.parse().ok())
+                            {
+                                Some(wire) => Id::Wire(wire),
+                                None if value.starts_with(b"null") => Id::Absent,
+                                None => Id::Other,
+                            };
+                        }
+                        _ => {}
+                    }
+                }
+                at = end + 1;
+                continue;
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    (id, method)
 }
 
 impl Transport<RoleClient> for StdioTransport {
@@ -749,18 +802,29 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_read_from_a_line_that_does_not_parse() {
+    fn the_top_level_id_and_method_are_read_from_a_line_that_does_not_parse() {
         assert_eq!(
-            lenient_ids(br#"{"jsonrpc":"2.0","id":17,"result":NaN}"#),
-            [17]
+            top_level(br#"{"jsonrpc":"2.0","id":17,"result":NaN}"#),
+            (Id::Wire(17), false)
         );
-        assert_eq!(lenient_ids(br#"{"id" : 5, "x": 1e999}"#), [5]);
         assert_eq!(
-            lenient_ids(br#"{"result":{"id":3,"n":NaN},"jsonrpc":"2.0","id":"42"}"#),
-            [3, 42]
+            top_level(br#"{"id" : 5, "x": 1e999}"#),
+            (Id::Wire(5), false)
         );
-        assert!(lenient_ids(br#"{"id":null,"error":{}}"#).is_empty());
-        assert!(lenient_ids(b"{").is_empty());
+        // The TypeScript SDK writes `result` first; ids inside it are not
+        // the message's, nor is a key's text inside a string.
+        assert_eq!(
+            top_level(br#"{"result":{"id":3,"n":NaN,"s":""id":4"},"jsonrpc":"2.0","id":"42"}"#),
+            (Id::Wire(42), false)
+        );
+        assert_eq!(
+            top_level(br#"{"method":"notifications/message","params":{"data":{"id":7}}}"#),
+            (Id::Absent, true)
+        );
+        assert_eq!(top_level(br#"{"id":null,"error":{}}"#), (Id::Absent, false));
+        assert_eq!(top_level(br#"{"id":[0,0],"x":NaN}"#), (Id::Other, false));
+        assert_eq!(top_level(br#"[{"id":3}]"#), (Id::Absent, false));
+        assert_eq!(top_level(b"{"), (Id::Absent, false));
     }
 
     /// Lines of any shape, answering requests sent or not: reading them

@@ -144,8 +144,8 @@ fn read_pipe(path: &Path, deadline: Instant) -> std::io::Result<Vec<u8>> {
 /// group or by others.
 fn check_owner_and_mode(path: &Path, metadata: &std::fs::Metadata) -> Result<(), McpError> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    // A FIFO others may write could hand in a config of theirs (a pipe of
-    // the shell's own, `<(...)`, is the user's alone; devices are root's).
+    // A FIFO others may write could hand in a config of theirs (devices are
+    // root's).
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     let reason = if metadata.uid() != me && metadata.uid() != 0 {
@@ -153,7 +153,9 @@ fn check_owner_and_mode(path: &Path, metadata: &std::fs::Metadata) -> Result<(),
             "it is owned by user id {}, not by you or root",
             metadata.uid()
         ))
-    } else if (metadata.is_file() || metadata.file_type().is_fifo()) && metadata.mode() & 0o022 != 0
+    } else if metadata.is_file() && metadata.mode() & 0o022 != 0
+        // macOS gives the shell's own pipes (`-c <(...)`) mode 660.
+        || metadata.file_type().is_fifo() && metadata.mode() & 0o002 != 0
     {
         Some(format!(
             "others may write it (mode {:o})",

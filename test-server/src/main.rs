@@ -667,6 +667,21 @@ fn handle_call(srv: &Server, id: &Value, params: &Value) {
                 r#"{{"jsonrpc":"2.0","method":"notifications/message","params":{{"level":"info","data":[{}0]}}}}"#,
                 "0,".repeat(1_000_000)
             )),
+            // The same, with the call's own id inside the log record.
+            "densenoteid" => Some(format!(
+                r#"{{"jsonrpc":"2.0","method":"notifications/message","params":{{"level":"info","data":[{{"id":{id}}},{}0]}}}}"#,
+                "0,".repeat(1_000_000)
+            )),
+            // An answer whose `id` is a million numbers.
+            "denseid" => Some(format!(
+                r#"{{"jsonrpc":"2.0","id":[{}0],"result":{{"content":[]}}}}"#,
+                "0,".repeat(1_000_000)
+            )),
+            // A batch whose first message is that dense notification.
+            "densebatch" => Some(format!(
+                r#"[{{"jsonrpc":"2.0","method":"notifications/message","params":{{"level":"info","data":[{}0]}}}}]"#,
+                "0,".repeat(1_000_000)
+            )),
             "bom" | "strid" => None,
             _ => None,
         };
@@ -689,7 +704,16 @@ fn handle_call(srv: &Server, id: &Value, params: &Value) {
     if let Some(kind) = srv.cfg.bad_answer.as_ref().filter(|kind| {
         !matches!(
             kind.as_str(),
-            "nanlog" | "jsonlog" | "forgenan" | "nested" | "densenote" | "bom" | "strid"
+            "nanlog"
+                | "jsonlog"
+                | "forgenan"
+                | "nested"
+                | "densenote"
+                | "densenoteid"
+                | "denseid"
+                | "densebatch"
+                | "bom"
+                | "strid"
         )
     }) {
         let text = r#"{"type":"text","text":"ok"}"#;
@@ -722,6 +746,11 @@ fn handle_call(srv: &Server, id: &Value, params: &Value) {
                 r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#
                     .to_owned()
             }
+            // A lone surrogate in the text, beside a million numbers.
+            "surdense" => format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":"x\ud83d"}}],"structuredContent":[{}0]}}}}"#,
+                "0,".repeat(1_000_000)
+            ),
             other => format!("unknown --bad-answer {other}"),
         };
         let mut bytes = line.into_bytes();
