@@ -28,6 +28,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ab import ROOT, build  # noqa: E402
+from run import sampled_peak_kib  # noqa: E402
 
 
 def run(argv):
@@ -36,16 +37,7 @@ def run(argv):
     with tempfile.TemporaryFile() as err:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=err)
-        peak = 0
-        while process.poll() is None:
-            try:
-                with open(f"/proc/{process.pid}/status") as status:
-                    for line in status:
-                        if line.startswith("VmHWM:"):
-                            peak = max(peak, int(line.split()[1]))
-            except (FileNotFoundError, ProcessLookupError, ValueError):
-                pass
-            time.sleep(0.0005)
+        peak = sampled_peak_kib(process)
         elapsed = time.perf_counter() - started
         err.seek(0)
         first = err.read().decode(errors="replace").splitlines()[:1]

@@ -58,6 +58,11 @@ def peak_rss_kib(argv, env):
     """VmHWM of the process itself, sampled until it exits."""
     process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return sampled_peak_kib(process)
+
+
+def sampled_peak_kib(process):
+    """VmHWM of a running process (not its children), sampled until it exits."""
     peak = 0
     while process.poll() is None:
         try:

@@ -715,38 +715,7 @@ impl Session {
         let server = self.server.clone();
         let method = method.to_owned();
         match error {
-            // An answer mcp-cli would not parse (see `guard`).
-            ServiceError::McpError(ErrorData { message, data, .. })
-                if data.as_ref().and_then(Value::as_str) == Some(guard::TOO_LARGE) =>
-            {
-                McpError::MessageTooLarge {
-                    server,
-                    method,
-                    why: message.into_owned(),
-                }
-            }
-            // An answer mcp-cli could not read (see `guard`).
-            ServiceError::McpError(ErrorData { message, data, .. })
-                if data.as_ref().and_then(Value::as_str) == Some(guard::UNREADABLE) =>
-            {
-                McpError::Protocol {
-                    server,
-                    method,
-                    message: message.into_owned(),
-                    stderr: self.stderr_now(),
-                }
-            }
-            ServiceError::McpError(ErrorData {
-                code,
-                message,
-                data,
-            }) => McpError::ServerError {
-                server,
-                method,
-                code: code.0,
-                message: message.into_owned(),
-                data: crate::error::error_data(data.as_ref()),
-            },
+            ServiceError::McpError(error) => answer_error(server, method, error, self.stderr_now()),
             ServiceError::Timeout { timeout } => {
                 // rmcp has sent `notifications/cancelled`.
                 self.abandoned.store(true, Ordering::SeqCst);
@@ -907,6 +876,37 @@ impl Drop for CancelOnDrop {
     }
 }
 
+/// The error a JSON-RPC error answer means: one mcp-cli made for an answer
+/// too large to parse or that it could not read (see `guard`), or the
+/// server's own.
+fn answer_error(server: String, method: String, error: ErrorData, stderr: Vec<String>) -> McpError {
+    let ErrorData {
+        code,
+        message,
+        data,
+    } = error;
+    match data.as_ref().and_then(Value::as_str) {
+        Some(guard::TOO_LARGE) => McpError::MessageTooLarge {
+            server,
+            method,
+            why: message.into_owned(),
+        },
+        Some(guard::UNREADABLE) => McpError::Protocol {
+            server,
+            method,
+            message: message.into_owned(),
+            stderr,
+        },
+        _ => McpError::ServerError {
+            server,
+            method,
+            code: code.0,
+            message: message.into_owned(),
+            data: crate::error::error_data(data.as_ref()),
+        },
+    }
+}
+
 fn initialize_error(
     server: &str,
     error: rmcp::service::ClientInitializeError,
@@ -921,36 +921,7 @@ fn initialize_error(
     let server = server.to_owned();
     let method = "initialize".to_owned();
     match error {
-        E::JsonRpcError(ErrorData { message, data, .. })
-            if data.as_ref().and_then(Value::as_str) == Some(guard::TOO_LARGE) =>
-        {
-            McpError::MessageTooLarge {
-                server,
-                method,
-                why: message.into_owned(),
-            }
-        }
-        E::JsonRpcError(ErrorData { message, data, .. })
-            if data.as_ref().and_then(Value::as_str) == Some(guard::UNREADABLE) =>
-        {
-            McpError::Protocol {
-                server,
-                method,
-                message: message.into_owned(),
-                stderr,
-            }
-        }
-        E::JsonRpcError(ErrorData {
-            code,
-            message,
-            data,
-        }) => McpError::ServerError {
-            server,
-            method,
-            code: code.0,
-            message: message.into_owned(),
-            data: crate::error::error_data(data.as_ref()),
-        },
+        E::JsonRpcError(error) => answer_error(server, method, error, stderr),
         E::ConnectionClosed(_) | E::TransportError { .. } if exit_status.is_some() => {
             McpError::ConnectionClosed {
                 server,
