@@ -37,9 +37,9 @@ use std::sync::Arc;
 
 use rmcp::RoleClient;
 use rmcp::model::{
-    CallToolResult, ClientNotification, ClientRequest, ContentBlock, ErrorCode, ErrorData,
-    JsonRpcError, JsonRpcMessage, JsonRpcResponse, MetaObject, NumberOrString, RequestId,
-    ResultType, ServerResult,
+    CallToolResult, ClientNotification, ClientRequest, ContentBlock, CustomResult, ErrorCode,
+    ErrorData, JsonRpcError, JsonRpcMessage, JsonRpcResponse, MetaObject, NumberOrString,
+    RequestId, ResultType, ServerResult,
 };
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
@@ -257,7 +257,9 @@ impl StdioTransport {
             }
         }
         let Ok(parts) = serde_json::from_str::<CallParts<'_>>(answer.result.get()) else {
-            return false;
+            // A part rmcp's type does not hold (a content block of an
+            // unknown type, `isError: "yes"`): the result as plain JSON.
+            return self.take_lenient_call(wire, answer.result);
         };
         let complete = parts
             .result_type
@@ -292,6 +294,51 @@ impl StdioTransport {
                 jsonrpc: Default::default(),
                 id,
                 result: ServerResult::CallToolResult(result),
+            }));
+        true
+    }
+
+    /// Queues the result of call `wire` as plain JSON (for the session to
+    /// read leniently), its `structuredContent` kept as text all the same
+    /// (a `null` stands in its place), with the result as it came. A result
+    /// that is not even that (fields nested past serde_json's limits) is
+    /// left to the general path.
+    fn take_lenient_call(&mut self, wire: i64, result: &RawValue) -> bool {
+        let Ok(fields) =
+            serde_json::from_str::<std::collections::BTreeMap<String, &RawValue>>(result.get())
+        else {
+            return false;
+        };
+        let mut value = serde_json::Map::new();
+        let mut structured = None;
+        for (key, raw) in fields {
+            let field = if key == "structuredContent" {
+                structured = Some(raw);
+                Value::Null
+            } else {
+                match serde_json::from_str(raw.get()) {
+                    Ok(field) => field,
+                    Err(_) => return false,
+                }
+            };
+            value.insert(key, field);
+        }
+        let Some(Pending { id, .. }) = self.pending.remove(&wire) else {
+            return false;
+        };
+        let kept = if self.whole {
+            Some(Kept::Whole(result.to_owned()))
+        } else {
+            structured.map(|structured| Kept::Structured(structured.to_owned()))
+        };
+        if let Some(kept) = kept {
+            self.raw.put(id.clone(), kept);
+        }
+        self.queued
+            .push_back(JsonRpcMessage::Response(JsonRpcResponse {
+                jsonrpc: Default::default(),
+                id,
+                result: ServerResult::CustomResult(CustomResult(Value::Object(value))),
             }));
         true
     }
@@ -491,10 +538,9 @@ fn wire_of(id: &RawValue) -> Option<i64> {
 /// Just the `structuredContent` of a result.
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Skim<'a> {
-    /// It, unparsed.
+struct Skim<'a> {
     #[serde(borrow)]
-    pub structured_content: Option<&'a RawValue>,
+    structured_content: Option<&'a RawValue>,
 }
 
 /// A `tools/call` result as rmcp's type holds it, but `structuredContent`.
@@ -524,6 +570,19 @@ pub enum Kept {
     Whole(Box<RawValue>),
     /// Its `structuredContent` (which rmcp's type then lacks).
     Structured(Box<RawValue>),
+}
+
+impl Kept {
+    /// The `structuredContent` as it came, if there was one.
+    pub fn structured(&self) -> Option<&str> {
+        match self {
+            Kept::Whole(whole) => serde_json::from_str::<Skim<'_>>(whole.get())
+                .ok()?
+                .structured_content
+                .map(RawValue::get),
+            Kept::Structured(structured) => Some(structured.get()),
+        }
+    }
 }
 
 impl RawResults {

@@ -133,8 +133,14 @@ pub enum CallResult {
         raw: Option<guard::Kept>,
     },
     /// One rmcp refuses whole for one odd part (a content block of a type
-    /// it does not know): kept as it came, read leniently.
-    Lenient(Value),
+    /// it does not know): read leniently as plain JSON, and as it came.
+    Lenient {
+        /// The result, to read (`structuredContent` a `null` when `raw`
+        /// has it).
+        value: Value,
+        /// As for [`CallResult::Typed`].
+        raw: Option<guard::Kept>,
+    },
 }
 
 /// One content block of a result.
@@ -176,7 +182,7 @@ impl CallResult {
     pub fn is_error(&self) -> bool {
         match self {
             CallResult::Typed { result, .. } => result.is_error == Some(true),
-            CallResult::Lenient(result) => result.get("isError") == Some(&Value::Bool(true)),
+            CallResult::Lenient { value, .. } => value.get("isError") == Some(&Value::Bool(true)),
         }
     }
 
@@ -232,7 +238,7 @@ impl CallResult {
     /// The blocks of a result kept as it came.
     fn lenient_blocks(&self) -> impl Iterator<Item = Block<'_>> {
         let blocks = match self {
-            CallResult::Lenient(result) => result.get("content").and_then(Value::as_array),
+            CallResult::Lenient { value, .. } => value.get("content").and_then(Value::as_array),
             CallResult::Typed { .. } => None,
         };
         blocks.into_iter().flatten().map(|block| {
@@ -268,48 +274,40 @@ impl CallResult {
 
     /// `structuredContent` as JSON text, when the tool sent it.
     pub fn structured_json(&self) -> Option<Cow<'_, str>> {
-        match self {
-            CallResult::Typed {
-                raw: Some(guard::Kept::Structured(structured)),
-                ..
-            } => Some(Cow::Borrowed(structured.get())),
-            CallResult::Typed {
-                raw: Some(guard::Kept::Whole(whole)),
-                ..
-            } => serde_json::from_str::<guard::Skim<'_>>(whole.get())
-                .ok()?
-                .structured_content
-                .map(|structured| Cow::Borrowed(structured.get())),
-            CallResult::Typed { result, raw: None } => result
-                .structured_content
-                .as_ref()
-                .map(|value| Cow::Owned(value.to_string())),
-            CallResult::Lenient(result) => result
-                .get("structuredContent")
-                .map(|value| Cow::Owned(value.to_string())),
+        let (raw, read) = match self {
+            CallResult::Typed { result, raw } => (raw, result.structured_content.as_ref()),
+            CallResult::Lenient { value, raw } => (raw, value.get("structuredContent")),
+        };
+        match raw {
+            Some(kept) => kept.structured().map(Cow::Borrowed),
+            None => read.map(|value| Cow::Owned(value.to_string())),
         }
     }
 
     /// The whole result as JSON text: as the server wrote it (all its
     /// fields, in its order, numbers exact) when it was kept whole.
     pub fn to_json(&self) -> Cow<'_, str> {
-        match self {
+        let (raw, mut value) = match self {
             CallResult::Typed {
                 raw: Some(guard::Kept::Whole(whole)),
                 ..
-            } => Cow::Borrowed(whole.get()),
-            CallResult::Typed { result, raw } => {
-                let mut value = serde_json::to_value(result).unwrap_or(Value::Null);
-                if let (Some(structured), Some(guard::Kept::Structured(raw))) =
-                    (value.as_object_mut(), raw)
-                {
-                    let parsed = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
-                    structured.insert("structuredContent".to_owned(), parsed);
-                }
-                Cow::Owned(value.to_string())
             }
-            CallResult::Lenient(result) => Cow::Owned(result.to_string()),
+            | CallResult::Lenient {
+                raw: Some(guard::Kept::Whole(whole)),
+                ..
+            } => return Cow::Borrowed(whole.get()),
+            CallResult::Typed { result, raw } => {
+                (raw, serde_json::to_value(result).unwrap_or(Value::Null))
+            }
+            CallResult::Lenient { value, raw } => (raw, value.clone()),
+        };
+        if let (Some(fields), Some(guard::Kept::Structured(structured))) =
+            (value.as_object_mut(), raw)
+        {
+            let parsed = serde_json::from_str(structured.get()).unwrap_or(Value::Null);
+            fields.insert("structuredContent".to_owned(), parsed);
         }
+        Cow::Owned(value.to_string())
     }
 }
 
@@ -664,7 +662,7 @@ impl Session {
                 // Absent when rmcp read it, not mcp-cli (see `guard`).
                 raw: self.raw.take(&id),
             }),
-            (other, _) => self.lenient_result(&other),
+            (other, id) => self.lenient_result(&other, self.raw.take(&id)),
         }
     }
 
@@ -781,7 +779,11 @@ impl Session {
     /// when it is one all the same (`content` or `structuredContent`), with
     /// an `isError` that is true or false. A block of a type mcp-cli does
     /// not know is shown by its type (and whole under `--json`).
-    fn lenient_result(&self, result: &ServerResult) -> Result<CallResult, McpError> {
+    fn lenient_result(
+        &self,
+        result: &ServerResult,
+        raw: Option<guard::Kept>,
+    ) -> Result<CallResult, McpError> {
         let value = serde_json::to_value(result).unwrap_or(Value::Null);
         let content = value.get("content");
         let shaped = content.is_some_and(Value::is_array)
@@ -803,7 +805,7 @@ impl Session {
                 stderr: Vec::new(),
             });
         }
-        Ok(CallResult::Lenient(value))
+        Ok(CallResult::Lenient { value, raw })
     }
 
     fn unexpected(&self, method: &str, result: &ServerResult) -> McpError {

@@ -746,6 +746,11 @@ fn handle_call(srv: &Server, id: &Value, params: &Value) {
                 r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#
                     .to_owned()
             }
+            // A content block of an unknown type, beside a million numbers.
+            "odddense" => format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":"x"}},{{"type":"hologram"}}],"structuredContent":[{}0]}}}}"#,
+                "0,".repeat(1_000_000)
+            ),
             // A lone surrogate in the text, beside a million numbers.
             "surdense" => format!(
                 r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":"x\ud83d"}}],"structuredContent":[{}0]}}}}"#,
