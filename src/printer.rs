@@ -349,9 +349,12 @@ impl Printer {
             std::io::BufWriter::with_capacity(total.clamp(1, 64 * 1024), std::io::stdout().lock());
         pieces
             .iter()
-            .try_for_each(|piece| match sanitise {
-                true => write_escaped(piece, true, &mut stdout),
-                false => stdout.write_all(piece.as_bytes()),
+            .try_for_each(|piece| {
+                if sanitise {
+                    write_escaped(piece, true, &mut stdout)
+                } else {
+                    stdout.write_all(piece.as_bytes())
+                }
             })
             .and_then(|()| stdout.flush())
             .map_err(McpError::Output)

@@ -279,12 +279,25 @@ impl StdioTransport {
         result.content = parts.content.unwrap_or_default();
         result.is_error = parts.is_error;
         result.meta = parts.meta;
+        let read = ServerResult::CallToolResult(result);
+        self.answer_call(id, read, answer.result, parts.structured_content);
+        true
+    }
+
+    /// Queues the answer to call `id`, `read` as rmcp will hand it on, and
+    /// keeps what `result` came as: all of it under `--json`, else its
+    /// `structuredContent`.
+    fn answer_call(
+        &mut self,
+        id: RequestId,
+        read: ServerResult,
+        result: &RawValue,
+        structured: Option<&RawValue>,
+    ) {
         let kept = if self.whole {
-            Some(Kept::Whole(answer.result.to_owned()))
+            Some(Kept::Whole(result.to_owned()))
         } else {
-            parts
-                .structured_content
-                .map(|structured| Kept::Structured(structured.to_owned()))
+            structured.map(|structured| Kept::Structured(structured.to_owned()))
         };
         if let Some(kept) = kept {
             self.raw.put(id.clone(), kept);
@@ -293,9 +306,8 @@ impl StdioTransport {
             .push_back(JsonRpcMessage::Response(JsonRpcResponse {
                 jsonrpc: Default::default(),
                 id,
-                result: ServerResult::CallToolResult(result),
+                result: read,
             }));
-        true
     }
 
     /// Queues the result of call `wire` as plain JSON (for the session to
@@ -326,20 +338,8 @@ impl StdioTransport {
         let Some(Pending { id, .. }) = self.pending.remove(&wire) else {
             return false;
         };
-        let kept = if self.whole {
-            Some(Kept::Whole(result.to_owned()))
-        } else {
-            structured.map(|structured| Kept::Structured(structured.to_owned()))
-        };
-        if let Some(kept) = kept {
-            self.raw.put(id.clone(), kept);
-        }
-        self.queued
-            .push_back(JsonRpcMessage::Response(JsonRpcResponse {
-                jsonrpc: Default::default(),
-                id,
-                result: ServerResult::CustomResult(CustomResult(Value::Object(value))),
-            }));
+        let read = ServerResult::CustomResult(CustomResult(Value::Object(value)));
+        self.answer_call(id, read, result, structured);
         true
     }
 
@@ -626,6 +626,12 @@ fn repair_surrogates(line: &[u8]) -> Option<Vec<u8>> {
         (line.get(at..at + 2)? == b"\\u").then_some(())?;
         hex(at + 2)
     };
+    // Most lines hold no surrogate escape at all: they are not copied.
+    let surrogate = memchr::memmem::find_iter(line, b"\\u")
+        .any(|at| matches!(line.get(at + 2), Some(b'd' | b'D')));
+    if !surrogate {
+        return None;
+    }
     let mut out = Vec::with_capacity(line.len());
     let mut repaired = false;
     let mut index = 0;

@@ -368,12 +368,11 @@ fn repeated_keys(text: &str) -> Vec<(String, usize)> {
                     && let Some(Some(keys)) = open.last_mut()
                 {
                     // `"\u0061"` is the key `"a"`.
-                    let key = match raw.contains('\\') {
-                        true => {
-                            serde_json::from_str::<String>(&text[at..=end.min(bytes.len() - 1)])
-                                .map_or(Cow::Borrowed(raw), Cow::Owned)
-                        }
-                        false => Cow::Borrowed(raw),
+                    let key = if raw.contains('\\') {
+                        serde_json::from_str::<String>(&text[at..=end.min(bytes.len() - 1)])
+                            .map_or(Cow::Borrowed(raw), Cow::Owned)
+                    } else {
+                        Cow::Borrowed(raw)
                     };
                     if let Some(key) = keys.replace(key) {
                         repeated.push((key.into_owned(), line));
