@@ -53,6 +53,15 @@ pub fn watch(json: bool) -> (watch::Receiver<Option<u8>>, impl FnOnce()) {
     (receiver, start)
 }
 
+/// The exit code of the first signal received, if one came: for a wait
+/// that runs before the async runtime (a config pipe) to end on it.
+pub fn received() -> Option<u8> {
+    match unix::FIRST.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => None,
+        signal => Some(exit_code(signal)),
+    }
+}
+
 /// Runs `work` with forced exits held back, so that one cannot come between
 /// two steps that must go together (a server's start and its registration);
 /// a forced exit asked for meanwhile happens right after. (Not a blocked
@@ -98,7 +107,7 @@ mod unix {
     /// The pipe's write end, for the handler.
     static WRITE_END: AtomicI32 = AtomicI32::new(-1);
     /// The first signal received (0: none yet).
-    static FIRST: AtomicI32 = AtomicI32::new(0);
+    pub(super) static FIRST: AtomicI32 = AtomicI32::new(0);
     /// Set while forced exits are held back.
     static HOLD: AtomicBool = AtomicBool::new(false);
     /// A forced exit held back: its signal (0: none).

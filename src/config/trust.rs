@@ -62,7 +62,11 @@ pub fn key(path: &Path) -> std::io::Result<PathBuf> {
 /// pipe (`-c <(...)`, a FIFO) is read until `deadline`, not forever.
 pub fn read(path: &Path, deadline: Instant) -> Result<String, McpError> {
     let read_error = |source: std::io::Error| {
-        if source.kind() == std::io::ErrorKind::NotFound {
+        if source.kind() == std::io::ErrorKind::Interrupted
+            && let Some(signal) = crate::signals::received()
+        {
+            McpError::Interrupted { signal }
+        } else if source.kind() == std::io::ErrorKind::NotFound {
             McpError::ConfigNotFound {
                 explicit: Some(path.to_owned()),
                 searched: Vec::new(),
@@ -131,13 +135,26 @@ fn read_pipe(path: &Path, deadline: Instant) -> std::io::Result<Vec<u8>> {
         });
         let _ = sender.send(read);
     });
-    let left = deadline.saturating_duration_since(Instant::now());
-    receiver.recv_timeout(left).unwrap_or_else(|_| {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "it is a pipe that did not end within MCP_TIMEOUT: is anything writing to it?",
-        ))
-    })
+    // In slices, so that a signal (Ctrl-C) ends the wait at once.
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match receiver.recv_timeout(left.min(std::time::Duration::from_millis(20))) {
+            Ok(read) => return read,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(std::io::Error::other("the thread reading it failed"));
+            }
+            Err(_) if left.is_zero() => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "it is a pipe that did not end within MCP_TIMEOUT: is anything writing to it?",
+                ));
+            }
+            Err(_) if crate::signals::received().is_some() => {
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 /// Refuses a file owned by another user (root excepted), or writable by its

@@ -413,6 +413,39 @@ fn a_config_pipe_is_read_within_the_deadline() {
     run.expect_error(3, "OPERATION_CANCELLED");
 }
 
+/// Ctrl-C ends the wait for a config pipe at once, not when the forced
+/// exit's 3 s backstop fires.
+#[test]
+fn ctrl_c_ends_the_wait_for_a_config_pipe() {
+    let sandbox = Sandbox::new();
+    let fifo = sandbox.path().join("config.fifo");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let child = sandbox
+        .command(&["-c", fifo.to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once its reader thread waits on the pipe: the handlers are in place.
+    let tasks = format!("/proc/{}/task", child.id());
+    let waiting = crate::support::wait_for(Duration::from_secs(10), || {
+        std::fs::read_dir(&tasks).is_ok_and(|tasks| tasks.count() >= 2)
+    });
+    assert!(waiting, "no reader thread");
+    let signalled = std::time::Instant::now();
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let run = crate::support::finish(child);
+    run.expect_error(130, "INTERRUPTED");
+    let after = signalled.elapsed();
+    assert!(after < Duration::from_millis(2500), "took {after:?}");
+}
+
 /// A config is read up to 16 MiB: `-c /dev/zero` ends at once.
 #[test]
 fn an_endless_config_is_refused() {
