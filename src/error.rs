@@ -328,6 +328,19 @@ pub enum McpError {
         stderr: Vec<String>,
     },
 
+    /// A `tools/call` result that breaks the spec (`content` not an array,
+    /// `isError` not a boolean): the tool ran, but its answer is not read.
+    /// Under `--json`, what arrived goes to stdout all the same.
+    #[error("server `{server}` broke the protocol during `tools/call`: {message}")]
+    BadResult {
+        /// The server.
+        server: String,
+        /// What is wrong, naming the field.
+        message: String,
+        /// The result as it came, when it was kept (`--json`).
+        arrived: Option<String>,
+    },
+
     /// The server wrote a message past what mcp-cli reads: past
     /// 256 MiB, or one whose
     /// parsed form would not fit the memory bound.
@@ -490,7 +503,7 @@ impl McpError {
             McpError::ToolError { .. } => "TOOL_ERROR",
             McpError::ServerError { .. } => "SERVER_ERROR",
             McpError::ToolExecutionFailed { .. } => "TOOL_EXECUTION_FAILED",
-            McpError::Protocol { .. } => "PROTOCOL_ERROR",
+            McpError::Protocol { .. } | McpError::BadResult { .. } => "PROTOCOL_ERROR",
             McpError::MessageTooLarge { .. } => "MESSAGE_TOO_LARGE",
             McpError::Spawn { .. } => "SERVER_SPAWN_FAILED",
             McpError::ConnectionClosed { .. } => "CONNECTION_CLOSED",
@@ -536,6 +549,7 @@ impl McpError {
             | McpError::ServerError { .. }
             | McpError::ToolExecutionFailed { .. }
             | McpError::Protocol { .. }
+            | McpError::BadResult { .. }
             | McpError::MessageTooLarge { .. } => exit::SERVER,
             McpError::HttpStatus {
                 status: 401 | 403, ..
@@ -807,6 +821,9 @@ impl McpError {
             McpError::MessageTooLarge { .. } => {
                 "nothing on this side changes the size of that answer; report it to the server's authors".to_owned()
             }
+            McpError::BadResult { server, .. } => format!(
+                "the tool ran, but its result breaks the MCP spec; do not call it again as is, and report it to the authors of `{server}` (--json prints what arrived)"
+            ),
             McpError::Protocol { server, .. } => format!(
                 "the server `{server}` does not speak MCP over stdio as expected; run it with MCP_DEBUG=1 to see all it writes"
             ),

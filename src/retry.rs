@@ -136,6 +136,7 @@ pub fn is_transient(error: &McpError) -> bool {
         | McpError::ServerError { .. }
         | McpError::ToolExecutionFailed { .. }
         | McpError::Protocol { .. }
+        | McpError::BadResult { .. }
         | McpError::MessageTooLarge { .. }
         | McpError::OperationCancelled { .. }
         | McpError::Interrupted { .. }

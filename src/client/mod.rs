@@ -786,24 +786,46 @@ impl Session {
     ) -> Result<CallResult, McpError> {
         let value = serde_json::to_value(result).unwrap_or(Value::Null);
         let content = value.get("content");
-        let shaped = content.is_some_and(Value::is_array)
-            || (content.is_none() && value.get("structuredContent").is_some());
-        if !shaped {
+        let structured = value.get("structuredContent");
+        if content.is_none() && structured.is_none() && value.get("resultType").is_some() {
             return Err(self.unexpected("tools/call", result));
+        }
+        let bad = |message: String| McpError::BadResult {
+            server: self.server.clone(),
+            message,
+            arrived: raw.as_ref().and_then(|kept| match kept {
+                guard::Kept::Whole(whole) => Some(whole.get().to_owned()),
+                guard::Kept::Structured(_) => None,
+            }),
+        };
+        let shown = |field: &Value| crate::error::error_data(Some(field)).unwrap_or_default();
+        match content {
+            Some(content) if !content.is_array() => {
+                return Err(bad(format!(
+                    "`content` must be an array of content blocks, found {}",
+                    shown(content)
+                )));
+            }
+            None if structured.is_none() => {
+                let fields: Vec<&str> = value
+                    .as_object()
+                    .map(|fields| fields.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                return Err(bad(format!(
+                    "a result needs `content` or `structuredContent` (it has: {})",
+                    fields.join(", ")
+                )));
+            }
+            _ => {}
         }
         if let Some(flag) = value.get("isError")
             && !flag.is_boolean()
             && !flag.is_null()
         {
-            return Err(McpError::Protocol {
-                server: self.server.clone(),
-                method: "tools/call".to_owned(),
-                message: format!(
-                    "`isError` must be true or false, found {}",
-                    crate::error::error_data(Some(flag)).unwrap_or_default()
-                ),
-                stderr: Vec::new(),
-            });
+            return Err(bad(format!(
+                "`isError` must be true or false, found {}",
+                shown(flag)
+            )));
         }
         Ok(CallResult::Lenient { value, raw })
     }

@@ -215,7 +215,19 @@ pub async fn call(context: &Context, target: &str, rest: &[String]) -> Result<()
     };
     let printed = match result {
         Ok(value) => print_result(context, server, &tool, &value),
-        Err(error) => Err(error),
+        Err(error) => {
+            // Data all the same: what the tool answered, under `--json`
+            // (the error, which follows on stderr, is what counts).
+            if let McpError::BadResult {
+                arrived: Some(arrived),
+                ..
+            } = &error
+                && context.printer.json()
+            {
+                let _ = context.printer.out_json_text(arrived);
+            }
+            Err(error)
+        }
     };
     if waited_out.load(Ordering::SeqCst) && stdin_came_late() {
         context.printer.warn(&format!(

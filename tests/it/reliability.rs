@@ -577,6 +577,14 @@ fn an_odd_result_is_read_leniently() {
         &run.stderr,
         "`isError` must be true or false, found \"yes\"",
     );
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    // Under --json, what arrived is printed all the same; the error is
+    // the one object on stderr.
+    let run = sandbox.run(&["--json", "call", "odd", "fail", "{}"]);
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert_eq!(run.json()["isError"], "yes");
+    let error: serde_json::Value = serde_json::from_str(run.stderr.trim()).unwrap();
+    assert_eq!(error["error"], "PROTOCOL_ERROR");
 }
 
 /// An answer that does not parse fails its call at once, naming the
