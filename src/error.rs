@@ -203,23 +203,12 @@ pub enum McpError {
     /// An `MCP_*` setting has a value that cannot be used.
     #[error("invalid value `{value}` for `{var}`: expected {expected}")]
     InvalidSetting {
-        /// The variable.
-        var: &'static str,
+        /// The variable (or the setting, such as a server's header).
+        var: std::borrow::Cow<'static, str>,
         /// Its value.
         value: String,
         /// What it should be.
-        expected: &'static str,
-    },
-
-    /// The server needs a transport this build does not have (HTTP).
-    #[error(
-        "server `{server}` is an HTTP server (`{url}`); this build of mcp-cli speaks stdio only"
-    )]
-    TransportUnsupported {
-        /// The server.
-        server: String,
-        /// Its URL.
-        url: String,
+        expected: std::borrow::Cow<'static, str>,
     },
 
     /// No server of that name in the config (or it is disabled there).
@@ -396,6 +385,43 @@ pub enum McpError {
         status: u16,
         /// How long the server asked to wait (`Retry-After`), when it did.
         retry_after: Option<Duration>,
+        /// Its `WWW-Authenticate` challenge, on 401 and 403.
+        challenge: Option<String>,
+        /// The first bytes of its body, when they say something.
+        body: Option<String>,
+    },
+
+    /// A remote server could not be reached: its name did not resolve, the
+    /// connection was refused or reset, or TLS failed.
+    #[error("cannot reach server `{server}` at {url}: {reason}")]
+    Unreachable {
+        /// The server.
+        server: String,
+        /// Its URL as written, secrets masked.
+        url: String,
+        /// What failed, in a few words.
+        reason: String,
+        /// The chain of causes, outermost first.
+        causes: Vec<String>,
+        /// Whether trying again may help (a refused connection, a failed
+        /// lookup) or not (a certificate that is not trusted).
+        transient: bool,
+        /// What to do about it.
+        fix: String,
+    },
+
+    /// A remote endpoint answered with something that is not MCP: a login
+    /// page, a captive portal, a proxy's error page.
+    #[error("server `{server}` answered `{method}` with {found}, not JSON-RPC")]
+    NotJsonRpc {
+        /// The server.
+        server: String,
+        /// The request method.
+        method: String,
+        /// What came instead (a content type, a status).
+        found: String,
+        /// The first bytes of what came, when known.
+        body: Option<String>,
     },
 
     /// One request took longer than its per-request timeout.
@@ -494,7 +520,6 @@ impl McpError {
             McpError::StateWrite { .. } => "STATE_WRITE_FAILED",
             McpError::MissingEnvVar { .. } => "MISSING_ENV_VAR",
             McpError::InvalidSetting { .. } => "INVALID_SETTING",
-            McpError::TransportUnsupported { .. } => "TRANSPORT_UNSUPPORTED",
             McpError::ServerNotFound { .. } => "SERVER_NOT_FOUND",
             McpError::ToolNotFound { .. } => "TOOL_NOT_FOUND",
             McpError::ToolDisabled { .. } => "TOOL_DISABLED",
@@ -511,6 +536,8 @@ impl McpError {
                 status: 401 | 403, ..
             } => "AUTH_REQUIRED",
             McpError::HttpStatus { .. } => "HTTP_ERROR",
+            McpError::Unreachable { .. } => "CONNECTION_FAILED",
+            McpError::NotJsonRpc { .. } => "PROTOCOL_ERROR",
             McpError::Timeout { .. } => "TIMEOUT",
             McpError::OperationCancelled { .. } => "OPERATION_CANCELLED",
             McpError::MaxRetriesExceeded { .. } => "MAX_RETRIES_EXCEEDED",
@@ -538,7 +565,6 @@ impl McpError {
             | McpError::StateWrite { .. }
             | McpError::MissingEnvVar { .. }
             | McpError::InvalidSetting { .. }
-            | McpError::TransportUnsupported { .. }
             | McpError::ServerNotFound { .. }
             | McpError::ToolNotFound { .. }
             | McpError::ToolDisabled { .. }
@@ -550,7 +576,8 @@ impl McpError {
             | McpError::ToolExecutionFailed { .. }
             | McpError::Protocol { .. }
             | McpError::BadResult { .. }
-            | McpError::MessageTooLarge { .. } => exit::SERVER,
+            | McpError::MessageTooLarge { .. }
+            | McpError::NotJsonRpc { .. } => exit::SERVER,
             McpError::HttpStatus {
                 status: 401 | 403, ..
             } => exit::AUTH,
@@ -559,6 +586,7 @@ impl McpError {
             }
             McpError::HttpStatus { .. } => exit::SERVER,
             McpError::Spawn { .. }
+            | McpError::Unreachable { .. }
             | McpError::ConnectionClosed { .. }
             | McpError::Timeout { .. }
             | McpError::OperationCancelled { .. } => exit::NETWORK,
@@ -686,6 +714,17 @@ impl McpError {
                 ..
             } => vec![format!("was running: {during}")],
             McpError::MaxRetriesExceeded { source, .. } => source.details(),
+            McpError::HttpStatus {
+                challenge, body, ..
+            } => challenge
+                .iter()
+                .map(|challenge| format!("WWW-Authenticate: {challenge}"))
+                .chain(body.iter().map(|body| format!("body: {body}")))
+                .collect(),
+            McpError::NotJsonRpc {
+                body: Some(body), ..
+            } => vec![format!("it began: {body}")],
+            McpError::Unreachable { causes, .. } => causes.clone(),
             _ => Vec::new(),
         }
     }
@@ -773,9 +812,6 @@ impl McpError {
             McpError::InvalidSetting { var, .. } => {
                 format!("unset {var} or give it a valid value; see `mcp-cli --help`")
             }
-            McpError::TransportUnsupported { server, .. } => format!(
-                "run `{server}` over stdio (`command` in the config) or through a stdio bridge such as `npx mcp-remote <url>`"
-            ),
             McpError::ServerNotFound { disabled: true, .. } => {
                 "remove `\"disabled\": true` from its entry to use it".to_owned()
             }
@@ -843,8 +879,18 @@ impl McpError {
                 "the server `{server}` exited; run it by hand or with MCP_DEBUG=1 to see why"
             ),
             McpError::HttpStatus { status: 401 | 403, server, .. } => format!(
-                "check the credentials in the `headers` of `{server}` in the config"
+                "the server wants credentials: give them in the `headers` of `{server}` in the config (for example `\"Authorization\": \"Bearer ${{TOKEN}}\"`), or with --header for a URL"
             ),
+            McpError::HttpStatus { status: 404 | 405, .. } => {
+                "check the `url`: the path may be wrong (MCP endpoints often end in /mcp, legacy ones in /sse)".to_owned()
+            }
+            McpError::HttpStatus { status, server, .. } if *status < 500 && *status != 429 => format!(
+                "the server `{server}` refused the request; check the `url` and `headers`"
+            ),
+            McpError::Unreachable { fix, .. } => fix.clone(),
+            McpError::NotJsonRpc { .. } => {
+                "something other than an MCP server answered (a login page, a captive portal, a proxy): check the `url`, the network, and HTTPS_PROXY/NO_PROXY".to_owned()
+            }
             McpError::HttpStatus { server, .. } => format!(
                 "the server `{server}` is failing or overloaded; try again later"
             ),

@@ -162,6 +162,7 @@ fn prepare(
         with_descriptions,
         signals,
         early: Default::default(),
+        warned: Default::default(),
     };
     Ok((context, command))
 }

@@ -110,6 +110,7 @@ pub fn is_transient(error: &McpError) -> bool {
         McpError::Spawn { source, .. } => spawn_is_transient(source),
         McpError::ConnectionClosed { .. } | McpError::Timeout { .. } => true,
         McpError::HttpStatus { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+        McpError::Unreachable { transient, .. } => *transient,
         McpError::MaxRetriesExceeded { .. } | McpError::Several(..) => false,
         McpError::Usage { .. }
         | McpError::MissingArgument { .. }
@@ -126,7 +127,6 @@ pub fn is_transient(error: &McpError) -> bool {
         | McpError::StateWrite { .. }
         | McpError::MissingEnvVar { .. }
         | McpError::InvalidSetting { .. }
-        | McpError::TransportUnsupported { .. }
         | McpError::ServerNotFound { .. }
         | McpError::ToolNotFound { .. }
         | McpError::ToolDisabled { .. }
@@ -138,6 +138,7 @@ pub fn is_transient(error: &McpError) -> bool {
         | McpError::Protocol { .. }
         | McpError::BadResult { .. }
         | McpError::MessageTooLarge { .. }
+        | McpError::NotJsonRpc { .. }
         | McpError::OperationCancelled { .. }
         | McpError::Interrupted { .. }
         | McpError::Output(_) => false,
@@ -480,6 +481,8 @@ mod tests {
             method: "tools/call".into(),
             status: 503,
             retry_after: Some(Duration::from_millis(wait)),
+            challenge: None,
+            body: None,
         };
         let config = RetryConfig {
             max_attempts: 3,
@@ -569,6 +572,8 @@ mod tests {
             method: "tools/call".into(),
             status,
             retry_after: None,
+            challenge: None,
+            body: None,
         };
         for status in [429, 502, 503, 504] {
             assert!(is_transient(&http(status)), "{status}");
@@ -625,13 +630,9 @@ mod tests {
                 path: "x".into(),
             },
             McpError::InvalidSetting {
-                var: "MCP_TIMEOUT",
+                var: "MCP_TIMEOUT".into(),
                 value: "x".into(),
-                expected: "e",
-            },
-            McpError::TransportUnsupported {
-                server: "s".into(),
-                url: "http://h".into(),
+                expected: "e".into(),
             },
             McpError::ServerNotFound {
                 server: "s".into(),

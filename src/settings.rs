@@ -60,9 +60,9 @@ impl Settings {
                         .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
                         .map(Duration::from_secs_f64)
                         .ok_or(McpError::InvalidSetting {
-                            var,
+                            var: var.into(),
                             value,
-                            expected: "a positive number of seconds, under 1000000000",
+                            expected: "a positive number of seconds, under 1000000000".into(),
                         })
                 })
                 .transpose()
@@ -76,9 +76,9 @@ impl Settings {
                         .ok()
                         .filter(|n| *n >= min && *n <= u64::from(u32::MAX))
                         .ok_or(McpError::InvalidSetting {
-                            var,
+                            var: var.into(),
                             value,
-                            expected,
+                            expected: expected.into(),
                         })
                 })
                 .transpose()
@@ -89,9 +89,9 @@ impl Settings {
                     "1" | "true" | "yes" | "on" => Ok(true),
                     "0" | "false" | "no" | "off" => Ok(false),
                     _ => Err(McpError::InvalidSetting {
-                        var,
+                        var: var.into(),
                         value,
-                        expected: "true or false",
+                        expected: "true or false".into(),
                     }),
                 })
                 .transpose()
@@ -158,7 +158,7 @@ mod tests {
         ] {
             let error = from(&[(var, value)]).unwrap_err();
             assert!(
-                matches!(&error, McpError::InvalidSetting { var: v, .. } if *v == var),
+                matches!(&error, McpError::InvalidSetting { var: v, .. } if v == var),
                 "{var}={value}: {error:?}"
             );
         }

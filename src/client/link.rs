@@ -17,6 +17,15 @@ use super::process::{self, Activity, ServerProcess, StderrTail};
 pub(super) enum Link {
     /// A child process, over its stdin and stdout.
     Child(Child),
+    /// A remote endpoint, over HTTP.
+    Remote(Remote),
+}
+
+/// A server reached over HTTP.
+pub(super) struct Remote {
+    server: String,
+    /// The URL as written, secrets masked.
+    shown: String,
 }
 
 /// A server run as a child process.
@@ -55,10 +64,19 @@ impl Link {
         })
     }
 
+    /// The link to a remote server.
+    pub(super) fn remote(server: &str, shown: &str) -> Self {
+        Link::Remote(Remote {
+            server: server.to_owned(),
+            shown: shown.to_owned(),
+        })
+    }
+
     /// The lines the far end wrote lately, as they are now.
     pub(super) fn lines(&self) -> Vec<String> {
         match self {
             Link::Child(child) => child.stderr.lines(),
+            Link::Remote(_) => Vec::new(),
         }
     }
 
@@ -66,6 +84,28 @@ impl Link {
     pub(super) fn overflowed(&self) -> bool {
         match self {
             Link::Child(child) => child.activity.wrote_too_much(),
+            Link::Remote(_) => false,
+        }
+    }
+
+    /// What a transport error means, when the link can tell (an HTTP
+    /// status, a refused connection); `sent` tells whether the request may
+    /// have gone out.
+    pub(super) fn failure(
+        &self,
+        method: &str,
+        error: &(dyn std::error::Error + 'static),
+        sent: bool,
+    ) -> Option<crate::error::McpError> {
+        match self {
+            Link::Child(_) => None,
+            Link::Remote(remote) => Some(super::http::failure(
+                &remote.server,
+                &remote.shown,
+                method,
+                error,
+                sent,
+            )),
         }
     }
 
@@ -74,6 +114,7 @@ impl Link {
     pub(super) async fn stuck(&self, quiet: Duration) {
         match self {
             Link::Child(child) => child.activity.quiet_after_garbage(quiet).await,
+            Link::Remote(_) => std::future::pending().await,
         }
     }
 
@@ -89,6 +130,8 @@ impl Link {
                 }
                 tokio::time::sleep(EXIT_GRACE).await;
             }
+            // A remote end that goes away fails the request itself.
+            Link::Remote(_) => std::future::pending().await,
         }
     }
 
@@ -107,6 +150,11 @@ impl Link {
                     wrote_garbage: child.activity.wrote_garbage(),
                 }
             }
+            Link::Remote(_) => Explanation {
+                lines: Vec::new(),
+                ended: None,
+                wrote_garbage: false,
+            },
         }
     }
 
@@ -127,6 +175,8 @@ impl Link {
                 }
                 process.shutdown(grace).await;
             }
+            // Closing the session ended it (DELETE of the HTTP session).
+            Link::Remote(_) => {}
         }
     }
 }

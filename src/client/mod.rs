@@ -6,6 +6,7 @@
 //! [`McpError`]s that name the server, the method and the duration.
 
 mod guard;
+mod http;
 mod link;
 mod process;
 mod spawn;
@@ -25,6 +26,7 @@ use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService, Ser
 use rmcp::{ClientHandler, Peer, RoleClient, ServiceExt};
 use serde_json::{Map, Value};
 
+pub use http::{host_of, is_plain_remote};
 use process::MAX_MESSAGE_BYTES;
 pub use process::{SHUTDOWN_GRACE, become_subreaper, stop_all, stop_orphans};
 
@@ -356,6 +358,28 @@ fn as_written(error: McpError, substituted: &[(String, String)]) -> McpError {
     }
 }
 
+/// Starts a stdio server's process.
+fn launch(entry: &ServerEntry, debug: bool) -> Result<process::Started, McpError> {
+    let ServerConfig::Stdio {
+        command,
+        args,
+        env,
+        cwd,
+    } = &entry.transport
+    else {
+        unreachable!("only stdio servers are launched");
+    };
+    process::start(&process::Launch {
+        server: &entry.name,
+        command,
+        args,
+        env,
+        cwd: cwd.as_deref(),
+        debug,
+    })
+    .map_err(|error| as_written(error, &entry.substituted))
+}
+
 /// The client side of the connection: answers the server and forwards progress.
 #[derive(Clone)]
 struct Handler {
@@ -394,7 +418,7 @@ impl ClientHandler for Handler {
 
 /// A server process started ahead of its session, by [`Session::start`]
 /// (or the error that kept it from starting). Dropped unused, it is stopped.
-pub struct Started(Result<process::Started, McpError>);
+pub struct Started(Result<Option<process::Started>, McpError>);
 
 /// One initialized connection to a server.
 pub struct Session {
@@ -421,25 +445,9 @@ impl Session {
     /// then connects to it.
     pub fn start(entry: &ServerEntry, debug: bool) -> Started {
         Started(match &entry.transport {
-            ServerConfig::Stdio {
-                command,
-                args,
-                env,
-                cwd,
-            } => process::start(&process::Launch {
-                server: &entry.name,
-                command,
-                args,
-                env,
-                cwd: cwd.as_deref(),
-                debug,
-            })
-            .map_err(|error| as_written(error, &entry.substituted)),
-            // The URL as written, secrets masked: never the substituted one.
-            ServerConfig::Http { .. } => Err(McpError::TransportUnsupported {
-                server: entry.name.clone(),
-                url: entry.shown.clone(),
-            }),
+            ServerConfig::Stdio { .. } => launch(entry, debug).map(Some),
+            // Nothing to start: the connection opens with the session.
+            ServerConfig::Http { .. } => Ok(None),
         })
     }
 
@@ -455,40 +463,44 @@ impl Session {
         options: &ConnectOptions,
         started: Option<Started>,
     ) -> Result<Self, McpError> {
-        let Started(started) = started.unwrap_or_else(|| Self::start(entry, options.debug));
-        let (child, stdout, stdin) = started?.attach()?;
         let active = Arc::new(Mutex::new(None));
         let handler = Handler {
             progress: options.progress.clone(),
             active: active.clone(),
         };
-        let link = link::Link::child(child, stdout.activity());
-        // The size limit is the watched stdout's (MAX_MESSAGE_BYTES): past it
-        // the connection ends with an error, where rmcp would drop the line
-        // and leave its request waiting.
         let raw = guard::RawResults::default();
-        let transport = guard::StdioTransport::new(
-            stdout,
-            stdin,
-            &entry.name,
-            raw.clone(),
-            options.whole_results,
-        );
-        let handshake = handler.serve(transport);
-        let timed = async {
-            match options.request_timeout {
-                Some(timeout) => tokio::time::timeout(timeout, handshake)
-                    .await
-                    .map_err(|_| Some(timeout)),
-                None => Ok(handshake.await),
+        let (link, result) = match &entry.transport {
+            ServerConfig::Stdio { .. } => {
+                let started = match started.and_then(|Started(started)| started.transpose()) {
+                    Some(started) => started?,
+                    None => launch(entry, options.debug)?,
+                };
+                let (child, stdout, stdin) = started.attach()?;
+                let link = link::Link::child(child, stdout.activity());
+                // The size limit is the watched stdout's (MAX_MESSAGE_BYTES):
+                // past it the connection ends with an error, where rmcp would
+                // drop the line and leave its request waiting.
+                let transport = guard::StdioTransport::new(
+                    stdout,
+                    stdin,
+                    &entry.name,
+                    raw.clone(),
+                    options.whole_results,
+                );
+                let result = handshake(handler.serve(transport), options, &link).await;
+                (link, result)
             }
-        };
-        // A server that answers with something other than JSON-RPC, then
-        // falls silent, will not answer: say so now, not at the deadline.
-        let result = tokio::select! {
-            biased;
-            result = timed => result,
-            () = link.stuck(GARBAGE_QUIET) => Err(None),
+            ServerConfig::Http { url, headers, .. } => {
+                let link = link::Link::remote(&entry.name, &entry.shown);
+                let transport = http::transport(&http::Endpoint {
+                    server: &entry.name,
+                    url,
+                    shown: &entry.shown,
+                    headers,
+                })?;
+                let result = handshake(handler.serve(transport), options, &link).await;
+                (link, result)
+            }
         };
         let mut service = match result {
             Ok(Ok(service)) => service,
@@ -499,9 +511,7 @@ impl Session {
                     why: past_the_limit(),
                 });
             }
-            Ok(Err(error)) => {
-                return Err(initialize_error(&entry.name, error, link.explain().await));
-            }
+            Ok(Err(error)) => return Err(initialize_error(&entry.name, error, &link).await),
             Err(Some(duration)) => {
                 return Err(McpError::Timeout {
                     server: entry.name.clone(),
@@ -730,6 +740,11 @@ impl Session {
                 method,
                 why: past_the_limit(),
             },
+            ServiceError::TransportSend(error)
+                if let Some(failure) = self.link.failure(&method, &error, sent) =>
+            {
+                failure
+            }
             ServiceError::TransportSend(_) | ServiceError::TransportClosed => {
                 let explained = self.link.explain().await;
                 McpError::ConnectionClosed {
@@ -877,6 +892,34 @@ impl Session {
     }
 }
 
+/// The MCP handshake under the per-request timeout; `Err(None)` when a
+/// server that wrote what is not JSON-RPC then fell silent (it will not
+/// answer: say so now, not at the deadline).
+async fn handshake(
+    handshake: impl Future<
+        Output = Result<RunningService<RoleClient, Handler>, rmcp::service::ClientInitializeError>,
+    >,
+    options: &ConnectOptions,
+    link: &link::Link,
+) -> Result<
+    Result<RunningService<RoleClient, Handler>, rmcp::service::ClientInitializeError>,
+    Option<Duration>,
+> {
+    let timed = async {
+        match options.request_timeout {
+            Some(timeout) => tokio::time::timeout(timeout, handshake)
+                .await
+                .map_err(|_| Some(timeout)),
+            None => Ok(handshake.await),
+        }
+    };
+    tokio::select! {
+        biased;
+        result = timed => result,
+        () = link.stuck(GARBAGE_QUIET) => Err(None),
+    }
+}
+
 /// Sends `notifications/cancelled` for a request whose caller stopped waiting.
 struct CancelOnDrop {
     peer: Peer<RoleClient>,
@@ -931,17 +974,22 @@ fn answer_error(server: String, method: String, error: ErrorData, stderr: Vec<St
     }
 }
 
-fn initialize_error(
+async fn initialize_error(
     server: &str,
     error: rmcp::service::ClientInitializeError,
-    explained: link::Explanation,
+    link: &link::Link,
 ) -> McpError {
+    use rmcp::service::ClientInitializeError as E;
+    if let E::TransportError { error, .. } = &error
+        && let Some(failure) = link.failure("initialize", error, true)
+    {
+        return failure;
+    }
     let link::Explanation {
         lines: stderr,
         ended: exit_status,
         wrote_garbage,
-    } = explained;
-    use rmcp::service::ClientInitializeError as E;
+    } = link.explain().await;
     let server = server.to_owned();
     let method = "initialize".to_owned();
     match error {

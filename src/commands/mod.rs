@@ -52,6 +52,8 @@ pub struct Context {
     pub deadline: tokio::time::Instant,
     /// Servers started ahead of their sessions, by name.
     pub early: std::sync::Mutex<Vec<(String, Started)>>,
+    /// The servers warned about already (plain `http://` to another host).
+    pub warned: std::sync::Mutex<Vec<String>>,
 }
 
 impl Context {
@@ -104,6 +106,19 @@ impl Context {
         entry: &ServerEntry,
         options: &ConnectOptions,
     ) -> Result<Session, McpError> {
+        if let ServerConfig::Http { url, .. } = &entry.transport
+            && crate::client::is_plain_remote(url)
+        {
+            let mut warned = self.warned.lock().expect("warned lock");
+            if !warned.contains(&entry.name) {
+                warned.push(entry.name.clone());
+                self.printer.warn(&format!(
+                    "server `{}` is reached over plain http:// at `{}`: what is sent, headers and tokens included, can be read and changed on the way; use https://",
+                    entry.name,
+                    crate::client::host_of(&entry.shown)
+                ));
+            }
+        }
         let started = {
             let mut early = self.early.lock().expect("early servers lock");
             early
@@ -111,7 +126,17 @@ impl Context {
                 .position(|(name, _)| *name == entry.name)
                 .map(|index| early.swap_remove(index).1)
         };
-        Session::connect_started(entry, options, started).await
+        match entry.timeout {
+            // The server's own timeout, from its entry.
+            Some(timeout) => {
+                let options = ConnectOptions {
+                    request_timeout: Some(timeout),
+                    ..options.clone()
+                };
+                Session::connect_started(entry, &options, started).await
+            }
+            None => Session::connect_started(entry, options, started).await,
+        }
     }
 
     /// How sessions are opened; `progress` receives the call's progress.
@@ -448,6 +473,7 @@ mod tests {
             signals: Signals(watch::channel(None).1),
             deadline: tokio::time::Instant::now(),
             early: Default::default(),
+            warned: Default::default(),
         };
         let sizes = [
             ("list", std::mem::size_of_val(&list(&context))),

@@ -128,6 +128,9 @@ pub struct ServerEntry {
     pub unresolved: Option<String>,
     /// Which of its tools are visible.
     pub filter: ToolFilter,
+    /// Its own per-request timeout (`timeout`, in seconds), over
+    /// `MCP_REQUEST_TIMEOUT`.
+    pub timeout: Option<Duration>,
     /// The config file it comes from.
     pub source: PathBuf,
 }
@@ -399,6 +402,7 @@ const SERVER_KEYS: &[&str] = &[
     "url",
     "headers",
     "type",
+    "timeout",
     "allowedTools",
     "disabledTools",
     "disabled",
@@ -654,7 +658,26 @@ impl Loader<'_> {
                 }
             }
         }
+        let timeout = match entry.get("timeout") {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(
+                value
+                    .as_f64()
+                    .filter(|seconds| seconds.is_finite() && *seconds > 0.0 && *seconds < 1e9)
+                    .map(Duration::from_secs_f64)
+                    .ok_or_else(|| {
+                        self.invalid(
+                            &format!("{at}.timeout"),
+                            &format!(
+                                "expected a positive number of seconds, found {}",
+                                crate::error::error_data(Some(value)).unwrap_or_default()
+                            ),
+                        )
+                    })?,
+            ),
+        };
         Ok(ServerEntry {
+            timeout,
             substituted,
             name: name.to_owned(),
             source: self.path.to_owned(),
@@ -759,9 +782,27 @@ impl Loader<'_> {
                         ));
                     }
                 };
+                let value = self.substitute(server, &format!("{at}.{key}.{name}"), &raw)?;
+                if key == "headers" {
+                    // HTTP's rules: a token for the name; no control
+                    // characters in the value (a line break would forge headers).
+                    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+                    if !name.bytes().all(token) {
+                        return Err(self.invalid(
+                            &format!("{at}.{key}"),
+                            &format!("`{}` cannot be a header name: use letters, digits and `-`", crate::printer::one_line(name)),
+                        ));
+                    }
+                    if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+                        return Err(self.invalid(
+                            &format!("{at}.{key}.{name}"),
+                            "a header value cannot hold line breaks or other control characters (after `${VAR}` substitution)",
+                        ));
+                    }
+                }
                 Ok(Setting {
                     name: name.clone(),
-                    value: self.substitute(server, &format!("{at}.{key}.{name}"), &raw)?,
+                    value,
                     display: crate::redact::setting(name, &raw),
                 })
             })

@@ -127,6 +127,12 @@ mixed, huge, write, idem, readonly).
                              every text field (names, descriptions, messages,
                              progress, stderr), and list a tool whose name
                              forges a second line
+  --http                     serve over HTTP on 127.0.0.1 (port printed first on
+                             stdout), one stdio server per session; with
+                             --http-sse (answers as event streams),
+                             --http-legacy (the 2024-11-05 HTTP+SSE transport),
+                             --http-fault KIND (auth, status:CODE:N[:SECONDS],
+                             expire:N, html, junk, drop, slow:MS); see http.rs
   --help                     print this help
 
 env: MCP_TEST_PAGE_SIZE (tools/list page size, default 100)
@@ -299,9 +305,18 @@ impl Server {
     }
 }
 
+mod http;
+
 fn main() {
-    let cfg = match parse_args(env::args().skip(1)) {
-        Ok(cfg) => cfg,
+    let args: Vec<String> = env::args().skip(1).collect();
+    let http = http::options(&args);
+    let args = match &http {
+        Ok(Some((_, rest))) => rest.clone(),
+        _ => args,
+    };
+    let cfg = match http.and_then(|http| parse_args(args.into_iter()).map(|cfg| (http, cfg))) {
+        Ok((Some((options, rest)), _)) => http::serve(options, rest),
+        Ok((None, cfg)) => cfg,
         Err(msg) => {
             eprintln!("mcp-test-server: {msg}");
             eprint!("{USAGE}");

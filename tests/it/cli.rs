@@ -224,23 +224,23 @@ fn a_missing_variable_disables_its_server_only() {
 }
 
 #[test]
-fn http_servers_are_validated_and_reported_until_the_transport_lands() {
+fn an_unreachable_http_server_fails_alone() {
     let sandbox = Sandbox::new();
     sandbox.write_config(&json!({"mcpServers": {
         "remote": {"url": "https://example.invalid/mcp", "headers": {"Authorization": "Bearer ${MCP_CLI_IT_TOKEN:-x}"}},
         "local": sandbox.server(&[]),
     }}));
     let run = sandbox.run(&[]);
-    run.expect_error(1, "TRANSPORT_UNSUPPORTED");
+    run.expect_error(3, "CONNECTION_FAILED");
     assert!(
-        run.stdout.starts_with("remote  (failed: "),
+        run.stdout.starts_with("remote  (failed: cannot reach server `remote` at https://example.invalid/mcp: the host name `example.invalid` does not resolve)"),
         "{}",
         run.stdout
     );
     assert_contains(&run.stdout, "\nlocal\n  Instructions: A test server");
     sandbox
         .run(&["call", "remote", "t", "{}"])
-        .expect_error(1, "TRANSPORT_UNSUPPORTED");
+        .expect_error(3, "CONNECTION_FAILED");
     let sandbox = Sandbox::with_servers(json!({"bad": {"url": "https://h", "type": "stdio"}}));
     sandbox.run(&[]).expect_error(1, "CONFIG_INVALID");
 }

@@ -107,7 +107,6 @@ const CASES: &[Case] = &[
     }),
     case("missing_env_var", &["call", "unset", "t", "{}"]),
     with("invalid_setting", &["info", "demo"], |sandbox| demo_with(sandbox, "MCP_TIMEOUT", "abc")),
-    case("transport_unsupported", &["call", "remote", "t", "{}"]),
     // Names.
     case("server_not_found", &["info", "nope"]),
     case("server_not_found_typo", &["dmeo"]),

@@ -1,0 +1,442 @@
+//! Remote servers: Streamable HTTP through rmcp's reqwest client, and
+//! what explains its failures (a status, a challenge, the first bytes of a
+//! body, a connection or TLS error) in mcp-cli's error classes.
+
+use std::collections::HashMap;
+use std::error::Error;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderName, HeaderValue};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::common::client_side_sse::ExponentialBackoff;
+use rmcp::transport::streamable_http_client::{
+    StreamableHttpClientTransportConfig, StreamableHttpError,
+};
+
+use super::process::MAX_MESSAGE_BYTES;
+use crate::config::Setting;
+use crate::error::McpError;
+
+/// How long a TCP (and TLS) connection may take to open. The overall
+/// deadline still bounds it; this names the cause when a host drops packets.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often a dropped event stream is resumed (`Last-Event-ID`) before the
+/// request fails; the overall deadline bounds the waits between.
+const STREAM_RESUMES: usize = 5;
+
+/// A remote server's endpoint.
+pub(super) struct Endpoint<'a> {
+    /// The server's name in the config.
+    pub server: &'a str,
+    /// The URL, `${VAR}` substituted.
+    pub url: &'a str,
+    /// The URL as written, secrets masked: the only form shown.
+    pub shown: &'a str,
+    /// Extra request headers.
+    pub headers: &'a [Setting],
+}
+
+/// The Streamable HTTP transport to `endpoint`.
+pub(super) fn transport(
+    endpoint: &Endpoint<'_>,
+) -> Result<StreamableHttpClientTransport<reqwest::Client>, McpError> {
+    let client = client(endpoint)?;
+    let mut headers = HashMap::new();
+    for header in endpoint.headers {
+        let bad = |why: &str| McpError::InvalidSetting {
+            var: format!("header `{}` of server `{}`", header.name, endpoint.server).into(),
+            value: header.display.clone(),
+            expected: why.to_owned().into(),
+        };
+        let name = HeaderName::from_bytes(header.name.as_bytes())
+            .map_err(|_| bad("a header name (letters, digits and -)"))?;
+        let value = HeaderValue::from_str(&header.value)
+            .map_err(|_| bad("a header value (visible ASCII, no line breaks)"))?;
+        headers.insert(name, value);
+    }
+    let mut retry = ExponentialBackoff::default();
+    retry.max_times = Some(STREAM_RESUMES);
+    retry.base_duration = Duration::from_millis(200);
+    retry.max_delay = Some(Duration::from_secs(5));
+    let mut config = StreamableHttpClientTransportConfig::with_uri(endpoint.url)
+        .custom_headers(headers)
+        .max_json_response_size(MAX_MESSAGE_BYTES)
+        .max_sse_event_size(MAX_MESSAGE_BYTES)
+        .max_error_response_size(4096)
+        .reinit_on_expired_session(true);
+    config.retry_config = Arc::new(retry);
+    Ok(StreamableHttpClientTransport::with_client(client, config))
+}
+
+/// The HTTP client for `endpoint`: proxies from `HTTPS_PROXY`, `HTTP_PROXY`
+/// and `NO_PROXY`; for `https`, TLS with the system's roots and those of
+/// `SSL_CERT_FILE`, set up only then.
+fn client(endpoint: &Endpoint<'_>) -> Result<reqwest::Client, McpError> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .user_agent(concat!("mcp-cli/", env!("CARGO_PKG_VERSION")));
+    // reqwest asks for it whatever the scheme; installing it costs nothing
+    // (the roots are loaded at the first TLS handshake). A second install
+    // fails harmlessly.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    if endpoint.url.starts_with("https://")
+        && let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|path| !path.is_empty())
+    {
+        let bad = |why: String| McpError::InvalidSetting {
+            var: "SSL_CERT_FILE".into(),
+            value: std::path::Path::new(&path).display().to_string(),
+            expected: why.into(),
+        };
+        let pem =
+            std::fs::read(&path).map_err(|error| bad(format!("a readable file ({error})")))?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|error| bad(format!("PEM certificates ({error})")))?;
+        if certificates.is_empty() {
+            return Err(bad("a file with PEM certificates in it".to_owned()));
+        }
+        builder = builder.tls_certs_merge(certificates);
+    }
+    builder.build().map_err(|error| {
+        unreachable(
+            endpoint.server,
+            endpoint.shown,
+            &error,
+            "the HTTP client could not be set up",
+        )
+    })
+}
+
+/// What a failed request to a remote server means: the error's chain is
+/// searched for what rmcp and reqwest say. `sent` tells whether the request
+/// went out; a failure before any byte of it (a refused connection) means
+/// it did not, whatever `sent` says.
+pub(super) fn failure(
+    server: &str,
+    shown: &str,
+    method: &str,
+    error: &(dyn Error + 'static),
+    sent: bool,
+) -> McpError {
+    let http = |status, retry_after, challenge, body| {
+        Status {
+            status,
+            retry_after,
+            challenge,
+            body,
+        }
+        .error(server, method)
+    };
+    let Some(error) =
+        chain(error).find_map(|cause| cause.downcast_ref::<StreamableHttpError<reqwest::Error>>())
+    else {
+        return match chain(error).find_map(|cause| cause.downcast_ref::<reqwest::Error>()) {
+            Some(error) => from_reqwest(server, shown, method, error, sent),
+            None => closed(server, method, sent),
+        };
+    };
+    match error {
+        StreamableHttpError::HttpStatus(status) => {
+            http(status.status, status.retry_after.as_deref(), None, None)
+        }
+        StreamableHttpError::AuthRequired(auth) => {
+            http(401, None, Some(&auth.www_authenticate_header), None)
+        }
+        StreamableHttpError::InsufficientScope(scope) => {
+            http(403, None, Some(&scope.www_authenticate_header), None)
+        }
+        StreamableHttpError::SessionExpired => http(404, None, None, None),
+        StreamableHttpError::UnexpectedContentType(kind) => McpError::NotJsonRpc {
+            server: server.to_owned(),
+            method: method.to_owned(),
+            found: match kind {
+                Some(kind) => format!("content of type `{}`", crate::printer::one_line(kind.as_str())),
+                None => "content of no stated type".to_owned(),
+            },
+            body: None,
+        },
+        StreamableHttpError::UnexpectedServerResponse(text) => {
+            unexpected(server, method, text)
+        }
+        StreamableHttpError::ResponseBodyTooLarge { max_size } => McpError::MessageTooLarge {
+            server: server.to_owned(),
+            method: method.to_owned(),
+            why: format!(
+                "mcp-cli reads answers of up to {} MiB; this one was longer",
+                max_size >> 20
+            ),
+        },
+        StreamableHttpError::ReservedHeaderConflict(name) => McpError::InvalidSetting {
+            var: format!("header `{name}` of server `{server}`").into(),
+            value: "(hidden)".to_owned(),
+            expected: "a header mcp-cli does not set itself (Accept, Mcp-Session-Id and Last-Event-ID are its own)".into(),
+        },
+        StreamableHttpError::Client(error) => from_reqwest(server, shown, method, error, sent),
+        // A dropped connection, a stream cut short, a body that broke off.
+        _ => closed(server, method, sent),
+    }
+}
+
+/// A failure reqwest reports: a connection never made is the server out
+/// of reach (the request did not go out); the rest broke off on the way.
+fn from_reqwest(
+    server: &str,
+    shown: &str,
+    method: &str,
+    error: &reqwest::Error,
+    sent: bool,
+) -> McpError {
+    if error.is_connect() {
+        return unreachable(server, shown, error, "");
+    }
+    if let Some(tls) = tls_problem(error) {
+        return unreachable(server, shown, error, &tls);
+    }
+    // A dropped connection, a stream cut short, a body that broke off.
+    closed(server, method, sent)
+}
+
+/// An HTTP error status and what came with it.
+struct Status<'a> {
+    status: u16,
+    retry_after: Option<&'a str>,
+    challenge: Option<&'a str>,
+    body: Option<String>,
+}
+
+impl Status<'_> {
+    fn error(self, server: &str, method: &str) -> McpError {
+        McpError::HttpStatus {
+            server: server.to_owned(),
+            method: method.to_owned(),
+            status: self.status,
+            retry_after: self.retry_after.and_then(|value| {
+                crate::retry::parse_retry_after(value, std::time::SystemTime::now())
+            }),
+            challenge: self
+                .challenge
+                .map(|text| crate::printer::one_line(text).into_owned()),
+            body: self.body,
+        }
+    }
+}
+
+/// An answer rmcp could not take: a status with a body that is not a
+/// JSON-RPC error, or a body that is not JSON-RPC.
+fn unexpected(server: &str, method: &str, text: &str) -> McpError {
+    let shown = |body: &str| {
+        let body = crate::printer::one_line(body.trim());
+        let mut end = body.len().min(200);
+        while !body.is_char_boundary(end) {
+            end -= 1;
+        }
+        let cut = if end < body.len() { "…" } else { "" };
+        format!("{}{cut}", &body[..end])
+    };
+    // rmcp writes `HTTP <status>: <body>` for a status it does not handle.
+    if let Some(rest) = text.strip_prefix("HTTP ")
+        && let Some((status, body)) = rest.split_once(": ")
+        && let Some(code) = status
+            .split_whitespace()
+            .next()
+            .and_then(|code| code.parse().ok())
+    {
+        return Status {
+            status: code,
+            retry_after: None,
+            challenge: None,
+            body: Some(shown(body)).filter(|body| !body.is_empty()),
+        }
+        .error(server, method);
+    }
+    McpError::NotJsonRpc {
+        server: server.to_owned(),
+        method: method.to_owned(),
+        found: "a body".to_owned(),
+        body: Some(shown(text)),
+    }
+}
+
+fn closed(server: &str, method: &str, sent: bool) -> McpError {
+    McpError::ConnectionClosed {
+        server: server.to_owned(),
+        method: method.to_owned(),
+        request_sent: sent,
+        exit_status: None,
+        stderr: Vec::new(),
+    }
+}
+
+/// The server could not be reached: why, in a few words, and what to do.
+fn unreachable(
+    server: &str,
+    shown: &str,
+    error: &(dyn Error + 'static),
+    context: &str,
+) -> McpError {
+    let mut causes: Vec<String> = chain(error)
+        .map(|cause| crate::printer::one_line(&cause.to_string()).into_owned())
+        .filter(|text| !text.is_empty())
+        .fold(Vec::new(), |mut causes, text| {
+            // Wrappers repeat their inner error's text.
+            if !causes
+                .last()
+                .is_some_and(|last: &String| last.contains(&text))
+            {
+                causes.push(text);
+            }
+            causes
+        });
+    let host = host_of(shown);
+    let (reason, transient, fix) = match tls_problem(error) {
+        Some(tls) => (
+            format!("TLS failed: {tls}"),
+            false,
+            "if the server uses a private CA, point SSL_CERT_FILE at its certificate (PEM); check the host name and the server's certificate".to_owned(),
+        ),
+        None => {
+            let all = causes.join(": ").to_ascii_lowercase();
+            if all.contains("dns error") || all.contains("failed to lookup") {
+                // "Temporary failure in name resolution" may pass; a name
+                // that does not exist will not.
+                let temporary = all.contains("temporary");
+                (
+                    format!("the host name `{host}` does not resolve"),
+                    temporary,
+                    "check the host name in the URL, and the network or VPN".to_owned(),
+                )
+            } else if all.contains("refused") {
+                (
+                    format!("nothing listens at `{host}` (connection refused)"),
+                    true,
+                    "check that the server is running and the port in the URL".to_owned(),
+                )
+            } else if all.contains("timed out") {
+                (
+                    format!("`{host}` did not answer within {}", crate::error::format_duration(CONNECT_TIMEOUT)),
+                    true,
+                    "check the network, a firewall, and HTTPS_PROXY/NO_PROXY".to_owned(),
+                )
+            } else if !context.is_empty() {
+                (context.to_owned(), false, "check the URL and SSL_CERT_FILE".to_owned())
+            } else {
+                (
+                    format!("the connection to `{host}` failed"),
+                    true,
+                    "check the network, and HTTPS_PROXY/NO_PROXY".to_owned(),
+                )
+            }
+        }
+    };
+    McpError::Unreachable {
+        server: server.to_owned(),
+        url: shown.to_owned(),
+        reason,
+        transient,
+        fix,
+        // The innermost cause says the most; the rest wrap it.
+        causes: causes.pop().into_iter().collect(),
+    }
+}
+
+/// What failed in TLS, when TLS did.
+fn tls_problem(error: &(dyn Error + 'static)) -> Option<String> {
+    use rustls::{CertificateError, Error as Tls};
+    let tls = chain(error).find_map(|cause| {
+        cause.downcast_ref::<Tls>().or_else(|| {
+            cause
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<Tls>())
+        })
+    })?;
+    Some(match tls {
+        Tls::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            "the server's certificate is signed by an unknown issuer (not a trusted CA)".to_owned()
+        }
+        Tls::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => "the server's certificate is not valid for this host name".to_owned(),
+        Tls::InvalidCertificate(
+            CertificateError::Expired | CertificateError::ExpiredContext { .. },
+        ) => "the server's certificate has expired".to_owned(),
+        Tls::InvalidCertificate(
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. },
+        ) => "the server's certificate is not valid yet (check the clock)".to_owned(),
+        other => crate::printer::one_line(&other.to_string()).into_owned(),
+    })
+}
+
+/// An error and its causes, outermost first. An `io::Error` that wraps
+/// another is followed into it (its own `source` skips the wrapped one).
+fn chain<'a>(error: &'a (dyn Error + 'static)) -> impl Iterator<Item = &'a (dyn Error + 'static)> {
+    let mut next = Some(error);
+    std::iter::from_fn(move || {
+        let current = next?;
+        next = match current
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn Error + 'static)),
+            None => current.source(),
+        };
+        Some(current)
+    })
+}
+
+/// The host (and port) of a URL, for messages.
+pub fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+}
+
+/// Whether a plain `http://` URL leaves this machine: its traffic, headers
+/// and tokens included, can be read and changed on the way.
+pub fn is_plain_remote(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let host = host_of(rest);
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    let loopback = name.eq_ignore_ascii_case("localhost")
+        || name.to_ascii_lowercase().ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !loopback
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_is_remote_unless_loopback() {
+        for local in [
+            "http://localhost:3000/mcp",
+            "http://127.0.0.1/mcp",
+            "http://127.8.9.1:80",
+            "http://[::1]:8080/mcp",
+            "http://user:pw@localhost/x",
+            "http://app.localhost/mcp",
+            "https://example.com/mcp",
+        ] {
+            assert!(!is_plain_remote(local), "{local}");
+        }
+        for remote in [
+            "http://example.com/mcp",
+            "http://10.0.0.1:8080",
+            "http://[2001:db8::1]/mcp",
+            "http://localhost.example.com/",
+        ] {
+            assert!(is_plain_remote(remote), "{remote}");
+        }
+    }
+}

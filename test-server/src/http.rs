@@ -1,0 +1,555 @@
+//! `--http`: the test server over HTTP, with HTTP faults on demand.
+//!
+//! A front end on 127.0.0.1 (a port the system picks, printed first on
+//! stdout as `listening on http://127.0.0.1:PORT/mcp`) that runs the stdio
+//! server (this same binary, the other switches passed on) once per MCP
+//! session and carries its messages:
+//! - Streamable HTTP at `/mcp`: POST answered with JSON, or with an event
+//!   stream under `--http-sse`; `Mcp-Session-Id`; DELETE ends a session; GET
+//!   with `Last-Event-ID` resumes a stream the server cut.
+//! - `--http-legacy`: the 2024-11-05 HTTP+SSE transport instead: GET `/sse`
+//!   opens the stream (first event `endpoint`), POST `/messages?session=ID`
+//!   carries messages (202), answers come on the stream; `/mcp` is 404.
+//!
+//! Faults (`--http-fault KIND`, repeatable):
+//! - `auth`: every request is 401 with a `WWW-Authenticate` challenge.
+//! - `status:CODE:N[:SECONDS]`: the first N POSTs of requests get CODE (with
+//!   `Retry-After: SECONDS`), before reaching the server.
+//! - `expire:N`: a session's requests past the Nth get 404 (expired).
+//! - `html`: every POST gets 200 with an HTML login page.
+//! - `junk`: every POST of a request gets 200 JSON that is not JSON-RPC.
+//! - `drop`: (with `--http-sse`) the stream of a `tools/call` sends an
+//!   event id, then is closed before the answer; the answer waits for a GET
+//!   with that `Last-Event-ID`.
+//! - `slow:MS`: every answer waits MS milliseconds.
+//!
+//! With `--state DIR`, each HTTP request is appended to `DIR/http.log`:
+//! `<METHOD> <path> <rpc method or -> <status>`, plus `resume <id>`.
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// The HTTP switches, taken out of the command line.
+#[derive(Default)]
+pub struct Options {
+    pub sse: bool,
+    pub legacy: bool,
+    pub faults: Vec<String>,
+}
+
+/// Splits the HTTP switches off `args`; `None` when `--http` is not there.
+pub fn options(args: &[String]) -> Result<Option<(Options, Vec<String>)>, String> {
+    if !args.iter().any(|arg| arg == "--http") {
+        return Ok(None);
+    }
+    let mut options = Options::default();
+    let mut rest = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--http" => {}
+            "--http-sse" => options.sse = true,
+            "--http-legacy" => options.legacy = true,
+            "--http-fault" => options
+                .faults
+                .push(args.next().ok_or("--http-fault needs a value")?.to_owned()),
+            _ => rest.push(arg.clone()),
+        }
+    }
+    Ok(Some((options, rest)))
+}
+
+/// One MCP session: its stdio server, and where its answers go.
+struct Session {
+    stdin: Mutex<ChildStdin>,
+    child: Mutex<Child>,
+    /// Waiting POSTs (Streamable HTTP), by JSON-RPC id.
+    waiting: Mutex<HashMap<String, Sender<String>>>,
+    /// The legacy event stream, where everything goes.
+    stream: Mutex<Option<Sender<String>>>,
+    /// Server notifications for the request in flight (progress).
+    notes: Mutex<Option<Sender<String>>>,
+    requests: AtomicU64,
+}
+
+struct Front {
+    options: Options,
+    rest: Vec<String>,
+    state: Option<PathBuf>,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    next: AtomicU64,
+    /// POSTs of requests so far, for `status:CODE:N`.
+    posts: AtomicU64,
+    /// Answers held back by `drop`, by event id.
+    held: Mutex<HashMap<String, String>>,
+}
+
+pub fn serve(options: Options, rest: Vec<String>) -> ! {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let port = listener.local_addr().expect("local address").port();
+    let state = rest
+        .iter()
+        .position(|arg| arg == "--state")
+        .and_then(|at| rest.get(at + 1))
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("MCP_TEST_STATE").map(PathBuf::from));
+    let path = if options.legacy { "sse" } else { "mcp" };
+    println!("listening on http://127.0.0.1:{port}/{path}");
+    let _ = std::io::stdout().flush();
+    let front = Arc::new(Front {
+        options,
+        rest,
+        state,
+        sessions: Mutex::new(HashMap::new()),
+        next: AtomicU64::new(1),
+        posts: AtomicU64::new(0),
+        held: Mutex::new(HashMap::new()),
+    });
+    for stream in listener.incoming().flatten() {
+        let front = Arc::clone(&front);
+        thread::spawn(move || {
+            let _ = front.connection(stream);
+        });
+    }
+    std::process::exit(0)
+}
+
+struct Request {
+    method: String,
+    path: String,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_owned();
+    let path = parts.next()?.to_owned();
+    let mut headers = HashMap::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).ok()?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+        }
+    }
+    let length = headers
+        .get("content-length")
+        .and_then(|length| length.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(Request {
+        method,
+        path,
+        headers,
+        body,
+    })
+}
+
+fn respond(stream: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &str) {
+    let reason = match status {
+        200 => "OK",
+        202 => "Accepted",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        429 => "Too Many Requests",
+        503 => "Service Unavailable",
+        _ => "Status",
+    };
+    let mut text = format!("HTTP/1.1 {status} {reason}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    text.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    let _ = stream.write_all(text.as_bytes());
+}
+
+/// Starts an event stream's response (no length: it ends when closed).
+fn start_stream(stream: &mut TcpStream, headers: &[(&str, String)]) {
+    let mut text = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n".to_owned();
+    for (name, value) in headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    text.push_str("\r\n");
+    let _ = stream.write_all(text.as_bytes());
+}
+
+fn event(stream: &mut TcpStream, kind: Option<&str>, id: Option<&str>, data: &str) -> bool {
+    let mut text = String::new();
+    if let Some(kind) = kind {
+        text.push_str(&format!("event: {kind}\n"));
+    }
+    if let Some(id) = id {
+        text.push_str(&format!("id: {id}\n"));
+    }
+    text.push_str(&format!("data: {data}\n\n"));
+    stream.write_all(text.as_bytes()).is_ok() && stream.flush().is_ok()
+}
+
+impl Front {
+    fn record(&self, line: &str) {
+        let Some(dir) = &self.state else { return };
+        let _ = std::fs::create_dir_all(dir);
+        if let Ok(mut file) = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("http.log"))
+        {
+            let _ = writeln!(file, "{line}");
+        }
+    }
+
+    fn fault(&self, name: &str) -> Option<Vec<String>> {
+        self.options.faults.iter().find_map(|fault| {
+            let mut parts = fault.split(':');
+            (parts.next() == Some(name)).then(|| parts.map(str::to_owned).collect())
+        })
+    }
+
+    fn connection(self: &Arc<Self>, stream: TcpStream) -> Option<()> {
+        let mut reader = BufReader::new(stream.try_clone().ok()?);
+        let request = read_request(&mut reader)?;
+        let mut stream = stream;
+        if let Some(ms) = self.fault("slow").and_then(|p| p.first()?.parse().ok()) {
+            thread::sleep(Duration::from_millis(ms));
+        }
+        let rpc: Option<Value> = serde_json::from_slice(&request.body).ok();
+        let rpc_method = rpc
+            .as_ref()
+            .and_then(|rpc| rpc.get("method"))
+            .and_then(Value::as_str)
+            .unwrap_or("-")
+            .to_owned();
+        let log = |status: u16| {
+            self.record(&format!(
+                "{} {} {rpc_method} {status}",
+                request.method,
+                request.path.split('?').next().unwrap_or("")
+            ));
+        };
+        if self.fault("auth").is_some() {
+            log(401);
+            respond(
+                &mut stream,
+                401,
+                &[(
+                    "WWW-Authenticate",
+                    r#"Bearer realm="mcp-test", error="invalid_token""#.to_owned(),
+                )],
+                "unauthorized",
+            );
+            return Some(());
+        }
+        let path = request.path.split('?').next().unwrap_or("").to_owned();
+        match (request.method.as_str(), path.as_str(), self.options.legacy) {
+            ("GET", "/sse", true) => self.legacy_stream(stream),
+            ("POST", "/messages", true) => {
+                let session = request
+                    .path
+                    .split_once("session=")
+                    .map(|(_, id)| id.to_owned())
+                    .and_then(|id| self.sessions.lock().unwrap().get(&id).cloned());
+                let (Some(session), Some(rpc)) = (session, rpc) else {
+                    log(404);
+                    respond(&mut stream, 404, &[], "no such session");
+                    return Some(());
+                };
+                log(202);
+                respond(&mut stream, 202, &[], "");
+                send(&session, &rpc);
+            }
+            ("POST", "/mcp", false) => self.post(stream, &request, rpc, &log),
+            ("DELETE", "/mcp", false) => {
+                let id = request.headers.get("mcp-session-id").cloned();
+                let session = id.and_then(|id| self.sessions.lock().unwrap().remove(&id));
+                log(if session.is_some() { 200 } else { 404 });
+                respond(
+                    &mut stream,
+                    if session.is_some() { 200 } else { 404 },
+                    &[],
+                    "",
+                );
+                if let Some(session) = session {
+                    end(&session);
+                }
+            }
+            ("GET", "/mcp", false) => match request.headers.get("last-event-id") {
+                Some(id) => {
+                    self.record(&format!("resume {id}"));
+                    let held = self.held.lock().unwrap().remove(id);
+                    let Some(answer) = held else {
+                        log(404);
+                        respond(&mut stream, 404, &[], "");
+                        return Some(());
+                    };
+                    log(200);
+                    start_stream(&mut stream, &[]);
+                    event(&mut stream, None, Some(&format!("{id}-done")), &answer);
+                }
+                None => {
+                    log(405);
+                    respond(&mut stream, 405, &[], "");
+                }
+            },
+            _ => {
+                log(404);
+                respond(&mut stream, 404, &[], "not found");
+            }
+        }
+        Some(())
+    }
+
+    /// Streamable HTTP: one POST.
+    fn post(
+        self: &Arc<Self>,
+        mut stream: TcpStream,
+        request: &Request,
+        rpc: Option<Value>,
+        log: &dyn Fn(u16),
+    ) {
+        let Some(rpc) = rpc else {
+            log(400);
+            respond(&mut stream, 400, &[], "not JSON");
+            return;
+        };
+        let is_request = rpc.get("method").is_some() && rpc.get("id").is_some();
+        if self.fault("html").is_some() {
+            log(200);
+            respond(
+                &mut stream,
+                200,
+                &[("Content-Type", "text/html".to_owned())],
+                "<html><body>Please log in to the Wi-Fi</body></html>",
+            );
+            return;
+        }
+        if is_request {
+            let posts = self.posts.fetch_add(1, Ordering::SeqCst) + 1;
+            if let Some(parts) = self.fault("status") {
+                let code: u16 = parts.first().and_then(|c| c.parse().ok()).unwrap_or(503);
+                let count: u64 = parts.get(1).and_then(|n| n.parse().ok()).unwrap_or(1);
+                if posts <= count {
+                    let mut headers = Vec::new();
+                    if let Some(seconds) = parts.get(2) {
+                        headers.push(("Retry-After", seconds.clone()));
+                    }
+                    log(code);
+                    respond(&mut stream, code, &headers, "busy");
+                    return;
+                }
+            }
+            if self.fault("junk").is_some() {
+                log(200);
+                respond(
+                    &mut stream,
+                    200,
+                    &[("Content-Type", "application/json".to_owned())],
+                    r#"{"status":"ok","message":"welcome"}"#,
+                );
+                return;
+            }
+        }
+        let initialize = rpc.get("method").and_then(Value::as_str) == Some("initialize");
+        let session = if initialize {
+            let id = format!("s{}", self.next.fetch_add(1, Ordering::SeqCst));
+            let Some(session) = self.start(&id) else {
+                log(500);
+                respond(&mut stream, 500, &[], "cannot start the server");
+                return;
+            };
+            Some((id, session))
+        } else {
+            request.headers.get("mcp-session-id").and_then(|id| {
+                let session = self.sessions.lock().unwrap().get(id).cloned()?;
+                Some((id.clone(), session))
+            })
+        };
+        let Some((session_id, session)) = session else {
+            log(404);
+            respond(&mut stream, 404, &[], "no such session");
+            return;
+        };
+        if is_request
+            && let Some(limit) = self.fault("expire").and_then(|p| p.first()?.parse().ok())
+            && session.requests.fetch_add(1, Ordering::SeqCst) >= limit
+        {
+            self.sessions.lock().unwrap().remove(&session_id);
+            end(&session);
+            log(404);
+            respond(&mut stream, 404, &[], "session expired");
+            return;
+        }
+        let id_header = [("Mcp-Session-Id", session_id.clone())];
+        if !is_request {
+            send(&session, &rpc);
+            log(202);
+            respond(&mut stream, 202, &[], "");
+            return;
+        }
+        let key = rpc["id"].to_string();
+        let (answers, answer) = channel();
+        session.waiting.lock().unwrap().insert(key.clone(), answers);
+        let (notes_to, notes) = channel();
+        *session.notes.lock().unwrap() = Some(notes_to);
+        send(&session, &rpc);
+        if !self.options.sse {
+            let answer = answer.recv_timeout(Duration::from_secs(120));
+            let Ok(answer) = answer else {
+                log(504);
+                respond(&mut stream, 504, &[], "no answer");
+                return;
+            };
+            log(200);
+            let mut headers = id_header.to_vec();
+            headers.push(("Content-Type", "application/json".to_owned()));
+            respond(&mut stream, 200, &headers, &answer);
+            return;
+        }
+        log(200);
+        start_stream(&mut stream, &id_header);
+        let event_id = format!("{session_id}-{key}");
+        if rpc.get("method").and_then(Value::as_str) == Some("tools/call")
+            && self.fault("drop").is_some()
+        {
+            // A priming event with an id, then the stream is cut; the
+            // answer waits for a GET with that Last-Event-ID.
+            event(&mut stream, None, Some(&event_id), "");
+            let _ = stream.write_all(b"retry: 100\n\n");
+            drop(stream);
+            if let Ok(answer) = answer.recv_timeout(Duration::from_secs(120)) {
+                self.held.lock().unwrap().insert(event_id, answer);
+            }
+            return;
+        }
+        forward(&mut stream, &answer, &notes, &event_id);
+    }
+
+    /// Starts the stdio server of a new session.
+    fn start(&self, id: &str) -> Option<Arc<Session>> {
+        let mut child = Command::new(std::env::current_exe().ok()?)
+            .args(&self.rest)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .ok()?;
+        let stdin = child.stdin.take()?;
+        let stdout = child.stdout.take()?;
+        let session = Arc::new(Session {
+            stdin: Mutex::new(stdin),
+            child: Mutex::new(child),
+            waiting: Mutex::new(HashMap::new()),
+            stream: Mutex::new(None),
+            notes: Mutex::new(None),
+            requests: AtomicU64::new(0),
+        });
+        self.sessions
+            .lock()
+            .unwrap()
+            .insert(id.to_owned(), Arc::clone(&session));
+        let reader = Arc::clone(&session);
+        thread::spawn(move || route(&reader, stdout));
+        Some(session)
+    }
+
+    /// Legacy HTTP+SSE: the stream that carries every answer.
+    fn legacy_stream(self: &Arc<Self>, mut stream: TcpStream) {
+        let id = format!("s{}", self.next.fetch_add(1, Ordering::SeqCst));
+        let Some(session) = self.start(&id) else {
+            respond(&mut stream, 500, &[], "cannot start the server");
+            return;
+        };
+        self.record(&format!("GET /sse - 200 {id}"));
+        let (to, from) = channel();
+        *session.stream.lock().unwrap() = Some(to);
+        start_stream(&mut stream, &[]);
+        if event(
+            &mut stream,
+            Some("endpoint"),
+            None,
+            &format!("/messages?session={id}"),
+        ) {
+            while let Ok(message) = from.recv() {
+                if !event(&mut stream, Some("message"), None, &message) {
+                    break;
+                }
+            }
+        }
+        self.sessions.lock().unwrap().remove(&id);
+        end(&session);
+    }
+}
+
+/// Writes a request's notifications, then its answer, as events.
+fn forward(stream: &mut TcpStream, answer: &Receiver<String>, notes: &Receiver<String>, id: &str) {
+    loop {
+        while let Ok(note) = notes.try_recv() {
+            if !event(stream, None, None, &note) {
+                return;
+            }
+        }
+        if let Ok(answer) = answer.recv_timeout(Duration::from_millis(20)) {
+            while let Ok(note) = notes.try_recv() {
+                event(stream, None, None, &note);
+            }
+            event(stream, None, Some(id), &answer);
+            return;
+        }
+    }
+}
+
+fn send(session: &Session, rpc: &Value) {
+    let mut stdin = session.stdin.lock().unwrap();
+    let _ = writeln!(stdin, "{rpc}");
+    let _ = stdin.flush();
+}
+
+fn end(session: &Session) {
+    let mut child = session.child.lock().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Reads the stdio server's lines and sends each where it goes.
+fn route(session: &Session, stdout: std::process::ChildStdout) {
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        if let Some(stream) = session.stream.lock().unwrap().as_ref() {
+            let _ = stream.send(line);
+            continue;
+        }
+        let id = serde_json::from_str::<Value>(&line)
+            .ok()
+            .and_then(|message| message.get("id").map(Value::to_string));
+        match id {
+            Some(id) => {
+                if let Some(waiting) = session.waiting.lock().unwrap().remove(&id) {
+                    let _ = waiting.send(line);
+                }
+            }
+            None => {
+                if let Some(notes) = session.notes.lock().unwrap().as_ref() {
+                    let _ = notes.send(line);
+                }
+            }
+        }
+    }
+}
