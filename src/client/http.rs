@@ -7,7 +7,7 @@ use std::error::Error;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::common::client_side_sse::ExponentialBackoff;
 use rmcp::transport::streamable_http_client::{
@@ -43,19 +43,10 @@ pub(super) fn transport(
     endpoint: &Endpoint<'_>,
 ) -> Result<StreamableHttpClientTransport<reqwest::Client>, McpError> {
     let client = client(endpoint)?;
-    let mut headers = HashMap::new();
-    for header in endpoint.headers {
-        let bad = |why: &str| McpError::InvalidSetting {
-            var: format!("header `{}` of server `{}`", header.name, endpoint.server).into(),
-            value: header.display.clone(),
-            expected: why.to_owned().into(),
-        };
-        let name = HeaderName::from_bytes(header.name.as_bytes())
-            .map_err(|_| bad("a header name (letters, digits and -)"))?;
-        let value = HeaderValue::from_str(&header.value)
-            .map_err(|_| bad("a header value (visible ASCII, no line breaks)"))?;
-        headers.insert(name, value);
-    }
+    let headers: HashMap<HeaderName, HeaderValue> = headers(endpoint)?
+        .into_iter()
+        .filter_map(|(name, value)| Some((name?, value)))
+        .collect();
     let mut retry = ExponentialBackoff::default();
     retry.max_times = Some(STREAM_RESUMES);
     retry.base_duration = Duration::from_millis(200);
@@ -68,6 +59,29 @@ pub(super) fn transport(
         .reinit_on_expired_session(true);
     config.retry_config = Arc::new(retry);
     Ok(StreamableHttpClientTransport::with_client(client, config))
+}
+
+/// The client and headers for the legacy HTTP+SSE transport to `endpoint`.
+pub(super) fn legacy(endpoint: &Endpoint<'_>) -> Result<(reqwest::Client, HeaderMap), McpError> {
+    Ok((client(endpoint)?, headers(endpoint)?))
+}
+
+/// The config's headers, checked (the config's loader checked them too).
+fn headers(endpoint: &Endpoint<'_>) -> Result<HeaderMap, McpError> {
+    let mut headers = HeaderMap::new();
+    for header in endpoint.headers {
+        let bad = |why: &str| McpError::InvalidSetting {
+            var: format!("header `{}` of server `{}`", header.name, endpoint.server).into(),
+            value: header.display.clone(),
+            expected: why.to_owned().into(),
+        };
+        let name = HeaderName::from_bytes(header.name.as_bytes())
+            .map_err(|_| bad("a header name (letters, digits and -)"))?;
+        let value = HeaderValue::from_str(&header.value)
+            .map_err(|_| bad("a header value (visible ASCII, no line breaks)"))?;
+        headers.insert(name, value);
+    }
+    Ok(headers)
 }
 
 /// The HTTP client for `endpoint`: proxies from `HTTPS_PROXY`, `HTTP_PROXY`
@@ -146,7 +160,8 @@ pub(super) fn failure(
         StreamableHttpError::InsufficientScope(scope) => {
             http(403, None, Some(&scope.www_authenticate_header), None)
         }
-        StreamableHttpError::SessionExpired => http(404, None, None, None),
+        // Expired again after a new session: the request was not taken.
+        StreamableHttpError::SessionExpired => closed(server, method, false),
         StreamableHttpError::UnexpectedContentType(kind) => McpError::NotJsonRpc {
             server: server.to_owned(),
             method: method.to_owned(),
@@ -250,11 +265,17 @@ fn unexpected(server: &str, method: &str, text: &str) -> McpError {
         }
         .error(server, method);
     }
+    // rmcp's words, then the body: keep the body.
+    let body = [": {", ": ["]
+        .iter()
+        .filter_map(|mark| text.find(mark))
+        .min()
+        .map_or(text, |at| &text[at + 2..]);
     McpError::NotJsonRpc {
         server: server.to_owned(),
         method: method.to_owned(),
         found: "a body".to_owned(),
-        body: Some(shown(text)),
+        body: Some(shown(body)),
     }
 }
 

@@ -10,6 +10,7 @@ mod http;
 mod link;
 mod process;
 mod spawn;
+mod sse;
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -490,15 +491,67 @@ impl Session {
                 let result = handshake(handler.serve(transport), options, &link).await;
                 (link, result)
             }
-            ServerConfig::Http { url, headers, .. } => {
+            ServerConfig::Http {
+                url,
+                headers,
+                legacy_sse,
+            } => {
                 let link = link::Link::remote(&entry.name, &entry.shown);
-                let transport = http::transport(&http::Endpoint {
+                let endpoint = http::Endpoint {
                     server: &entry.name,
                     url,
                     shown: &entry.shown,
                     headers,
-                })?;
-                let result = handshake(handler.serve(transport), options, &link).await;
+                };
+                let mut result = None;
+                if !legacy_sse {
+                    let transport = http::transport(&endpoint)?;
+                    let modern = handshake(handler.clone().serve(transport), options, &link).await;
+                    // A server of the 2024-11-05 revision refuses the POST:
+                    // its event stream is tried next.
+                    let refused = match &modern {
+                        Ok(Err(rmcp::service::ClientInitializeError::TransportError {
+                            error,
+                            ..
+                        })) => matches!(
+                            link.failure("initialize", error, true),
+                            Some(McpError::HttpStatus {
+                                status: 400 | 404 | 405,
+                                ..
+                            })
+                        ),
+                        _ => false,
+                    };
+                    if refused {
+                        crate::debug!(
+                            "{}: the Streamable HTTP POST was refused; trying the legacy HTTP+SSE transport (GET with an event stream)",
+                            entry.name
+                        );
+                    } else {
+                        result = Some(modern);
+                    }
+                }
+                let result = match result {
+                    Some(result) => result,
+                    None => {
+                        let (client, headers) = http::legacy(&endpoint)?;
+                        let legacy = async {
+                            match sse::LegacySse::connect(client, url, headers).await {
+                                Ok(transport) => handler.serve(transport).await,
+                                Err(error) => {
+                                    Err(rmcp::service::ClientInitializeError::TransportError {
+                                        error: rmcp::transport::DynamicTransportError::new::<
+                                            sse::LegacySse,
+                                            RoleClient,
+                                        >(error),
+                                        context: "opening the event stream".into(),
+                                    })
+                                }
+                            }
+                        };
+                        handshake(legacy, options, &link).await
+                    }
+                };
                 (link, result)
             }
         };

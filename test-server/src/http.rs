@@ -15,7 +15,7 @@
 //! - `auth`: every request is 401 with a `WWW-Authenticate` challenge.
 //! - `status:CODE:N[:SECONDS]`: the first N POSTs of requests get CODE (with
 //!   `Retry-After: SECONDS`), before reaching the server.
-//! - `expire:N`: a session's requests past the Nth get 404 (expired).
+//! - `expire:N`: the first session's requests past the Nth get 404 (expired).
 //! - `html`: every POST gets 200 with an HTML login page.
 //! - `junk`: every POST of a request gets 200 JSON that is not JSON-RPC.
 //! - `drop`: (with `--http-sse`) the stream of a `tools/call` sends an
@@ -24,7 +24,8 @@
 //! - `slow:MS`: every answer waits MS milliseconds.
 //!
 //! With `--state DIR`, each HTTP request is appended to `DIR/http.log`:
-//! `<METHOD> <path> <rpc method or -> <status>`, plus `resume <id>`.
+//! `<METHOD> <path> <rpc method or -> <status>`, plus `resume <id>` and
+//! `authorization <value>` (the header of each `initialize`).
 
 use serde_json::Value;
 use std::collections::HashMap;
@@ -368,6 +369,9 @@ impl Front {
             }
         }
         let initialize = rpc.get("method").and_then(Value::as_str) == Some("initialize");
+        if initialize && let Some(value) = request.headers.get("authorization") {
+            self.record(&format!("authorization {value}"));
+        }
         let session = if initialize {
             let id = format!("s{}", self.next.fetch_add(1, Ordering::SeqCst));
             let Some(session) = self.start(&id) else {
@@ -388,6 +392,7 @@ impl Front {
             return;
         };
         if is_request
+            && session_id == "s1"
             && let Some(limit) = self.fault("expire").and_then(|p| p.first()?.parse().ok())
             && session.requests.fetch_add(1, Ordering::SeqCst) >= limit
         {

@@ -11,5 +11,6 @@ mod matrix;
 mod processes;
 mod real_servers;
 mod reliability;
+mod remote;
 mod security;
 mod snapshots;

@@ -1,0 +1,235 @@
+//! The legacy HTTP+SSE transport (MCP 2024-11-05), which rmcp no longer
+//! has: a GET opens an event stream whose first event, `endpoint`, names
+//! where to POST messages; every answer comes on the stream.
+//!
+//! Failures are reported as rmcp's Streamable HTTP errors, so that one
+//! mapping ([`super::http::failure`]) explains both transports.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE};
+use rmcp::RoleClient;
+use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::transport::Transport;
+use rmcp::transport::streamable_http_client::{
+    AuthRequiredError, HttpStatusError, StreamableHttpError,
+};
+
+use super::process::MAX_MESSAGE_BYTES;
+
+type Error = StreamableHttpError<reqwest::Error>;
+
+/// An open legacy session.
+pub(super) struct LegacySse {
+    client: reqwest::Client,
+    headers: HeaderMap,
+    /// Where messages are POSTed (the `endpoint` event, on the same origin).
+    endpoint: reqwest::Url,
+    stream: Events,
+}
+
+/// Server-sent events, read from a response as they come.
+struct Events {
+    response: reqwest::Response,
+    buffer: Vec<u8>,
+    /// Events parsed and not taken yet: (type, data).
+    ready: VecDeque<(String, String)>,
+    kind: String,
+    data: String,
+}
+
+impl Events {
+    /// The next event, `None` at the end of the stream.
+    async fn next(&mut self) -> Option<Result<(String, String), Error>> {
+        loop {
+            if let Some(event) = self.ready.pop_front() {
+                return Some(Ok(event));
+            }
+            let chunk = match self.response.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => return None,
+                Err(error) => return Some(Err(Error::Client(error))),
+            };
+            self.buffer.extend_from_slice(&chunk);
+            while let Some(at) = memchr::memchr(b'\n', &self.buffer) {
+                let line: Vec<u8> = self.buffer.drain(..=at).collect();
+                self.line(&line[..line.len() - 1]);
+            }
+            if self.buffer.len() + self.data.len() > MAX_MESSAGE_BYTES {
+                return Some(Err(Error::ResponseBodyTooLarge {
+                    max_size: MAX_MESSAGE_BYTES,
+                }));
+            }
+        }
+    }
+
+    /// One line of the stream (its `\n` taken off).
+    fn line(&mut self, line: &[u8]) {
+        let line = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line));
+        if line.is_empty() {
+            let kind = std::mem::take(&mut self.kind);
+            let data = std::mem::take(&mut self.data);
+            if !data.is_empty() {
+                self.ready.push_back((kind, data));
+            }
+            return;
+        }
+        let (field, value) = line.split_once(':').unwrap_or((&line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "event" => self.kind = value.to_owned(),
+            "data" => {
+                if !self.data.is_empty() {
+                    self.data.push('\n');
+                }
+                self.data.push_str(value);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A response's failure, as rmcp's Streamable HTTP client reports one.
+async fn check(response: reqwest::Response) -> Result<reqwest::Response, Error> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|value: &reqwest::header::HeaderValue| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    if matches!(status.as_u16(), 401 | 403)
+        && let Some(challenge) = header(WWW_AUTHENTICATE)
+    {
+        return Err(Error::AuthRequired(AuthRequiredError::new(challenge)));
+    }
+    if status.as_u16() == 429 || status.is_server_error() {
+        let retry_after = header(reqwest::header::RETRY_AFTER);
+        return Err(HttpStatusError::new(status.as_u16(), retry_after).into());
+    }
+    let mut body = Vec::new();
+    let mut response = response;
+    while body.len() < 4096
+        && let Ok(Some(chunk)) = response.chunk().await
+    {
+        body.extend_from_slice(&chunk);
+    }
+    Err(Error::UnexpectedServerResponse(Cow::Owned(format!(
+        "HTTP {}: {}",
+        status.as_u16(),
+        String::from_utf8_lossy(&body[..body.len().min(4096)])
+    ))))
+}
+
+impl LegacySse {
+    /// Opens the event stream at `url` and waits for its `endpoint`.
+    pub(super) async fn connect(
+        client: reqwest::Client,
+        url: &str,
+        headers: HeaderMap,
+    ) -> Result<Self, Error> {
+        let base = reqwest::Url::parse(url)
+            .map_err(|error| Error::UnexpectedServerResponse(Cow::Owned(error.to_string())))?;
+        let response = client
+            .get(base.clone())
+            .headers(headers.clone())
+            .header(ACCEPT, "text/event-stream")
+            .send()
+            .await
+            .map_err(Error::Client)?;
+        let response = check(response).await?;
+        let kind = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        if !kind
+            .as_deref()
+            .is_some_and(|kind| kind.starts_with("text/event-stream"))
+        {
+            return Err(Error::UnexpectedContentType(kind));
+        }
+        let mut stream = Events {
+            response,
+            buffer: Vec::new(),
+            ready: VecDeque::new(),
+            kind: String::new(),
+            data: String::new(),
+        };
+        let endpoint = loop {
+            match stream.next().await {
+                Some(Ok((kind, data))) if kind == "endpoint" => break data,
+                Some(Ok(_)) => {}
+                Some(Err(error)) => return Err(error),
+                None => return Err(Error::UnexpectedEndOfStream),
+            }
+        };
+        let endpoint = base.join(endpoint.trim()).map_err(|error| {
+            Error::UnexpectedServerResponse(Cow::Owned(format!(
+                "the endpoint event does not hold a URL: {error}"
+            )))
+        })?;
+        // Messages (and the headers, credentials among them) go nowhere
+        // but where the stream came from.
+        if endpoint.origin() != base.origin() {
+            return Err(Error::UnexpectedServerResponse(Cow::Owned(format!(
+                "the endpoint event points to another origin ({}), refused",
+                endpoint.origin().ascii_serialization()
+            ))));
+        }
+        Ok(LegacySse {
+            client,
+            headers,
+            endpoint,
+            stream,
+        })
+    }
+}
+
+impl Transport<RoleClient> for LegacySse {
+    type Error = Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleClient>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let request = self
+            .client
+            .post(self.endpoint.clone())
+            .headers(self.headers.clone())
+            .json(&item);
+        async move {
+            let response = request.send().await.map_err(Error::Client)?;
+            check(response).await.map(drop)
+        }
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        loop {
+            match self.stream.next().await? {
+                Ok((kind, data)) if kind.is_empty() || kind == "message" => {
+                    match serde_json::from_str(&data) {
+                        Ok(message) => return Some(message),
+                        Err(error) => {
+                            crate::debug!("legacy SSE: an event that is not JSON-RPC ({error})");
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    crate::debug!("legacy SSE: the stream broke: {error}");
+                    return None;
+                }
+            }
+        }
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}

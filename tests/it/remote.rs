@@ -1,0 +1,375 @@
+//! Remote servers: the bundled test server's HTTP front end (with its
+//! faults) and server-everything over Streamable HTTP and SSE, all on
+//! 127.0.0.1 with ports picked at run time.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::json;
+
+use crate::support::*;
+
+/// A server listening on 127.0.0.1, stopped on drop.
+pub struct Listening {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The test server over HTTP, recording into the sandbox's state.
+pub fn http_server(sandbox: &Sandbox, switches: &[&str]) -> Listening {
+    let mut child = Command::new(test_server())
+        .arg("--http")
+        .arg("--state")
+        .arg(sandbox.state())
+        .args(switches)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the test server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("the test server's address");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("listening on URL")
+        .to_owned();
+    Listening { child, url }
+}
+
+/// A free port on 127.0.0.1, for servers that take one (`PORT`).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// server-everything in `mode`, once it accepts connections.
+fn everything(mode: &str) -> Listening {
+    let port = free_port();
+    let child = Command::new(real_server("node_modules/.bin/mcp-server-everything"))
+        .arg(mode)
+        .env("PORT", port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start server-everything");
+    let path = if mode == "sse" { "sse" } else { "mcp" };
+    let listening = Listening {
+        child,
+        url: format!("http://127.0.0.1:{port}/{path}"),
+    };
+    assert!(
+        wait_for(std::time::Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        }),
+        "server-everything {mode} did not listen on {port}"
+    );
+    listening
+}
+
+/// The same verbs, over stdio, Streamable HTTP (JSON and event-stream
+/// answers) and legacy HTTP+SSE: the same stdout, stderr and exit code.
+#[test]
+fn every_verb_says_the_same_over_stdio_and_http() {
+    let sandbox = Sandbox::new();
+    let json_answers = http_server(&sandbox, &[]);
+    let sse_answers = http_server(&sandbox, &["--http-sse"]);
+    let legacy = http_server(&sandbox, &["--http-legacy"]);
+    let verbs: &[&[&str]] = &[
+        &[],
+        &["-d"],
+        &["info", "t"],
+        &["info", "t", "add"],
+        &["grep", "*a*"],
+        &["call", "t", "echo", r#"{"text":"héllo"}"#],
+        &["call", "t", "add", r#"{"a":1,"b":2}"#],
+        &["--json", "call", "t", "add", r#"{"a":1,"b":2}"#],
+        &["call", "t", "mixed", "{}"],
+        &["call", "t", "fail", "{}"],
+        &["call", "t", "nope", "{}"],
+        &["call", "t", "add", r#"{"a":"x"}"#],
+    ];
+    for verb in verbs {
+        let mut runs = Vec::new();
+        for server in [
+            sandbox.server(&[]),
+            json!({"url": json_answers.url}),
+            json!({"url": json_answers.url, "type": "http"}),
+            json!({"url": sse_answers.url}),
+            json!({"url": legacy.url, "type": "sse"}),
+            // No type: the refused POST falls back to the legacy transport.
+            json!({"url": legacy.url}),
+        ] {
+            sandbox.write_config(&json!({"mcpServers": {"t": server.clone()}}));
+            let run = sandbox.run(verb);
+            // `info` names the transport; the rest must match.
+            let shown = |text: &str| {
+                text.lines()
+                    .filter(|line| {
+                        !line.starts_with("Transport:")
+                            && !line.starts_with("Command:")
+                            && !line.starts_with("URL:")
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            runs.push((run.code, shown(&run.stdout), shown(&run.stderr), server));
+        }
+        for other in &runs[1..] {
+            assert_eq!(
+                (&runs[0].0, &runs[0].1, &runs[0].2),
+                (&other.0, &other.1, &other.2),
+                "mcp-cli {verb:?} over {} and over {}",
+                runs[0].3,
+                other.3
+            );
+        }
+    }
+}
+
+/// server-everything over Streamable HTTP and over its legacy SSE
+/// endpoint answers as it does over stdio.
+#[test]
+fn server_everything_over_http_and_sse_answers_as_over_stdio() {
+    let http = everything("streamableHttp");
+    let sse = everything("sse");
+    let sandbox = Sandbox::new();
+    let stdio = real_servers(sandbox.path())["everything"].clone();
+    let verbs: &[&[&str]] = &[
+        &["call", "everything", "echo", r#"{"message":"hi"}"#],
+        &[
+            "--json",
+            "call",
+            "everything",
+            "get-sum",
+            r#"{"a":2,"b":3}"#,
+        ],
+        &["info", "everything", "echo"],
+    ];
+    for verb in verbs {
+        let mut outputs = Vec::new();
+        for server in [
+            stdio.clone(),
+            json!({"url": http.url}),
+            json!({"url": sse.url, "type": "sse"}),
+            // No type: the Streamable HTTP attempt falls back to SSE.
+            json!({"url": sse.url}),
+        ] {
+            sandbox.write_config(&json!({"mcpServers": {"everything": server}}));
+            let run = sandbox.run(verb);
+            let stdout = run.ok().to_owned();
+            outputs.push(
+                stdout
+                    .lines()
+                    .filter(|line| {
+                        !line.starts_with("Transport:")
+                            && !line.starts_with("Command:")
+                            && !line.starts_with("URL:")
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            );
+        }
+        for output in &outputs[1..] {
+            assert_eq!(&outputs[0], output, "mcp-cli {verb:?}");
+        }
+    }
+}
+
+#[test]
+fn a_401_is_auth_required_with_its_challenge() {
+    let sandbox = Sandbox::new();
+    let server = http_server(&sandbox, &["--http-fault", "auth"]);
+    sandbox.write_config(&json!({"mcpServers": {"t": {"url": server.url}}}));
+    let run = sandbox.run(&["call", "t", "echo", r#"{"text":"x"}"#]);
+    run.expect_error(4, "AUTH_REQUIRED");
+    assert_contains(
+        &run.stderr,
+        r#"WWW-Authenticate: Bearer realm="mcp-test", error="invalid_token""#,
+    );
+    // Not transient: asked once.
+    let posts = sandbox.log("http.log");
+    assert_eq!(posts, ["POST /mcp initialize 401"], "{posts:?}");
+}
+
+/// A header's `${VAR}` reaches the server and is shown nowhere, not even
+/// in errors, under `--json` or `MCP_DEBUG`.
+#[test]
+fn a_header_secret_reaches_the_server_and_is_never_shown() {
+    let mut sandbox = Sandbox::new();
+    let good = http_server(&sandbox, &[]);
+    let refusing = http_server(&sandbox, &["--http-fault", "auth"]);
+    sandbox.env("MCP_CLI_IT_TOKEN", "s3cr3t-t0ken");
+    sandbox.env("MCP_DEBUG", "1");
+    let header = json!({"Authorization": "Bearer ${MCP_CLI_IT_TOKEN}"});
+    sandbox.write_config(&json!({"mcpServers": {
+        "good": {"url": good.url, "headers": header},
+        "refusing": {"url": format!("{}?key=${{MCP_CLI_IT_TOKEN}}", refusing.url), "headers": header},
+    }}));
+    let mut outputs = String::new();
+    for args in [
+        &["call", "good", "echo", r#"{"text":"x"}"#][..],
+        &["info", "good"],
+        &["info", "refusing"],
+        &["--json", "info", "refusing"],
+        &["--json", "call", "refusing", "echo", "{}"],
+        &[],
+        &["--json"],
+    ] {
+        let run = sandbox.run(args);
+        outputs.push_str(&run.stdout);
+        outputs.push_str(&run.stderr);
+    }
+    assert!(
+        sandbox
+            .log("http.log")
+            .contains(&"authorization Bearer s3cr3t-t0ken".to_owned()),
+        "{:?}",
+        sandbox.log("http.log")
+    );
+    assert!(!outputs.contains("s3cr3t"), "{outputs}");
+    assert_contains(&outputs, "AUTH_REQUIRED");
+}
+
+/// 503 and 429 come before the server takes the request: even a tool with
+/// side effects is sent again, after `Retry-After`, and runs once.
+#[test]
+fn busy_answers_are_retried_after_retry_after_and_the_tool_runs_once() {
+    let sandbox = Sandbox::new();
+    let server = http_server(&sandbox, &["--http-fault", "status:503:2:1"]);
+    sandbox.write_config(&json!({"mcpServers": {"t": {"url": server.url}}}));
+    let run = sandbox.run(&["call", "t", "write", r#"{"text":"once"}"#]);
+    assert_eq!(run.ok(), "written\n");
+    let log = sandbox.log("http.log");
+    let busy = log.iter().filter(|line| line.ends_with(" 503")).count();
+    assert_eq!(busy, 2, "{log:?}");
+    assert_eq!(sandbox.log("calls.log"), ["write"]);
+    // Retry-After: 1 was waited for, twice.
+    run.expect_elapsed(std::time::Duration::from_secs(2)..);
+
+    let sandbox = Sandbox::new();
+    let server = http_server(&sandbox, &["--http-fault", "status:429:9:0"]);
+    sandbox.write_config(&json!({"mcpServers": {"t": {"url": server.url}}}));
+    let run = sandbox.run(&["call", "t", "write", "{}"]);
+    run.expect_error(3, "MAX_RETRIES_EXCEEDED");
+    assert_contains(&run.stderr, "HTTP 429");
+    assert!(sandbox.log("calls.log").is_empty());
+}
+
+/// An expired session (404) is opened anew once, and the request sent
+/// again on it: it had not been taken.
+#[test]
+fn an_expired_session_is_initialized_again() {
+    let sandbox = Sandbox::new();
+    let server = http_server(&sandbox, &["--http-fault", "expire:1"]);
+    sandbox.write_config(&json!({"mcpServers": {"t": {"url": server.url}}}));
+    let run = sandbox.run(&["call", "t", "write", "{}"]);
+    assert_eq!(run.ok(), "written\n");
+    let log = sandbox.log("http.log");
+    let initialized = log
+        .iter()
+        .filter(|line| line.contains(" initialize 200"))
+        .count();
+    assert_eq!(initialized, 2, "{log:?}");
+    assert!(
+        log.contains(&"POST /mcp tools/call 404".to_owned()),
+        "{log:?}"
+    );
+    assert_eq!(sandbox.log("calls.log"), ["write"]);
+    // The session is ended at the end.
+    assert_eq!(log.last().map(String::as_str), Some("DELETE /mcp - 200"));
+}
+
+/// A stream cut before the answer is resumed with `Last-Event-ID`; the
+/// tool ran once.
+#[test]
+fn a_dropped_event_stream_is_resumed() {
+    let sandbox = Sandbox::new();
+    let server = http_server(&sandbox, &["--http-sse", "--http-fault", "drop"]);
+    sandbox.write_config(&json!({"mcpServers": {"t": {"url": server.url}}}));
+    let run = sandbox.run(&["call", "t", "write", r#"{"text":"x"}"#]);
+    assert_eq!(run.ok(), "written\n");
+    let log = sandbox.log("http.log");
+    assert!(
+        log.iter().any(|line| line.starts_with("resume ")),
+        "{log:?}"
+    );
+    assert_eq!(sandbox.log("calls.log"), ["write"]);
+}
+
+/// What is not JSON-RPC (a login page, JSON of another kind) is a
+/// protocol error, exit 2, saying what came.
+#[test]
+fn a_body_that_is_not_json_rpc_is_a_protocol_error() {
+    for (fault, says) in [
+        ("html", "content of type `text/html`"),
+        ("junk", r#"it began: {"status":"ok","message":"welcome"}"#),
+    ] {
+        let sandbox = Sandbox::new();
+        let server = http_server(&sandbox, &["--http-fault", fault]);
+        sandbox.write_config(&json!({"mcpServers": {"t": {"url": server.url}}}));
+        let run = sandbox.run(&["call", "t", "echo", r#"{"text":"x"}"#]);
+        run.expect_error(2, "PROTOCOL_ERROR");
+        assert_contains(&run.stderr, says);
+    }
+}
+
+/// Nothing listening: exit 3, the host named, after the retries.
+#[test]
+fn a_refused_connection_names_the_host() {
+    let port = free_port();
+    let sandbox =
+        Sandbox::with_servers(json!({"t": {"url": format!("http://127.0.0.1:{port}/mcp")}}));
+    let run = sandbox.run(&["info", "t"]);
+    run.expect_error(3, "MAX_RETRIES_EXCEEDED");
+    assert_contains(
+        &run.stderr,
+        &format!("nothing listens at `127.0.0.1:{port}` (connection refused)"),
+    );
+    let mut sandbox = sandbox;
+    sandbox.env("MCP_MAX_RETRIES", "0");
+    sandbox
+        .run(&["info", "t"])
+        .expect_error(3, "CONNECTION_FAILED");
+}
+
+/// A slow answer meets the per-server `timeout` (seconds).
+#[test]
+fn a_server_timeout_bounds_each_request() {
+    let mut sandbox = Sandbox::new();
+    let server = http_server(&sandbox, &["--http-fault", "slow:5000"]);
+    sandbox.env("MCP_MAX_RETRIES", "0");
+    sandbox.write_config(&json!({"mcpServers": {"t": {"url": server.url, "timeout": 0.5}}}));
+    let run = sandbox.run(&["info", "t"]);
+    run.expect_error(3, "TIMEOUT");
+    assert_contains(&run.stderr, "after 500ms");
+}
+
+#[test]
+fn plain_http_to_another_host_is_warned_about() {
+    let mut sandbox = Sandbox::with_servers(json!({
+        "far": {"url": "http://192.0.2.1:9/mcp", "timeout": 0.2},
+    }));
+    sandbox.env("MCP_MAX_RETRIES", "0");
+    let run = sandbox.run(&["info", "far"]);
+    assert_contains(&run.stderr, "warning");
+    assert_contains(&run.stderr, "plain http://");
+    let sandbox = Sandbox::new();
+    let server = http_server(&sandbox, &[]);
+    sandbox.write_config(&json!({"mcpServers": {"t": {"url": server.url}}}));
+    let run = sandbox.run(&["info", "t"]);
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+}
