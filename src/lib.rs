@@ -132,6 +132,8 @@ fn prepare(
         with_descriptions,
         json: _,
         raw: _,
+        headers,
+        stdio,
         command,
     } = args;
     // The deadline counts from here: reading a config that is a pipe is
@@ -139,11 +141,34 @@ fn prepare(
     let started = tokio::time::Instant::now();
     let settings = Settings::from_env()?;
     printer::set_debug(settings.debug);
-    let loaded = config::load(
-        config_flag.as_deref(),
-        &settings,
-        started.into_std() + settings.timeout,
-    );
+    // A URL target, or `--stdio`: the one server the command line names,
+    // no config file read.
+    let url = match &command {
+        Some(
+            Command::Call { target, .. }
+            | Command::Info {
+                target: Some(target),
+                ..
+            },
+        ) if config::is_url(target) => Some(target.as_str()),
+        _ => None,
+    };
+    let loaded = if url.is_some() || stdio.is_some() {
+        config::ad_hoc(url, stdio.as_deref(), &headers, &settings)
+    } else if !headers.is_empty() {
+        return Err(McpError::Usage {
+            message: "--header goes with a URL target".to_owned(),
+            suggestion: Some(
+                "for a configured server, put it in the `headers` of its entry; for a URL: mcp-cli call https://host/mcp TOOL --header 'Name: value'".to_owned(),
+            ),
+        });
+    } else {
+        config::load(
+            config_flag.as_deref(),
+            &settings,
+            started.into_std() + settings.timeout,
+        )
+    };
     // Words without a verb are explained even without a config.
     let command = match command.unwrap_or(Command::List) {
         Command::Bare(words) => bare(words, loaded.as_ref().ok())?,

@@ -28,6 +28,10 @@ pub struct Args {
     pub json: bool,
     /// `--raw` (`call`): the result's text as it is, even on a terminal.
     pub raw: bool,
+    /// `-H/--header 'NAME: VALUE'`, for a URL target.
+    pub headers: Vec<String>,
+    /// `--stdio COMMAND`: a server from the command line.
+    pub stdio: Option<String>,
     /// The verb; none means `list`.
     pub command: Option<Command>,
 }
@@ -172,6 +176,10 @@ fn parse_into(
                 "with-descriptions" => args.with_descriptions = true,
                 "json" => args.json = true,
                 "raw" => args.raw = true,
+                "header" => args
+                    .headers
+                    .extend(value.map(|value| value.to_string_lossy().into_owned())),
+                "stdio" => args.stdio = value.map(|value| value.to_string_lossy().into_owned()),
                 "help" => help = true,
                 "version" => version = true,
                 other => unreachable!("flag `--{other}` has no meaning"),
@@ -510,6 +518,8 @@ mod tests {
                 with_descriptions: true,
                 json: true,
                 raw: false,
+                headers: Vec::new(),
+                stdio: None,
                 command: Some(Command::Call {
                     target: "s".into(),
                     rest: vec!["t".into(), "{}".into()]

@@ -107,6 +107,20 @@ pub const FLAGS: &[Flag] = &[
         verbs: &[],
     },
     Flag {
+        short: Some('H'),
+        long: "header",
+        value: Some("HEADER"),
+        help: "'Name: value', a request header for a URL target (repeatable)",
+        verbs: &[],
+    },
+    Flag {
+        short: None,
+        long: "stdio",
+        value: Some("COMMAND"),
+        help: "a server from a command line (split as a shell would), named `stdio`",
+        verbs: &[],
+    },
+    Flag {
         short: None,
         long: "raw",
         value: None,
@@ -173,6 +187,10 @@ every server, as `mcp-cli` does.",
             ),
             ("mcp-cli info filesystem read_file", "one tool's schema"),
             ("mcp-cli info filesystem/read_file", "the same"),
+            (
+                "mcp-cli info https://mcp.deepwiki.com/mcp",
+                "a remote server by its URL, no config needed",
+            ),
         ],
     },
     Verb {
@@ -205,12 +223,13 @@ with NO_MATCH on stderr when nothing matches, like grep(1).",
             },
         ],
         summary: "call a tool; JSON arguments from the argument or stdin",
-        about: "`<server> <tool>` or `<server>/<tool>`. The arguments are one JSON object, from
-the argument (words split by the shell are joined again), or else from stdin
-when stdin is not a terminal: mcp-cli waits at most 1 s for the first byte on
-stdin (so an open but silent pipe cannot hang it), then reads to the end; if
-nothing came, the tool is called with no arguments. Pass `-` to wait for
-stdin without that limit.
+        about: "`<server> <tool>` or `<server>/<tool>`; the server may be a URL (http:// or
+https://, with `--header`s), used without a config. The arguments are one JSON
+object, from the argument (words split by the shell are joined again), or else
+from stdin when stdin is not a terminal: mcp-cli waits at most 1 s for the
+first byte on stdin (so an open but silent pipe cannot hang it), then reads to
+the end; if nothing came, the tool is called with no arguments. Pass `-` to
+wait for stdin without that limit.
 
 Prints the result's text, as it is when stdout is not a terminal (it is
 data); on a terminal, control characters and escape sequences are shown
@@ -226,6 +245,14 @@ never sent again unless the tool is annotated readOnlyHint or idempotentHint.",
             (
                 "echo '{\"path\":\"README.md\"}' | mcp-cli call filesystem/read_text_file",
                 "from stdin",
+            ),
+            (
+                "mcp-cli call https://host/mcp search '{\"q\":\"x\"}' -H \"Authorization: Bearer $TOKEN\"",
+                "a remote server by URL, with a header",
+            ),
+            (
+                "mcp-cli --stdio 'npx -y @modelcontextprotocol/server-everything' call stdio echo '{\"message\":\"hi\"}'",
+                "a server from a command line, named `stdio`",
             ),
         ],
     },

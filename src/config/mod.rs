@@ -304,6 +304,130 @@ pub fn from_text(path: &Path, text: &str, settings: &Settings) -> Result<Config,
     })
 }
 
+/// The name of the server `--stdio` starts.
+pub const STDIO_NAME: &str = "stdio";
+
+/// A config of the one server the command line names, instead of a file:
+/// a URL target (with `--header`s), or `--stdio COMMAND`. The values are
+/// taken as they are (the shell has expanded its variables): no `${VAR}`.
+pub fn ad_hoc(
+    url: Option<&str>,
+    stdio: Option<&str>,
+    headers: &[String],
+    settings: &Settings,
+) -> Result<Config, McpError> {
+    // `$${` is the loader's literal `${`.
+    let literal = |text: &str| Value::String(text.replace("${", "$${"));
+    let usage = |message: String, suggestion: &str| McpError::Usage {
+        message,
+        suggestion: Some(suggestion.to_owned()),
+    };
+    let mut header_map = Map::new();
+    for header in headers {
+        let Some((name, value)) = header.split_once(':') else {
+            return Err(usage(
+                format!("--header `{}` has no `:`", crate::redact::value(header)),
+                "write it as curl does: --header 'Authorization: Bearer TOKEN'",
+            ));
+        };
+        header_map.insert(name.trim().to_owned(), literal(value.trim()));
+    }
+    let (name, entry) = match (url, stdio) {
+        (Some(url), _) => (
+            url.to_owned(),
+            serde_json::json!({"url": literal(url), "headers": header_map}),
+        ),
+        (None, Some(command)) => {
+            if !headers.is_empty() {
+                return Err(usage(
+                    "--header goes with a URL target, not --stdio".to_owned(),
+                    "give the server its settings in its own command line or environment",
+                ));
+            }
+            let words = split_command(command).map_err(|why| {
+                usage(
+                    format!("--stdio: {why}"),
+                    "quote the command line as a shell would: --stdio 'npx -y @scope/server --flag'",
+                )
+            })?;
+            let Some((program, args)) = words.split_first() else {
+                return Err(usage(
+                    "--stdio needs a command line".to_owned(),
+                    "for example --stdio 'npx -y @modelcontextprotocol/server-everything'",
+                ));
+            };
+            let args: Vec<Value> = args.iter().map(|arg| literal(arg)).collect();
+            (
+                STDIO_NAME.to_owned(),
+                serde_json::json!({"command": literal(program), "args": args}),
+            )
+        }
+        (None, None) => unreachable!("an ad-hoc server is named"),
+    };
+    let mut servers = Map::new();
+    servers.insert(name, entry);
+    let text = serde_json::json!({ "mcpServers": servers }).to_string();
+    from_text(Path::new("(command line)"), &text, settings)
+}
+
+/// Splits a command line as a POSIX shell would, without running one:
+/// words apart on blanks, `'...'` taken as it is, `"..."` with `\`
+/// escapes, `\` outside quotes escaping the next character.
+pub fn split_command(text: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' => {
+                if let Some(done) = word.take() {
+                    words.push(done);
+                }
+            }
+            '\'' => {
+                let current = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => current.push(c),
+                        None => return Err("a ' is not closed".to_owned()),
+                    }
+                }
+            }
+            '"' => {
+                let current = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => current.push(c),
+                            Some(c) => {
+                                current.push('\\');
+                                current.push(c);
+                            }
+                            None => return Err("a \" is not closed".to_owned()),
+                        },
+                        Some(c) => current.push(c),
+                        None => return Err("a \" is not closed".to_owned()),
+                    }
+                }
+            }
+            '\\' => match chars.next() {
+                Some(c) => word.get_or_insert_with(String::new).push(c),
+                None => return Err("it ends with a lone \\".to_owned()),
+            },
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    Ok(words)
+}
+
+/// Whether a target is a URL (an ad-hoc remote server).
+pub fn is_url(target: &str) -> bool {
+    target.starts_with("http://") || target.starts_with("https://")
+}
+
 /// Whether a parsed config holds a number that is not an integer.
 fn has_fraction(value: &Value) -> bool {
     match value {
@@ -979,6 +1103,17 @@ mod tests {
         };
         let servers = loader.parse(text)?;
         Ok((servers, loader.warnings))
+    }
+
+    #[test]
+    fn command_lines_split_as_a_shell_would() {
+        assert_eq!(
+            split_command(r#"npx -y  'a b' "c \"d\" \x" e\ f ''"#).unwrap(),
+            ["npx", "-y", "a b", r#"c "d" \x"#, "e f", ""]
+        );
+        assert!(split_command("a 'b").is_err());
+        assert!(split_command("a \\").is_err());
+        assert_eq!(split_command("  ").unwrap(), Vec::<String>::new());
     }
 
     #[test]

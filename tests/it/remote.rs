@@ -373,3 +373,54 @@ fn plain_http_to_another_host_is_warned_about() {
     let run = sandbox.run(&["info", "t"]);
     assert!(!run.stderr.contains("warning"), "{}", run.stderr);
 }
+
+/// A URL target and `--stdio` need no config: the command line names the
+/// server, `--header` gives it a header, shown nowhere.
+#[test]
+fn ad_hoc_targets_need_no_config() {
+    let sandbox = Sandbox::new();
+    let server = http_server(&sandbox, &[]);
+    let run = sandbox.run(&[
+        "call",
+        &server.url,
+        "echo",
+        r#"{"text":"ad hoc"}"#,
+        "--header",
+        "Authorization: Bearer t0p-s3cret",
+    ]);
+    assert_eq!(run.ok(), "ad hoc\n");
+    assert!(
+        sandbox
+            .log("http.log")
+            .contains(&"authorization Bearer t0p-s3cret".to_owned())
+    );
+    let run = sandbox.run(&[
+        "info",
+        &server.url,
+        "-H",
+        "Authorization: Bearer t0p-s3cret",
+    ]);
+    assert_contains(run.ok(), &format!("Server: {}", server.url));
+    assert!(!run.stdout.contains("t0p-s3cret") && !run.stderr.contains("t0p-s3cret"));
+
+    let command = format!(
+        "'{}' --state '{}'",
+        test_server().display(),
+        sandbox.state().display()
+    );
+    let run = sandbox.run(&[
+        "--stdio",
+        &command,
+        "call",
+        "stdio",
+        "add",
+        r#"{"a":2,"b":3}"#,
+    ]);
+    assert_eq!(run.ok(), "5\n");
+    sandbox
+        .run(&["--stdio", "'unclosed", "info", "stdio"])
+        .expect_error(1, "USAGE_ERROR");
+    sandbox
+        .run(&["info", "--header", "X: y"])
+        .expect_error(1, "USAGE_ERROR");
+}
