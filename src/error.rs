@@ -393,7 +393,7 @@ pub enum McpError {
 
     /// A remote server could not be reached: its name did not resolve, the
     /// connection was refused or reset, or TLS failed.
-    #[error("cannot reach server `{server}` at {url}: {reason}")]
+    #[error("cannot reach server `{server}`{}: {reason}", if server == url { String::new() } else { format!(" at {url}") })]
     Unreachable {
         /// The server.
         server: String,

@@ -205,7 +205,7 @@ fn from_reqwest(
     if error.is_connect() {
         return unreachable(server, shown, error, "");
     }
-    if let Some(tls) = tls_problem(error) {
+    if let Some((tls, _)) = tls_problem(error) {
         return unreachable(server, shown, error, &tls);
     }
     // A dropped connection, a stream cut short, a body that broke off.
@@ -311,11 +311,7 @@ fn unreachable(
         });
     let host = host_of(shown);
     let (reason, transient, fix) = match tls_problem(error) {
-        Some(tls) => (
-            format!("TLS failed: {tls}"),
-            false,
-            "if the server uses a private CA, point SSL_CERT_FILE at its certificate (PEM); check the host name and the server's certificate".to_owned(),
-        ),
+        Some((tls, fix)) => (format!("TLS failed: {tls}"), false, fix.to_owned()),
         None => {
             let all = causes.join(": ").to_ascii_lowercase();
             if all.contains("dns error") || all.contains("failed to lookup") {
@@ -335,12 +331,19 @@ fn unreachable(
                 )
             } else if all.contains("timed out") {
                 (
-                    format!("`{host}` did not answer within {}", crate::error::format_duration(CONNECT_TIMEOUT)),
+                    format!(
+                        "`{host}` did not answer within {}",
+                        crate::error::format_duration(CONNECT_TIMEOUT)
+                    ),
                     true,
                     "check the network, a firewall, and HTTPS_PROXY/NO_PROXY".to_owned(),
                 )
             } else if !context.is_empty() {
-                (context.to_owned(), false, "check the URL and SSL_CERT_FILE".to_owned())
+                (
+                    context.to_owned(),
+                    false,
+                    "check the URL and SSL_CERT_FILE".to_owned(),
+                )
             } else {
                 (
                     format!("the connection to `{host}` failed"),
@@ -361,8 +364,8 @@ fn unreachable(
     }
 }
 
-/// What failed in TLS, when TLS did.
-fn tls_problem(error: &(dyn Error + 'static)) -> Option<String> {
+/// What failed in TLS, when TLS did, and what to do about it.
+fn tls_problem(error: &(dyn Error + 'static)) -> Option<(String, &'static str)> {
     use rustls::{CertificateError, Error as Tls};
     let tls = chain(error).find_map(|cause| {
         cause.downcast_ref::<Tls>().or_else(|| {
@@ -372,20 +375,34 @@ fn tls_problem(error: &(dyn Error + 'static)) -> Option<String> {
                 .and_then(|inner| inner.downcast_ref::<Tls>())
         })
     })?;
+    let check = "check the server's certificate, and SSL_CERT_FILE";
     Some(match tls {
-        Tls::InvalidCertificate(CertificateError::UnknownIssuer) => {
-            "the server's certificate is signed by an unknown issuer (not a trusted CA)".to_owned()
-        }
+        Tls::InvalidCertificate(CertificateError::UnknownIssuer) => (
+            "the server's certificate is signed by an unknown issuer (not a trusted CA)".to_owned(),
+            "if the server uses a private CA, set SSL_CERT_FILE to its certificate (PEM)",
+        ),
         Tls::InvalidCertificate(
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-        ) => "the server's certificate is not valid for this host name".to_owned(),
+        ) => (
+            "the server's certificate is not valid for this host name".to_owned(),
+            "use the host name the certificate is for (Details), or fix the server's certificate",
+        ),
         Tls::InvalidCertificate(
             CertificateError::Expired | CertificateError::ExpiredContext { .. },
-        ) => "the server's certificate has expired".to_owned(),
+        ) => (
+            "the server's certificate has expired".to_owned(),
+            "the server's certificate must be renewed; check this machine's clock too",
+        ),
         Tls::InvalidCertificate(
             CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. },
-        ) => "the server's certificate is not valid yet (check the clock)".to_owned(),
-        other => crate::printer::one_line(&other.to_string()).into_owned(),
+        ) => (
+            "the server's certificate is not valid yet".to_owned(),
+            "check this machine's clock",
+        ),
+        other => (
+            crate::printer::one_line(&other.to_string()).into_owned(),
+            check,
+        ),
     })
 }
 

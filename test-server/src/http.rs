@@ -26,12 +26,17 @@
 //! With `--state DIR`, each HTTP request is appended to `DIR/http.log`:
 //! `<METHOD> <path> <rpc method or -> <status>`, plus `resume <id>` and
 //! `authorization <value>` (the header of each `initialize`).
+//!
+//! `--http-tls KIND` serves https instead, with a CA made at start (its
+//! certificate written to `DIR/ca.pem`) and a server certificate it signed:
+//! `ok` (for 127.0.0.1 and localhost), `name` (for another host only) or
+//! `expired`.
 
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,7 +51,13 @@ pub struct Options {
     pub sse: bool,
     pub legacy: bool,
     pub faults: Vec<String>,
+    pub tls: Option<String>,
 }
+
+/// A connection, plain or TLS.
+trait Conn: Read + Write + Send {}
+impl<T: Read + Write + Send> Conn for T {}
+type Stream = Box<dyn Conn>;
 
 /// Splits the HTTP switches off `args`; `None` when `--http` is not there.
 pub fn options(args: &[String]) -> Result<Option<(Options, Vec<String>)>, String> {
@@ -61,6 +72,9 @@ pub fn options(args: &[String]) -> Result<Option<(Options, Vec<String>)>, String
             "--http" => {}
             "--http-sse" => options.sse = true,
             "--http-legacy" => options.legacy = true,
+            "--http-tls" => {
+                options.tls = Some(args.next().ok_or("--http-tls needs a value")?.to_owned());
+            }
             "--http-fault" => options
                 .faults
                 .push(args.next().ok_or("--http-fault needs a value")?.to_owned()),
@@ -105,7 +119,12 @@ pub fn serve(options: Options, rest: Vec<String>) -> ! {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("MCP_TEST_STATE").map(PathBuf::from));
     let path = if options.legacy { "sse" } else { "mcp" };
-    println!("listening on http://127.0.0.1:{port}/{path}");
+    let tls = options
+        .tls
+        .as_deref()
+        .map(|kind| tls_config(kind, state.as_deref()));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("listening on {scheme}://127.0.0.1:{port}/{path}");
     let _ = std::io::stdout().flush();
     let front = Arc::new(Front {
         options,
@@ -118,7 +137,15 @@ pub fn serve(options: Options, rest: Vec<String>) -> ! {
     });
     for stream in listener.incoming().flatten() {
         let front = Arc::clone(&front);
+        let tls = tls.clone();
         thread::spawn(move || {
+            let stream: Stream = match tls {
+                Some(config) => match rustls::ServerConnection::new(config) {
+                    Ok(connection) => Box::new(rustls::StreamOwned::new(connection, stream)),
+                    Err(_) => return,
+                },
+                None => Box::new(stream),
+            };
             let _ = front.connection(stream);
         });
     }
@@ -132,7 +159,47 @@ struct Request {
     body: Vec<u8>,
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+/// A CA made now (written to `DIR/ca.pem`) and a server certificate of
+/// `kind` it signed.
+fn tls_config(kind: &str, state: Option<&std::path::Path>) -> Arc<rustls::ServerConfig> {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "mcp-test-server CA");
+    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+    let names = match kind {
+        "name" => vec!["other.example".to_owned()],
+        _ => vec!["127.0.0.1".to_owned(), "localhost".to_owned()],
+    };
+    let mut leaf = CertificateParams::new(names).expect("server params");
+    if kind == "expired" {
+        leaf.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        leaf.not_after = rcgen::date_time_ymd(2001, 1, 1);
+    }
+    let leaf_key = KeyPair::generate().expect("server key");
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf_cert = leaf
+        .signed_by(&leaf_key, &issuer)
+        .expect("server certificate");
+    if let Some(dir) = state {
+        let _ = std::fs::create_dir_all(dir);
+        std::fs::write(dir.join("ca.pem"), ca_cert.pem()).expect("write ca.pem");
+    }
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![leaf_cert.der().clone()], key)
+    .expect("server certificate and key");
+    Arc::new(config)
+}
+
+fn read_request(reader: &mut BufReader<Stream>) -> Option<Request> {
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
     let mut parts = line.split_whitespace();
@@ -164,7 +231,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     })
 }
 
-fn respond(stream: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &str) {
+fn respond(stream: &mut dyn Write, status: u16, headers: &[(&str, String)], body: &str) {
     let reason = match status {
         200 => "OK",
         202 => "Accepted",
@@ -184,7 +251,7 @@ fn respond(stream: &mut TcpStream, status: u16, headers: &[(&str, String)], body
 }
 
 /// Starts an event stream's response (no length: it ends when closed).
-fn start_stream(stream: &mut TcpStream, headers: &[(&str, String)]) {
+fn start_stream(stream: &mut dyn Write, headers: &[(&str, String)]) {
     let mut text = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n".to_owned();
     for (name, value) in headers {
         text.push_str(&format!("{name}: {value}\r\n"));
@@ -193,7 +260,7 @@ fn start_stream(stream: &mut TcpStream, headers: &[(&str, String)]) {
     let _ = stream.write_all(text.as_bytes());
 }
 
-fn event(stream: &mut TcpStream, kind: Option<&str>, id: Option<&str>, data: &str) -> bool {
+fn event(stream: &mut dyn Write, kind: Option<&str>, id: Option<&str>, data: &str) -> bool {
     let mut text = String::new();
     if let Some(kind) = kind {
         text.push_str(&format!("event: {kind}\n"));
@@ -225,10 +292,12 @@ impl Front {
         })
     }
 
-    fn connection(self: &Arc<Self>, stream: TcpStream) -> Option<()> {
-        let mut reader = BufReader::new(stream.try_clone().ok()?);
+    fn connection(self: &Arc<Self>, stream: Stream) -> Option<()> {
+        let mut reader = BufReader::new(stream);
         let request = read_request(&mut reader)?;
-        let mut stream = stream;
+        // One request per connection (`Connection: close`): nothing more is
+        // buffered.
+        let mut stream = reader.into_inner();
         if let Some(ms) = self.fault("slow").and_then(|p| p.first()?.parse().ok()) {
             thread::sleep(Duration::from_millis(ms));
         }
@@ -321,7 +390,7 @@ impl Front {
     /// Streamable HTTP: one POST.
     fn post(
         self: &Arc<Self>,
-        mut stream: TcpStream,
+        mut stream: Stream,
         request: &Request,
         rpc: Option<Value>,
         log: &dyn Fn(u16),
@@ -476,7 +545,7 @@ impl Front {
     }
 
     /// Legacy HTTP+SSE: the stream that carries every answer.
-    fn legacy_stream(self: &Arc<Self>, mut stream: TcpStream) {
+    fn legacy_stream(self: &Arc<Self>, mut stream: Stream) {
         let id = format!("s{}", self.next.fetch_add(1, Ordering::SeqCst));
         let Some(session) = self.start(&id) else {
             respond(&mut stream, 500, &[], "cannot start the server");
@@ -504,7 +573,7 @@ impl Front {
 }
 
 /// Writes a request's notifications, then its answer, as events.
-fn forward(stream: &mut TcpStream, answer: &Receiver<String>, notes: &Receiver<String>, id: &str) {
+fn forward(stream: &mut dyn Write, answer: &Receiver<String>, notes: &Receiver<String>, id: &str) {
     loop {
         while let Ok(note) = notes.try_recv() {
             if !event(stream, None, None, &note) {

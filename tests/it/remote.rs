@@ -424,3 +424,46 @@ fn ad_hoc_targets_need_no_config() {
         .run(&["info", "--header", "X: y"])
         .expect_error(1, "USAGE_ERROR");
 }
+
+/// https with a CA made at run time: not trusted until SSL_CERT_FILE names
+/// it; a certificate for another name or past its date is refused, saying
+/// which. Not retried: it would fail the same way.
+#[test]
+fn tls_failures_say_what_failed_and_a_private_ca_works() {
+    for (kind, with_ca) in [
+        ("ok", "ok"),
+        ("name", "is not valid for this host name"),
+        ("expired", "has expired"),
+    ] {
+        let mut sandbox = Sandbox::new();
+        let server = http_server(&sandbox, &["--http-tls", kind]);
+        assert!(
+            server.url.starts_with("https://127.0.0.1:"),
+            "{}",
+            server.url
+        );
+        let run = sandbox.run(&["call", &server.url, "echo", r#"{"text":"ok"}"#]);
+        run.expect_error(3, "CONNECTION_FAILED");
+        assert_contains(&run.stderr, "TLS failed");
+        if kind == "ok" {
+            assert_contains(&run.stderr, "unknown issuer");
+            assert_contains(&run.stderr, "set SSL_CERT_FILE");
+        }
+        let ca = sandbox.state().join("ca.pem");
+        sandbox.env("SSL_CERT_FILE", ca.to_str().unwrap());
+        let run = sandbox.run(&["call", &server.url, "echo", r#"{"text":"ok"}"#]);
+        if kind == "ok" {
+            assert_eq!(run.ok(), "ok\n");
+        } else {
+            run.expect_error(3, "CONNECTION_FAILED");
+            assert_contains(&run.stderr, with_ca);
+        }
+        // Refused at the handshake: no request reached the server.
+        let requests = sandbox.log("http.log");
+        assert_eq!(
+            requests.len(),
+            usize::from(kind == "ok") * 5,
+            "{requests:?}"
+        );
+    }
+}
