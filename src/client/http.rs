@@ -91,6 +91,11 @@ fn client(endpoint: &Endpoint<'_>) -> Result<reqwest::Client, McpError> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .user_agent(concat!("mcp-cli/", env!("CARGO_PKG_VERSION")));
+    // A server on this machine is never reached through a proxy: the
+    // proxy's loopback is not this one.
+    if is_loopback(endpoint.url) {
+        builder = builder.no_proxy();
+    }
     // reqwest asks for it whatever the scheme; installing it costs nothing
     // (the roots are loaded at the first TLS handshake). A second install
     // fails harmlessly.
@@ -435,20 +440,21 @@ pub fn host_of(url: &str) -> &str {
 /// Whether a plain `http://` URL leaves this machine: its traffic, headers
 /// and tokens included, can be read and changed on the way.
 pub fn is_plain_remote(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return false;
-    };
-    let host = host_of(rest);
+    url.starts_with("http://") && !is_loopback(url)
+}
+
+/// Whether a URL's host is this machine (`localhost`, 127.0.0.0/8, `::1`).
+fn is_loopback(url: &str) -> bool {
+    let host = host_of(url);
     let name = match host.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(v6),
         None => host.rsplit_once(':').map_or(host, |(name, _)| name),
     };
-    let loopback = name.eq_ignore_ascii_case("localhost")
+    name.eq_ignore_ascii_case("localhost")
         || name.to_ascii_lowercase().ends_with(".localhost")
         || name
             .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    !loopback
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

@@ -24,8 +24,9 @@
 //! - `slow:MS`: every answer waits MS milliseconds.
 //!
 //! With `--state DIR`, each HTTP request is appended to `DIR/http.log`:
-//! `<METHOD> <path> <rpc method or -> <status>`, plus `resume <id>` and
-//! `authorization <value>` (the header of each `initialize`).
+//! `<METHOD> <path> <rpc method or -> <status>`, plus `resume <id>`,
+//! `authorization <value>` (the header of each `initialize`) and `proxied
+//! <host>` (a request sent to it as to an HTTP proxy, served as its own).
 //!
 //! `--http-tls KIND` serves https instead, with a CA made at start (its
 //! certificate written to `DIR/ca.pem`) and a server certificate it signed:
@@ -298,6 +299,13 @@ impl Front {
         // One request per connection (`Connection: close`): nothing more is
         // buffered.
         let mut stream = reader.into_inner();
+        // A proxy's request names the whole URL: served as if it came here.
+        let mut request = request;
+        if let Some(rest) = request.path.strip_prefix("http://") {
+            let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+            self.record(&format!("proxied {host}"));
+            request.path = format!("/{path}");
+        }
         if let Some(ms) = self.fault("slow").and_then(|p| p.first()?.parse().ok()) {
             thread::sleep(Duration::from_millis(ms));
         }

@@ -467,3 +467,40 @@ fn tls_failures_say_what_failed_and_a_private_ca_works() {
         );
     }
 }
+
+/// HTTP_PROXY is honoured (the test server stands in for the proxy), and
+/// NO_PROXY exempts a host from it.
+#[test]
+fn http_proxy_and_no_proxy_are_honoured() {
+    let mut sandbox = Sandbox::new();
+    let proxy = http_server(&sandbox, &[]);
+    let origin = proxy.url.trim_end_matches("/mcp").to_owned();
+    sandbox.env("HTTP_PROXY", &origin);
+    sandbox.env("MCP_MAX_RETRIES", "0");
+    let far = "http://mcp.example.invalid:8931/mcp";
+    let run = sandbox.run(&["call", far, "echo", r#"{"text":"via proxy"}"#]);
+    assert_eq!(run.ok(), "via proxy\n");
+    assert!(
+        sandbox
+            .log("http.log")
+            .contains(&"proxied mcp.example.invalid:8931".to_owned()),
+        "{:?}",
+        sandbox.log("http.log")
+    );
+    sandbox.env("NO_PROXY", "example.invalid");
+    sandbox
+        .run(&["call", far, "echo", r#"{"text":"direct"}"#])
+        .expect_error(3, "CONNECTION_FAILED");
+}
+
+/// A server on this machine is reached directly, whatever the proxy
+/// settings: a proxy's loopback is not this machine's.
+#[test]
+fn a_loopback_server_bypasses_the_proxy() {
+    let mut sandbox = Sandbox::new();
+    let server = http_server(&sandbox, &[]);
+    sandbox.env("HTTP_PROXY", "http://proxy.example.invalid:3128");
+    sandbox.env("MCP_MAX_RETRIES", "0");
+    let run = sandbox.run(&["call", &server.url, "echo", r#"{"text":"direct"}"#]);
+    assert_eq!(run.ok(), "direct\n");
+}

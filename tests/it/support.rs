@@ -186,7 +186,10 @@ impl Sandbox {
         command.args(args).current_dir(self.path());
         for (key, _) in std::env::vars() {
             // The state directory follows HOME, which is the sandbox.
-            if key.starts_with("MCP_") || key == "NO_COLOR" || key == "XDG_STATE_HOME" {
+            // Proxies and CAs of the machine running the tests are not the
+            // tests' (the proxy tests set their own).
+            let network = key.to_ascii_uppercase().ends_with("_PROXY") || key == "SSL_CERT_FILE";
+            if key.starts_with("MCP_") || key == "NO_COLOR" || key == "XDG_STATE_HOME" || network {
                 command.env_remove(key);
             }
         }
