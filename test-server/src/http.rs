@@ -28,6 +28,9 @@
 //! `authorization <value>` (the header of each `initialize`) and `proxied
 //! <host>` (a request sent to it as to an HTTP proxy, served as its own).
 //!
+//! `--http-session-id ID` names every session ID (for a benchmark's
+//! reference, which cannot read it from a response).
+//!
 //! `--http-tls KIND` serves https instead, with a CA made at start (its
 //! certificate written to `DIR/ca.pem`) and a server certificate it signed:
 //! `ok` (for 127.0.0.1 and localhost), `name` (for another host only) or
@@ -53,6 +56,8 @@ pub struct Options {
     pub legacy: bool,
     pub faults: Vec<String>,
     pub tls: Option<String>,
+    /// Every session's id (for a benchmark whose reference cannot read one).
+    pub session_id: Option<String>,
 }
 
 /// A connection, plain or TLS.
@@ -73,6 +78,13 @@ pub fn options(args: &[String]) -> Result<Option<(Options, Vec<String>)>, String
             "--http" => {}
             "--http-sse" => options.sse = true,
             "--http-legacy" => options.legacy = true,
+            "--http-session-id" => {
+                options.session_id = Some(
+                    args.next()
+                        .ok_or("--http-session-id needs a value")?
+                        .to_owned(),
+                );
+            }
             "--http-tls" => {
                 options.tls = Some(args.next().ok_or("--http-tls needs a value")?.to_owned());
             }
@@ -450,7 +462,10 @@ impl Front {
             self.record(&format!("authorization {value}"));
         }
         let session = if initialize {
-            let id = format!("s{}", self.next.fetch_add(1, Ordering::SeqCst));
+            let id = match &self.options.session_id {
+                Some(id) => id.clone(),
+                None => format!("s{}", self.next.fetch_add(1, Ordering::SeqCst)),
+            };
             let Some(session) = self.start(&id) else {
                 log(500);
                 respond(&mut stream, 500, &[], "cannot start the server");
