@@ -67,15 +67,18 @@ pub fn main(argv: Vec<std::ffi::OsString>) -> u8 {
 
 fn run_in_runtime(printer: Arc<Printer>, args: Args) -> u8 {
     client::become_subreaper();
+    // Every server this command starts is stopped by it: at the end, from
+    // the signal handler, or from the panic hook.
+    let supervisor = client::Supervisor::new();
     // A bug must not leave a server behind: whether the panic then aborts
     // (release) or unwinds, every server is stopped first.
     let report_panic = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         report_panic(info);
-        client::stop_all(Duration::from_millis(100));
+        supervisor.stop_all(Duration::from_millis(100));
     }));
-    let (signals, watch_signals) = signals::watch(printer.json());
-    let (context, command) = match prepare(args, printer.clone(), Signals(signals)) {
+    let (signals, watch_signals) = signals::watch(printer.json(), supervisor);
+    let (context, command) = match prepare(args, printer.clone(), Signals(signals), supervisor) {
         Ok(prepared) => prepared,
         Err(error) => return report(&printer, &error),
     };
@@ -104,7 +107,7 @@ fn run_in_runtime(printer: Arc<Printer>, args: Args) -> u8 {
     // Servers started early and never used go first, while they are
     // surely not reaped yet.
     drop(context);
-    client::stop_all(Duration::from_millis(500));
+    supervisor.stop_all(Duration::from_millis(500));
     client::stop_orphans(Duration::from_millis(500));
     code
 }
@@ -126,6 +129,7 @@ fn prepare(
     args: Args,
     printer: Arc<Printer>,
     signals: Signals,
+    supervisor: &'static client::Supervisor,
 ) -> Result<(Context, Command), McpError> {
     let Args {
         config: config_flag,
@@ -188,6 +192,7 @@ fn prepare(
         signals,
         early: Default::default(),
         warned: Default::default(),
+        supervisor,
     };
     Ok((context, command))
 }

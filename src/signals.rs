@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::client::Supervisor;
+
 /// How long the command gets to wind down after the first signal.
 pub const FORCE_AFTER: Duration = Duration::from_secs(3);
 
@@ -41,8 +43,16 @@ pub fn name(exit_code: u8) -> &'static str {
 /// Installs the handlers and returns the receiver of the first signal's exit
 /// code, with the function that starts watching for it (called inside the
 /// async runtime). A signal that comes before waits in the pipe.
-pub fn watch(json: bool) -> (watch::Receiver<Option<u8>>, impl FnOnce()) {
+pub fn watch(
+    json: bool,
+    supervisor: &'static Supervisor,
+) -> (watch::Receiver<Option<u8>>, impl FnOnce()) {
     unix::JSON.store(json, std::sync::atomic::Ordering::SeqCst);
+    // The handler stops the supervisor's servers before a forced exit.
+    unix::SUPERVISOR.store(
+        std::ptr::from_ref(supervisor).cast_mut(),
+        std::sync::atomic::Ordering::SeqCst,
+    );
     let (sender, receiver) = watch::channel(None);
     let read_end = unix::install();
     let start = move || {
@@ -86,14 +96,14 @@ pub fn blocked<T>(work: impl FnOnce() -> T) -> T {
 
 mod unix {
     use std::os::fd::{FromRawFd, OwnedFd};
-    use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
 
     use tokio::io::Interest;
     use tokio::io::unix::AsyncFd;
     use tokio::sync::watch;
 
     use super::{FORCE_AFTER, exit_code};
-    use crate::client;
+    use crate::client::Supervisor;
 
     /// The signals handled: those that ask a command to stop, and the alarm.
     const SIGNALS: [i32; 5] = [
@@ -114,6 +124,9 @@ mod unix {
     static HELD: AtomicI32 = AtomicI32::new(0);
     /// Errors are reported as JSON (`--json`).
     pub(super) static JSON: AtomicBool = AtomicBool::new(false);
+    /// The command's supervisor, whose servers a forced exit stops (null
+    /// until [`super::watch`]).
+    pub(super) static SUPERVISOR: AtomicPtr<Supervisor> = AtomicPtr::new(std::ptr::null_mut());
 
     /// The handler. Only async-signal-safe calls: write, alarm, and on a
     /// forced exit kill, waitpid, nanosleep and _exit.
@@ -191,7 +204,11 @@ mod unix {
             HELD.store(signal, Ordering::SeqCst);
             return;
         }
-        client::stop_all(std::time::Duration::from_millis(100));
+        // SAFETY: set once from a `&'static Supervisor` by `watch`, never
+        // freed; null until then.
+        if let Some(supervisor) = unsafe { SUPERVISOR.load(Ordering::SeqCst).as_ref() } {
+            supervisor.stop_all(std::time::Duration::from_millis(100));
+        }
         report(exit_code(signal));
         // SAFETY: _exit(2) is async-signal-safe and ends the process.
         unsafe { libc::_exit(i32::from(exit_code(signal))) }

@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 
 pub use http::{host_of, is_plain_remote};
 use process::MAX_MESSAGE_BYTES;
-pub use process::{SHUTDOWN_GRACE, become_subreaper, stop_all, stop_orphans};
+pub use process::{SHUTDOWN_GRACE, Supervisor, become_subreaper, stop_orphans};
 
 /// How long a server that wrote something other than JSON-RPC to stdout
 /// during the handshake may then stay silent (stdout and stderr) before it
@@ -55,8 +55,10 @@ use crate::config::{ServerConfig, ServerEntry};
 use crate::error::McpError;
 
 /// How sessions are opened.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ConnectOptions {
+    /// Who stops the servers started, whatever happens.
+    pub supervisor: &'static Supervisor,
     /// Per-request timeout; `None` leaves only the overall deadline.
     pub request_timeout: Option<Duration>,
     /// Stream server stderr.
@@ -360,7 +362,11 @@ fn as_written(error: McpError, substituted: &[(String, String)]) -> McpError {
 }
 
 /// Starts a stdio server's process.
-fn launch(entry: &ServerEntry, debug: bool) -> Result<process::Started, McpError> {
+fn launch(
+    entry: &ServerEntry,
+    debug: bool,
+    supervisor: &'static Supervisor,
+) -> Result<process::Started, McpError> {
     let ServerConfig::Stdio {
         command,
         args,
@@ -377,6 +383,7 @@ fn launch(entry: &ServerEntry, debug: bool) -> Result<process::Started, McpError
         env,
         cwd: cwd.as_deref(),
         debug,
+        supervisor,
     })
     .map_err(|error| as_written(error, &entry.substituted))
 }
@@ -444,9 +451,9 @@ impl Session {
     /// no async runtime, so a command can start its server first thing and
     /// let it boot while the rest is set up; [`Session::connect_started`]
     /// then connects to it.
-    pub fn start(entry: &ServerEntry, debug: bool) -> Started {
+    pub fn start(entry: &ServerEntry, debug: bool, supervisor: &'static Supervisor) -> Started {
         Started(match &entry.transport {
-            ServerConfig::Stdio { .. } => launch(entry, debug).map(Some),
+            ServerConfig::Stdio { .. } => launch(entry, debug, supervisor).map(Some),
             // Nothing to start: the connection opens with the session.
             ServerConfig::Http { .. } => Ok(None),
         })
@@ -474,7 +481,7 @@ impl Session {
             ServerConfig::Stdio { .. } => {
                 let started = match started.and_then(|Started(started)| started.transpose()) {
                     Some(started) => started?,
-                    None => launch(entry, options.debug)?,
+                    None => launch(entry, options.debug, options.supervisor)?,
                 };
                 let (child, stdout, stdin) = started.attach()?;
                 let link = link::Link::child(child, stdout.activity());

@@ -4,7 +4,8 @@
 //! it started (`npx` starts `node`, shells start their pipelines). Its stderr
 //! is read on a task into a bounded buffer, whose last lines explain a
 //! failure, and streamed with the server's name under `MCP_DEBUG`. Every
-//! live group is registered so a signal handler can stop them all.
+//! live group is registered with the command's [`Supervisor`], which a
+//! signal handler can reach to stop them all.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -41,9 +42,72 @@ const REAP_GRACE: Duration = Duration::from_millis(100);
 /// with its command, only not by a forced exit.
 const MAX_LIVE: usize = 1024;
 
-/// Process groups of live servers (0: a free slot). Lock-free, so a signal
-/// handler can read it while the main thread is anywhere.
-static LIVE_GROUPS: [AtomicI32; MAX_LIVE] = [const { AtomicI32::new(0) }; MAX_LIVE];
+/// The process groups of the servers one owner (a command; the daemon to
+/// come) started: it stops them all at the end, and so does a signal
+/// handler or a panic hook that reaches it. Lock-free (0 is a free slot),
+/// so a signal handler can read it while the main thread is anywhere.
+pub struct Supervisor {
+    groups: [AtomicI32; MAX_LIVE],
+}
+
+impl std::fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("live_groups", &self.live_groups().count())
+            .finish()
+    }
+}
+
+impl Supervisor {
+    /// A supervisor that lives as long as the process: a signal handler
+    /// may reach it at any moment until the exit.
+    pub fn new() -> &'static Supervisor {
+        Box::leak(Box::new(Supervisor {
+            groups: [const { AtomicI32::new(0) }; MAX_LIVE],
+        }))
+    }
+
+    /// Records a live group, if there is room.
+    fn register(&self, group: i32) {
+        let _ = self.groups.iter().any(|slot| {
+            slot.compare_exchange(0, group, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        });
+    }
+
+    fn unregister(&self, group: i32) {
+        for slot in &self.groups {
+            let _ = slot.compare_exchange(group, 0, Ordering::SeqCst, Ordering::SeqCst);
+        }
+    }
+
+    fn live_groups(&self) -> impl Iterator<Item = i32> {
+        self.groups
+            .iter()
+            .map(|slot| slot.load(Ordering::SeqCst))
+            .filter(|&group| group != 0)
+    }
+
+    /// Stops every live server group: SIGTERM, up to `grace` for them to
+    /// go, SIGKILL. Async-signal-safe (no lock, no allocation), so the
+    /// signal handler can call it before it exits.
+    pub fn stop_all(&self, grace: Duration) {
+        if self.live_groups().next().is_none() {
+            return;
+        }
+        for group in self.live_groups() {
+            send_to_group(group, Signal::Term);
+        }
+        let deadline = std::time::Instant::now() + grace;
+        while std::time::Instant::now() < deadline && self.live_groups().any(group_alive) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for group in self.live_groups() {
+            reap(group);
+            send_to_group(group, Signal::Kill);
+        }
+    }
+}
 
 /// The first and last lines a server wrote to stderr (and to stdout, when
 /// not JSON-RPC): the first often say what went wrong (a bad argument, a
@@ -93,6 +157,8 @@ pub struct ServerProcess {
     #[cfg(target_os = "linux")]
     exit_fd: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
     group: Option<i32>,
+    /// Where its group is registered.
+    supervisor: &'static Supervisor,
     stderr: StderrTail,
     drain: Option<JoinHandle<()>>,
 }
@@ -111,6 +177,8 @@ pub struct Launch<'a> {
     pub cwd: Option<&'a std::path::Path>,
     /// Stream stderr live.
     pub debug: bool,
+    /// Who stops it, whatever happens.
+    pub supervisor: &'static Supervisor,
 }
 
 /// A server process just started, not yet attached to the async runtime:
@@ -133,7 +201,7 @@ pub fn start(launch: &Launch<'_>) -> Result<Started, McpError> {
         let child = super::spawn::spawn(launch.command, launch.args, launch.env, launch.cwd)?;
         let group = i32::try_from(child.id()).ok();
         if let Some(group) = group {
-            register(group);
+            launch.supervisor.register(group);
         }
         Ok((child, group))
     });
@@ -167,6 +235,7 @@ pub fn start(launch: &Launch<'_>) -> Result<Started, McpError> {
             #[cfg(target_os = "linux")]
             exit_fd: None,
             group,
+            supervisor: launch.supervisor,
             stderr: StderrTail::default(),
             drain: None,
         },
@@ -634,7 +703,7 @@ impl ServerProcess {
             // again, harmlessly, where the other order could orphan it. Out
             // of the registry before it is reaped, so that its number cannot
             // be reused meanwhile (a zombie keeps it).
-            unregister(group);
+            self.supervisor.unregister(group);
             self.group = None;
             let _ = self.child.kill();
             let _ = self.child.try_wait();
@@ -681,47 +750,6 @@ fn pidfd(pid: u32) -> Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
     // long as the `AsyncFd` owns it.
     unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
         .ok()
-}
-
-/// Records a live group, if there is room.
-fn register(group: i32) {
-    let _ = LIVE_GROUPS.iter().any(|slot| {
-        slot.compare_exchange(0, group, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-    });
-}
-
-fn unregister(group: i32) {
-    for slot in &LIVE_GROUPS {
-        let _ = slot.compare_exchange(group, 0, Ordering::SeqCst, Ordering::SeqCst);
-    }
-}
-
-fn live_groups() -> impl Iterator<Item = i32> {
-    LIVE_GROUPS
-        .iter()
-        .map(|slot| slot.load(Ordering::SeqCst))
-        .filter(|&group| group != 0)
-}
-
-/// Stops every live server group: SIGTERM, up to `grace` for them to go,
-/// SIGKILL. Async-signal-safe (no lock, no allocation), so the signal
-/// handler can call it before it exits.
-pub fn stop_all(grace: Duration) {
-    if live_groups().next().is_none() {
-        return;
-    }
-    for group in live_groups() {
-        send_to_group(group, Signal::Term);
-    }
-    let deadline = std::time::Instant::now() + grace;
-    while std::time::Instant::now() < deadline && live_groups().any(group_alive) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    for group in live_groups() {
-        reap(group);
-        send_to_group(group, Signal::Kill);
-    }
 }
 
 /// Whether process `pid`, a child of mcp-cli's, has exited (a zombie not
@@ -895,6 +923,7 @@ mod tests {
             env: &[],
             cwd: None,
             debug: false,
+            supervisor: Supervisor::new(),
         })
         .unwrap();
         let (process, _stdout, _stdin) = started.attach().unwrap();

@@ -54,6 +54,8 @@ pub struct Context {
     pub early: std::sync::Mutex<Vec<(String, Started)>>,
     /// The servers warned about already (plain `http://` to another host).
     pub warned: std::sync::Mutex<Vec<String>>,
+    /// Who stops every server the command started, whatever happens.
+    pub supervisor: &'static crate::client::Supervisor,
 }
 
 impl Context {
@@ -94,7 +96,10 @@ impl Context {
         };
         let started = entries
             .into_iter()
-            .map(|entry| (entry.name.clone(), Session::start(entry, config.debug)))
+            .map(|entry| {
+                let started = Session::start(entry, config.debug, self.supervisor);
+                (entry.name.clone(), started)
+            })
             .collect();
         *self.early.lock().expect("early servers lock") = started;
     }
@@ -145,6 +150,7 @@ impl Context {
         progress: Option<Arc<dyn Fn(Progress) + Send + Sync>>,
     ) -> ConnectOptions {
         ConnectOptions {
+            supervisor: self.supervisor,
             request_timeout: self.config.request_timeout,
             debug: self.config.debug,
             progress,
@@ -474,6 +480,7 @@ mod tests {
             deadline: tokio::time::Instant::now(),
             early: Default::default(),
             warned: Default::default(),
+            supervisor: crate::client::Supervisor::new(),
         };
         let sizes = [
             ("list", std::mem::size_of_val(&list(&context))),
