@@ -881,6 +881,9 @@ impl McpError {
             McpError::HttpStatus { status: 401 | 403, server, .. } => format!(
                 "the server wants credentials: give them in the `headers` of `{server}` in the config (for example `\"Authorization\": \"Bearer ${{TOKEN}}\"`), or with --header for a URL"
             ),
+            McpError::HttpStatus { status: 300..=399, .. } => {
+                "the server redirects elsewhere; mcp-cli follows redirects only within the URL's origin, so that headers never go to another host: use the URL it points to (`curl -sI <url>` shows it)".to_owned()
+            }
             McpError::HttpStatus { status: 404 | 405, .. } => {
                 "check the `url`: the path may be wrong (MCP endpoints often end in /mcp, legacy ones in /sse)".to_owned()
             }

@@ -22,6 +22,9 @@ use crate::error::McpError;
 /// deadline still bounds it; this names the cause when a host drops packets.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Redirects followed, within the URL's origin.
+const MAX_REDIRECTS: usize = 5;
+
 /// How often a dropped event stream is resumed (`Last-Event-ID`) before the
 /// request fails; the overall deadline bounds the waits between.
 const STREAM_RESUMES: usize = 5;
@@ -90,7 +93,21 @@ fn headers(endpoint: &Endpoint<'_>) -> Result<HeaderMap, McpError> {
 fn client(endpoint: &Endpoint<'_>) -> Result<reqwest::Client, McpError> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
-        .user_agent(concat!("mcp-cli/", env!("CARGO_PKG_VERSION")));
+        .user_agent(concat!("mcp-cli/", env!("CARGO_PKG_VERSION")))
+        // Redirects are followed within the origin only: the config's
+        // headers (credentials) go with every request, and must not go to
+        // another host.
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            let same = attempt
+                .previous()
+                .first()
+                .is_some_and(|first| first.origin() == attempt.url().origin());
+            if same && attempt.previous().len() <= MAX_REDIRECTS {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        }));
     // A server on this machine is never reached through a proxy: the
     // proxy's loopback is not this one.
     if is_loopback(endpoint.url) {

@@ -22,6 +22,8 @@
 //!   event id, then is closed before the answer; the answer waits for a GET
 //!   with that `Last-Event-ID`.
 //! - `slow:MS`: every answer waits MS milliseconds.
+//! - `redirect:URL`: every request to `/mcp` is redirected (307) to URL;
+//!   `/moved` serves what `/mcp` does.
 //!
 //! With `--state DIR`, each HTTP request is appended to `DIR/http.log`:
 //! `<METHOD> <path> <rpc method or -> <status>`, plus `resume <id>`,
@@ -247,6 +249,7 @@ fn read_request(reader: &mut BufReader<Stream>) -> Option<Request> {
 fn respond(stream: &mut dyn Write, status: u16, headers: &[(&str, String)], body: &str) {
     let reason = match status {
         200 => "OK",
+        307 => "Temporary Redirect",
         202 => "Accepted",
         401 => "Unauthorized",
         404 => "Not Found",
@@ -348,7 +351,18 @@ impl Front {
             );
             return Some(());
         }
-        let path = request.path.split('?').next().unwrap_or("").to_owned();
+        let mut path = request.path.split('?').next().unwrap_or("").to_owned();
+        if path == "/mcp"
+            && let Some(target) = self.fault("redirect")
+        {
+            log(307);
+            respond(&mut stream, 307, &[("Location", target.join(":"))], "");
+            return Some(());
+        }
+        // Where `redirect` sends requests: served as /mcp.
+        if path == "/moved" {
+            path = "/mcp".to_owned();
+        }
         match (request.method.as_str(), path.as_str(), self.options.legacy) {
             ("GET", "/sse", true) => self.legacy_stream(stream),
             ("POST", "/messages", true) => {

@@ -504,3 +504,46 @@ fn a_loopback_server_bypasses_the_proxy() {
     let run = sandbox.run(&["call", &server.url, "echo", r#"{"text":"direct"}"#]);
     assert_eq!(run.ok(), "direct\n");
 }
+
+/// A redirect is followed within the URL's origin only: the headers
+/// (credentials) never go to another host.
+#[test]
+fn redirects_stay_within_the_origin() {
+    let sandbox = Sandbox::new();
+    let same = http_server(&sandbox, &["--http-fault", "redirect:/moved"]);
+    let header = ["-H", "Authorization: Bearer s3cret"];
+    let run = sandbox.run(
+        &[
+            &["call", &same.url, "echo", r#"{"text":"moved"}"#][..],
+            &header,
+        ]
+        .concat(),
+    );
+    assert_eq!(run.ok(), "moved\n");
+    assert!(
+        sandbox
+            .log("http.log")
+            .contains(&"POST /moved initialize 200".to_owned())
+    );
+
+    let sandbox = Sandbox::new();
+    let target = http_server(&sandbox, &[]);
+    // Another origin: localhost, not 127.0.0.1.
+    let elsewhere = target
+        .url
+        .replace("127.0.0.1", "localhost")
+        .replace("/mcp", "/moved");
+    let away = http_server(
+        &sandbox,
+        &["--http-fault", &format!("redirect:{elsewhere}")],
+    );
+    let mut sandbox = sandbox;
+    sandbox.env("MCP_MAX_RETRIES", "0");
+    let run = sandbox.run(&[&["call", &away.url, "echo", r#"{"text":"x"}"#][..], &header].concat());
+    run.expect_error(2, "HTTP_ERROR");
+    assert_contains(&run.stderr, "HTTP 307");
+    assert_contains(&run.stderr, "within the URL's origin");
+    let log = sandbox.log("http.log");
+    assert!(!log.iter().any(|line| line.contains("/moved")), "{log:?}");
+    assert!(!log.iter().any(|line| line.contains("s3cret")), "{log:?}");
+}
