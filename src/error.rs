@@ -861,7 +861,7 @@ impl McpError {
                 "the tool ran, but its result breaks the MCP spec; do not call it again as is, and report it to the authors of `{server}` (--json prints what arrived)"
             ),
             McpError::Protocol { server, .. } => format!(
-                "the server `{server}` does not speak MCP over stdio as expected; run it with MCP_DEBUG=1 to see all it writes"
+                "the server `{server}` does not speak MCP as expected; run it with MCP_DEBUG=1 to see all it writes"
             ),
             McpError::Spawn { fix: Some(fix), .. } => fix.clone(),
             McpError::Spawn { command, .. } => {

@@ -164,6 +164,16 @@ pub(super) fn failure(
         }
         .error(server, method)
     };
+    if let Some(super::sse::Error::Protocol(message)) =
+        chain(error).find_map(|cause| cause.downcast_ref::<super::sse::Error>())
+    {
+        return McpError::Protocol {
+            server: server.to_owned(),
+            method: method.to_owned(),
+            message: message.clone(),
+            stderr: Vec::new(),
+        };
+    }
     let Some(error) =
         chain(error).find_map(|cause| cause.downcast_ref::<StreamableHttpError<reqwest::Error>>())
     else {

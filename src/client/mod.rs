@@ -510,55 +510,7 @@ impl Session {
                     shown: &entry.shown,
                     headers,
                 };
-                let mut result = None;
-                if !legacy_sse {
-                    let transport = http::transport(&endpoint)?;
-                    let modern = handshake(handler.clone().serve(transport), options, &link).await;
-                    // A server of the 2024-11-05 revision refuses the POST:
-                    // its event stream is tried next.
-                    let refused = match &modern {
-                        Ok(Err(rmcp::service::ClientInitializeError::TransportError {
-                            error,
-                            ..
-                        })) => matches!(
-                            link.failure("initialize", error, true),
-                            Some(McpError::HttpStatus {
-                                status: 400 | 404 | 405,
-                                ..
-                            })
-                        ),
-                        _ => false,
-                    };
-                    if refused {
-                        crate::debug!(
-                            "{}: the Streamable HTTP POST was refused; trying the legacy HTTP+SSE transport (GET with an event stream)",
-                            entry.name
-                        );
-                    } else {
-                        result = Some(modern);
-                    }
-                }
-                let result = match result {
-                    Some(result) => result,
-                    None => {
-                        let (client, headers) = http::legacy(&endpoint)?;
-                        let legacy = async {
-                            match sse::LegacySse::connect(client, url, headers).await {
-                                Ok(transport) => handler.serve(transport).await,
-                                Err(error) => {
-                                    Err(rmcp::service::ClientInitializeError::TransportError {
-                                        error: rmcp::transport::DynamicTransportError::new::<
-                                            sse::LegacySse,
-                                            RoleClient,
-                                        >(error),
-                                        context: "opening the event stream".into(),
-                                    })
-                                }
-                            }
-                        };
-                        handshake(legacy, options, &link).await
-                    }
-                };
+                let result = remote(&endpoint, *legacy_sse, handler, options, &link).await?;
                 (link, result)
             }
         };
@@ -952,6 +904,74 @@ impl Session {
     }
 }
 
+/// What [`handshake`] gives.
+type Handshake = Result<
+    Result<RunningService<RoleClient, Handler>, rmcp::service::ClientInitializeError>,
+    Option<Duration>,
+>;
+
+/// The handshake with a remote server: over Streamable HTTP, then, when
+/// the server refuses that POST (400, 404, 405, as a server of the
+/// 2024-11-05 revision does), over its legacy event stream; over the
+/// legacy transport alone for `"type": "sse"`. When the fallback fails
+/// too, the first failure is the one reported: it says more.
+async fn remote(
+    endpoint: &http::Endpoint<'_>,
+    legacy_only: bool,
+    handler: Handler,
+    options: &ConnectOptions,
+    link: &link::Link,
+) -> Result<Handshake, McpError> {
+    use rmcp::service::ClientInitializeError;
+    let legacy = |handler: Handler| async move {
+        let (client, headers) = http::legacy(endpoint)?;
+        let connect = async {
+            match sse::LegacySse::connect(client, endpoint.url, headers).await {
+                Ok(transport) => handler.serve(transport).await,
+                Err(error) => Err(ClientInitializeError::TransportError {
+                    error: rmcp::transport::DynamicTransportError::new::<sse::LegacySse, RoleClient>(
+                        error,
+                    ),
+                    context: "opening the event stream".into(),
+                }),
+            }
+        };
+        Ok::<_, McpError>(handshake(connect, options, link).await)
+    };
+    if legacy_only {
+        return legacy(handler).await;
+    }
+    let transport = http::transport(endpoint)?;
+    let modern = handshake(handler.clone().serve(transport), options, link).await;
+    let refused = match &modern {
+        Ok(Err(ClientInitializeError::TransportError { error, .. })) => matches!(
+            link.failure("initialize", error, true),
+            Some(McpError::HttpStatus {
+                status: 400 | 404 | 405,
+                ..
+            })
+        ),
+        _ => false,
+    };
+    if !refused {
+        return Ok(modern);
+    }
+    crate::debug!(
+        "{}: the Streamable HTTP POST was refused; trying the legacy HTTP+SSE transport (GET with an event stream)",
+        endpoint.server
+    );
+    match legacy(handler).await? {
+        Ok(Ok(service)) => Ok(Ok(Ok(service))),
+        _ => {
+            crate::debug!(
+                "{}: the legacy transport failed too; reporting the Streamable HTTP failure",
+                endpoint.server
+            );
+            Ok(modern)
+        }
+    }
+}
+
 /// The MCP handshake under the per-request timeout; `Err(None)` when a
 /// server that wrote what is not JSON-RPC then fell silent (it will not
 /// answer: say so now, not at the deadline).
@@ -961,10 +981,7 @@ async fn handshake(
     >,
     options: &ConnectOptions,
     link: &link::Link,
-) -> Result<
-    Result<RunningService<RoleClient, Handler>, rmcp::service::ClientInitializeError>,
-    Option<Duration>,
-> {
+) -> Handshake {
     let timed = async {
         match options.request_timeout {
             Some(timeout) => tokio::time::timeout(timeout, handshake)

@@ -18,7 +18,34 @@ use rmcp::transport::streamable_http_client::{
 
 use super::process::MAX_MESSAGE_BYTES;
 
-type Error = StreamableHttpError<reqwest::Error>;
+/// What goes wrong with a legacy server: what rmcp's Streamable HTTP
+/// client would report, or a breach of the legacy protocol itself.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum Error {
+    /// An HTTP failure, as rmcp reports one.
+    #[error("{0}")]
+    Http(#[source] StreamableHttpError<reqwest::Error>),
+    /// The server broke the legacy protocol.
+    #[error("{0}")]
+    Protocol(String),
+}
+
+impl From<StreamableHttpError<reqwest::Error>> for Error {
+    fn from(error: StreamableHttpError<reqwest::Error>) -> Self {
+        Error::Http(error)
+    }
+}
+
+impl From<HttpStatusError> for Error {
+    fn from(error: HttpStatusError) -> Self {
+        Error::Http(error.into())
+    }
+}
+
+type Http = StreamableHttpError<reqwest::Error>;
+
+/// How long the first event, `endpoint`, is waited for.
+const ENDPOINT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// An open legacy session.
 pub(super) struct LegacySse {
@@ -49,7 +76,7 @@ impl Events {
             let chunk = match self.response.chunk().await {
                 Ok(Some(chunk)) => chunk,
                 Ok(None) => return None,
-                Err(error) => return Some(Err(Error::Client(error))),
+                Err(error) => return Some(Err(Http::Client(error).into())),
             };
             self.buffer.extend_from_slice(&chunk);
             while let Some(at) = memchr::memchr(b'\n', &self.buffer) {
@@ -57,9 +84,10 @@ impl Events {
                 self.line(&line[..line.len() - 1]);
             }
             if self.buffer.len() + self.data.len() > MAX_MESSAGE_BYTES {
-                return Some(Err(Error::ResponseBodyTooLarge {
+                return Some(Err(Http::ResponseBodyTooLarge {
                     max_size: MAX_MESSAGE_BYTES,
-                }));
+                }
+                .into()));
             }
         }
     }
@@ -106,7 +134,7 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response, Error> 
     if matches!(status.as_u16(), 401 | 403)
         && let Some(challenge) = header(WWW_AUTHENTICATE)
     {
-        return Err(Error::AuthRequired(AuthRequiredError::new(challenge)));
+        return Err(Http::AuthRequired(AuthRequiredError::new(challenge)).into());
     }
     if status.as_u16() == 429 || status.is_server_error() {
         let retry_after = header(reqwest::header::RETRY_AFTER);
@@ -119,11 +147,12 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response, Error> 
     {
         body.extend_from_slice(&chunk);
     }
-    Err(Error::UnexpectedServerResponse(Cow::Owned(format!(
+    Err(Http::UnexpectedServerResponse(Cow::Owned(format!(
         "HTTP {}: {}",
         status.as_u16(),
         String::from_utf8_lossy(&body[..body.len().min(4096)])
-    ))))
+    )))
+    .into())
 }
 
 impl LegacySse {
@@ -134,14 +163,14 @@ impl LegacySse {
         headers: HeaderMap,
     ) -> Result<Self, Error> {
         let base = reqwest::Url::parse(url)
-            .map_err(|error| Error::UnexpectedServerResponse(Cow::Owned(error.to_string())))?;
+            .map_err(|error| Error::Protocol(format!("the URL does not parse: {error}")))?;
         let response = client
             .get(base.clone())
             .headers(headers.clone())
             .header(ACCEPT, "text/event-stream")
             .send()
             .await
-            .map_err(Error::Client)?;
+            .map_err(Http::Client)?;
         let response = check(response).await?;
         let kind = response
             .headers()
@@ -152,7 +181,7 @@ impl LegacySse {
             .as_deref()
             .is_some_and(|kind| kind.starts_with("text/event-stream"))
         {
-            return Err(Error::UnexpectedContentType(kind));
+            return Err(Http::UnexpectedContentType(kind).into());
         }
         let mut stream = Events {
             response,
@@ -161,26 +190,42 @@ impl LegacySse {
             kind: String::new(),
             data: String::new(),
         };
-        let endpoint = loop {
-            match stream.next().await {
-                Some(Ok((kind, data))) if kind == "endpoint" => break data,
-                Some(Ok(_)) => {}
-                Some(Err(error)) => return Err(error),
-                None => return Err(Error::UnexpectedEndOfStream),
+        let endpoint = async {
+            loop {
+                match stream.next().await {
+                    Some(Ok((kind, data))) if kind == "endpoint" => return Ok(data),
+                    Some(Ok(_)) => {}
+                    Some(Err(error)) => return Err(error),
+                    None => {
+                        return Err(Error::Protocol(
+                            "the event stream ended before its `endpoint` event".to_owned(),
+                        ));
+                    }
+                }
             }
         };
+        // A legacy server names its endpoint first thing; a stream that
+        // does not (a Streamable HTTP server's own) is not one.
+        let endpoint = tokio::time::timeout(ENDPOINT_WAIT, endpoint)
+            .await
+            .map_err(|_| {
+                Error::Protocol(format!(
+                    "the event stream sent no `endpoint` event within {} s: not a legacy MCP server",
+                    ENDPOINT_WAIT.as_secs()
+                ))
+            })??;
         let endpoint = base.join(endpoint.trim()).map_err(|error| {
-            Error::UnexpectedServerResponse(Cow::Owned(format!(
-                "the endpoint event does not hold a URL: {error}"
-            )))
+            Error::Protocol(format!(
+                "the `endpoint` event does not hold a URL ({error})"
+            ))
         })?;
         // Messages (and the headers, credentials among them) go nowhere
         // but where the stream came from.
         if endpoint.origin() != base.origin() {
-            return Err(Error::UnexpectedServerResponse(Cow::Owned(format!(
-                "the endpoint event points to another origin ({}), refused",
-                endpoint.origin().ascii_serialization()
-            ))));
+            return Err(Error::Protocol(format!(
+                "its `endpoint` event points to another origin ({}), where mcp-cli sends nothing",
+                crate::printer::one_line(&endpoint.origin().ascii_serialization())
+            )));
         }
         Ok(LegacySse {
             client,
@@ -204,7 +249,7 @@ impl Transport<RoleClient> for LegacySse {
             .headers(self.headers.clone())
             .json(&item);
         async move {
-            let response = request.send().await.map_err(Error::Client)?;
+            let response = request.send().await.map_err(Http::Client)?;
             check(response).await.map(drop)
         }
     }

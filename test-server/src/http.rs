@@ -22,6 +22,7 @@
 //!   event id, then is closed before the answer; the answer waits for a GET
 //!   with that `Last-Event-ID`.
 //! - `slow:MS`: every answer waits MS milliseconds.
+//! - `endpoint:URL`: (with `--http-legacy`) the `endpoint` event names URL.
 //! - `redirect:URL`: every request to `/mcp` is redirected (307) to URL;
 //!   `/moved` serves what `/mcp` does.
 //!
@@ -592,12 +593,11 @@ impl Front {
         let (to, from) = channel();
         *session.stream.lock().unwrap() = Some(to);
         start_stream(&mut stream, &[]);
-        if event(
-            &mut stream,
-            Some("endpoint"),
-            None,
-            &format!("/messages?session={id}"),
-        ) {
+        let endpoint = match self.fault("endpoint") {
+            Some(target) => target.join(":"),
+            None => format!("/messages?session={id}"),
+        };
+        if event(&mut stream, Some("endpoint"), None, &endpoint) {
             while let Ok(message) = from.recv() {
                 if !event(&mut stream, Some("message"), None, &message) {
                     break;

@@ -132,7 +132,8 @@ mixed, huge, write, idem, readonly).
                              --http-sse (answers as event streams),
                              --http-legacy (the 2024-11-05 HTTP+SSE transport),
                              --http-fault KIND (auth, status:CODE:N[:SECONDS],
-                             expire:N, html, junk, drop, slow:MS, redirect:URL),
+                             expire:N, html, junk, drop, slow:MS, redirect:URL,
+                             endpoint:URL),
                              --http-tls
                              KIND (https with a CA made at start, written to
                              DIR/ca.pem: ok, name, expired); see http.rs

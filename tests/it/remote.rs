@@ -547,3 +547,30 @@ fn redirects_stay_within_the_origin() {
     assert!(!log.iter().any(|line| line.contains("/moved")), "{log:?}");
     assert!(!log.iter().any(|line| line.contains("s3cret")), "{log:?}");
 }
+
+/// A legacy server's `endpoint` on another origin is refused: messages,
+/// and the headers with them, go nowhere but where the stream came from.
+#[test]
+fn a_legacy_endpoint_on_another_origin_is_refused() {
+    let mut sandbox = Sandbox::new();
+    let elsewhere = http_server(&sandbox, &["--http-legacy"]);
+    let other = elsewhere
+        .url
+        .replace("127.0.0.1", "localhost")
+        .replace("/sse", "/messages?session=s1");
+    let legacy = http_server(
+        &sandbox,
+        &[
+            "--http-legacy",
+            "--http-fault",
+            &format!("endpoint:{other}"),
+        ],
+    );
+    sandbox.env("MCP_MAX_RETRIES", "0");
+    sandbox.write_config(&json!({"mcpServers": {"t": {"url": legacy.url, "type": "sse"}}}));
+    let run = sandbox.run(&["call", "t", "echo", r#"{"text":"x"}"#]);
+    run.expect_error(2, "PROTOCOL_ERROR");
+    assert_contains(&run.stderr, "points to another origin");
+    let log = sandbox.log("http.log");
+    assert!(!log.iter().any(|line| line.starts_with("POST")), "{log:?}");
+}
