@@ -898,13 +898,13 @@ impl McpError {
                 "the server `{server}` is failing or overloaded; try again later"
             ),
             McpError::Timeout { method, server, .. } if method == "tools/call" => format!(
-                "the call may still have run on `{server}`; check its state before calling again, or raise MCP_REQUEST_TIMEOUT"
+                "the call may still have run on `{server}`; check its state before calling again, or raise MCP_REQUEST_TIMEOUT (or the server's own `timeout` in the config)"
             ),
             McpError::Timeout { method, .. } if method == "tools/list" => {
-                "raise MCP_LIST_TIMEOUT or MCP_REQUEST_TIMEOUT (seconds), or check that the server is healthy".to_owned()
+                "raise MCP_LIST_TIMEOUT or MCP_REQUEST_TIMEOUT (or the server's own `timeout` in the config), in seconds; or check that the server is healthy".to_owned()
             }
             McpError::Timeout { .. } => {
-                "raise MCP_REQUEST_TIMEOUT, or check that the server is healthy".to_owned()
+                "raise MCP_REQUEST_TIMEOUT (or the server's own `timeout` in the config), or check that the server is healthy".to_owned()
             }
             McpError::OperationCancelled {
                 during: Some(during),

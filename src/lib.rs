@@ -147,31 +147,46 @@ fn prepare(
     printer::set_debug(settings.debug);
     // A URL target, or `--stdio`: the one server the command line names,
     // no config file read.
-    let url = match &command {
-        Some(
-            Command::Call { target, .. }
-            | Command::Info {
-                target: Some(target),
-                ..
-            },
-        ) if config::is_url(target) => Some(target.as_str()),
-        _ => None,
-    };
-    let loaded = if url.is_some() || stdio.is_some() {
-        config::ad_hoc(url, stdio.as_deref(), &headers, &settings)
-    } else if !headers.is_empty() {
-        return Err(McpError::Usage {
-            message: "--header goes with a URL target".to_owned(),
-            suggestion: Some(
-                "for a configured server, put it in the `headers` of its entry; for a URL: mcp-cli call https://host/mcp TOOL --header 'Name: value'".to_owned(),
-            ),
-        });
-    } else {
-        config::load(
-            config_flag.as_deref(),
-            &settings,
-            started.into_std() + settings.timeout,
-        )
+    let (command, loaded) = match ad_hoc(command, config_flag.is_some(), stdio.as_deref())? {
+        AdHoc::None(command) => {
+            if !headers.is_empty() {
+                return Err(McpError::Usage {
+                    message: "--header goes with a URL target".to_owned(),
+                    suggestion: Some(
+                        "for a configured server, put it in the `headers` of its entry; for a URL: mcp-cli call https://host/mcp TOOL --header 'Name: value'".to_owned(),
+                    ),
+                });
+            }
+            let loaded = config::load(
+                config_flag.as_deref(),
+                &settings,
+                started.into_std() + settings.timeout,
+            );
+            (command, loaded)
+        }
+        AdHoc::Url(mut command, url) => {
+            let loaded = config::ad_hoc(Some(&url), None, &headers, &settings);
+            // The server is known by its URL as shown, secrets masked.
+            if let (
+                Ok(config),
+                Some(
+                    Command::Call { target, .. }
+                    | Command::Info {
+                        target: Some(target),
+                        ..
+                    },
+                ),
+            ) = (&loaded, command.as_mut())
+                && let Some(entry) = config.servers.first()
+            {
+                target.clone_from(&entry.name);
+            }
+            (command, loaded)
+        }
+        AdHoc::Stdio(command, line) => (
+            command,
+            config::ad_hoc(None, Some(&line), &headers, &settings),
+        ),
     };
     // Words without a verb are explained even without a config.
     let command = match command.unwrap_or(Command::List) {
@@ -195,6 +210,79 @@ fn prepare(
         supervisor,
     };
     Ok((context, command))
+}
+
+/// Whether the command line names its server itself.
+enum AdHoc {
+    /// No: the config's servers.
+    None(Option<Command>),
+    /// A URL target (the URL as typed).
+    Url(Option<Command>, String),
+    /// `--stdio` (the command line).
+    Stdio(Option<Command>, String),
+}
+
+/// Sorts out a server named on the command line: a URL target (`call
+/// <url> <tool>`, `info <url>`, or `<url>` alone, as `info`) or `--stdio`,
+/// refusing what contradicts it.
+fn ad_hoc(
+    command: Option<Command>,
+    config_flag: bool,
+    stdio: Option<&str>,
+) -> Result<AdHoc, McpError> {
+    let usage = |message: &str, suggestion: &str| McpError::Usage {
+        message: message.to_owned(),
+        suggestion: Some(suggestion.to_owned()),
+    };
+    // `mcp-cli <url>`: its info, as for a server's name.
+    let command = match command {
+        Some(Command::Bare(words)) if words.len() == 1 && config::is_url(&words[0]) => {
+            Some(Command::Info {
+                target: words.into_iter().next(),
+                tool: None,
+            })
+        }
+        other => other,
+    };
+    let url = match &command {
+        Some(
+            Command::Call { target, .. }
+            | Command::Info {
+                target: Some(target),
+                ..
+            },
+        ) if config::is_url(target) => Some(target.clone()),
+        _ => None,
+    };
+    if url.is_none() && stdio.is_none() {
+        return Ok(AdHoc::None(command));
+    }
+    if config_flag {
+        return Err(usage(
+            "-c names a config file, and a URL target or --stdio needs none",
+            "give the server in the config, or on the command line, not both",
+        ));
+    }
+    if url.is_some() && stdio.is_some() {
+        return Err(usage(
+            "a URL target and --stdio both name the server",
+            "give one of them",
+        ));
+    }
+    if let Some(Command::Call { rest, .. }) = &command
+        && let Some(tool) = rest.first()
+        && (tool.starts_with('{') || tool.starts_with('['))
+    {
+        return Err(usage(
+            "the tool's name comes after the URL, as its own word",
+            "mcp-cli call https://host/mcp TOOL '{\"arg\": 1}' (the URL is used whole, so `<url>/<tool>` does not name a tool)",
+        ));
+    }
+    Ok(match (url, stdio) {
+        (Some(url), _) => AdHoc::Url(command, url),
+        (None, Some(line)) => AdHoc::Stdio(command, line.to_owned()),
+        (None, None) => AdHoc::None(command),
+    })
 }
 
 async fn run(context: &Context, command: Command) -> Result<(), McpError> {

@@ -2,6 +2,15 @@
 
 use std::time::Duration;
 
+/// What [`seconds`] takes, for messages.
+pub const SECONDS: &str = "a number of seconds from 0.001 to 1000000000";
+
+/// A number of seconds as a duration: from a millisecond (shorter would be
+/// no time at all) to about 31 years.
+pub fn seconds(value: f64) -> Option<Duration> {
+    (value.is_finite() && (0.001..1e9).contains(&value)).then(|| Duration::from_secs_f64(value))
+}
+
 use crate::env_vars;
 use crate::error::McpError;
 
@@ -53,17 +62,13 @@ impl Settings {
         let seconds = |var: &'static str| -> Result<Option<Duration>, McpError> {
             lookup(var)
                 .map(|value| {
-                    value
-                        .trim()
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
-                        .map(Duration::from_secs_f64)
-                        .ok_or(McpError::InvalidSetting {
+                    value.trim().parse::<f64>().ok().and_then(seconds).ok_or(
+                        McpError::InvalidSetting {
                             var: var.into(),
                             value,
-                            expected: "a positive number of seconds, under 1000000000".into(),
-                        })
+                            expected: SECONDS.into(),
+                        },
+                    )
                 })
                 .transpose()
         };

@@ -220,6 +220,26 @@ pub(super) fn failure(
             expected: "a header mcp-cli does not set itself (Accept, Mcp-Session-Id and Last-Event-ID are its own)".into(),
         },
         StreamableHttpError::Client(error) => from_reqwest(server, shown, method, error, sent),
+        // The server's answers, not the network: not worth another try.
+        StreamableHttpError::Deserialize(error) => McpError::NotJsonRpc {
+            server: server.to_owned(),
+            method: method.to_owned(),
+            found: "an event that is not JSON-RPC".to_owned(),
+            body: Some(crate::printer::one_line(&error.to_string()).into_owned()),
+        },
+        StreamableHttpError::MissingSessionIdInResponse => McpError::Protocol {
+            server: server.to_owned(),
+            method: method.to_owned(),
+            message: "the server answered without the `Mcp-Session-Id` its session needs".to_owned(),
+            stderr: Vec::new(),
+        },
+        StreamableHttpError::ReinitializationFailed(error) => McpError::ServerError {
+            server: server.to_owned(),
+            method: "initialize".to_owned(),
+            code: error.code.0,
+            message: error.message.to_string(),
+            data: crate::error::error_data(error.data.as_ref()),
+        },
         // A dropped connection, a stream cut short, a body that broke off.
         _ => closed(server, method, sent),
     }

@@ -80,6 +80,16 @@ impl Link {
         }
     }
 
+    /// How long closing the connection may take: a child's stdin closes
+    /// at once; a remote session is ended with a DELETE, a round trip
+    /// (the result is printed already).
+    pub(super) fn close_wait(&self) -> Duration {
+        match self {
+            Link::Child(_) => Duration::from_millis(100),
+            Link::Remote(_) => Duration::from_secs(1),
+        }
+    }
+
     /// Whether a message past the size limit ended the link.
     pub(super) fn overflowed(&self) -> bool {
         match self {

@@ -51,7 +51,7 @@ pub const CANCEL_GRACE: Duration = Duration::from_millis(250);
 /// command's deadline.
 const STOP_FLOOR: Duration = Duration::from_millis(100);
 
-use crate::config::{ServerConfig, ServerEntry};
+use crate::config::{HttpKind, ServerConfig, ServerEntry};
 use crate::error::McpError;
 
 /// How sessions are opened.
@@ -459,13 +459,8 @@ impl Session {
         })
     }
 
-    /// Starts or reaches the server and performs the MCP handshake.
-    pub async fn connect(entry: &ServerEntry, options: &ConnectOptions) -> Result<Self, McpError> {
-        Self::connect_started(entry, options, None).await
-    }
-
-    /// [`Session::connect`], over a process already started with
-    /// [`Session::start`] when there is one.
+    /// Starts or reaches the server and performs the MCP handshake, over a
+    /// process already started with [`Session::start`] when there is one.
     pub async fn connect_started(
         entry: &ServerEntry,
         options: &ConnectOptions,
@@ -498,11 +493,7 @@ impl Session {
                 let result = handshake(handler.serve(transport), options, &link).await;
                 (link, result)
             }
-            ServerConfig::Http {
-                url,
-                headers,
-                legacy_sse,
-            } => {
+            ServerConfig::Http { url, headers, kind } => {
                 let link = link::Link::remote(&entry.name, &entry.shown);
                 let endpoint = http::Endpoint {
                     server: &entry.name,
@@ -510,7 +501,7 @@ impl Session {
                     shown: &entry.shown,
                     headers,
                 };
-                let result = remote(&endpoint, *legacy_sse, handler, options, &link).await?;
+                let result = remote(&endpoint, *kind, handler, options, &link).await?;
                 (link, result)
             }
         };
@@ -895,7 +886,7 @@ impl Session {
             ),
             None => wait,
         };
-        let _ = tokio::time::timeout(left(Duration::from_millis(100)), self.service.close()).await;
+        let _ = tokio::time::timeout(left(self.link.close_wait()), self.service.close()).await;
         let cancel_grace = self
             .abandoned
             .load(Ordering::SeqCst)
@@ -910,14 +901,14 @@ type Handshake = Result<
     Option<Duration>,
 >;
 
-/// The handshake with a remote server: over Streamable HTTP, then, when
-/// the server refuses that POST (400, 404, 405, as a server of the
-/// 2024-11-05 revision does), over its legacy event stream; over the
-/// legacy transport alone for `"type": "sse"`. When the fallback fails
-/// too, the first failure is the one reported: it says more.
+/// The handshake with a remote server: over Streamable HTTP, then, with no
+/// `type` in the config, when the server refuses that POST (400, 404, 405,
+/// as a server of the 2024-11-05 revision does), over its legacy event
+/// stream; over the legacy transport alone for `"type": "sse"`. When the
+/// fallback fails too, the first failure is the one reported: it says more.
 async fn remote(
     endpoint: &http::Endpoint<'_>,
-    legacy_only: bool,
+    kind: HttpKind,
     handler: Handler,
     options: &ConnectOptions,
     link: &link::Link,
@@ -938,21 +929,32 @@ async fn remote(
         };
         Ok::<_, McpError>(handshake(connect, options, link).await)
     };
-    if legacy_only {
+    crate::debug!(
+        "{}: connecting to {} ({})",
+        endpoint.server,
+        endpoint.shown,
+        if kind == HttpKind::LegacySse {
+            "legacy HTTP+SSE"
+        } else {
+            "Streamable HTTP"
+        }
+    );
+    if kind == HttpKind::LegacySse {
         return legacy(handler).await;
     }
     let transport = http::transport(endpoint)?;
     let modern = handshake(handler.clone().serve(transport), options, link).await;
-    let refused = match &modern {
-        Ok(Err(ClientInitializeError::TransportError { error, .. })) => matches!(
-            link.failure("initialize", error, true),
-            Some(McpError::HttpStatus {
-                status: 400 | 404 | 405,
-                ..
-            })
-        ),
-        _ => false,
-    };
+    let refused = kind == HttpKind::Auto
+        && match &modern {
+            Ok(Err(ClientInitializeError::TransportError { error, .. })) => matches!(
+                link.failure("initialize", error, true),
+                Some(McpError::HttpStatus {
+                    status: 400 | 404 | 405,
+                    ..
+                })
+            ),
+            _ => false,
+        };
     if !refused {
         return Ok(modern);
     }

@@ -13,7 +13,7 @@ use rmcp::RoleClient;
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use rmcp::transport::streamable_http_client::{
-    AuthRequiredError, HttpStatusError, StreamableHttpError,
+    AuthRequiredError, HttpStatusError, InsufficientScopeError, StreamableHttpError,
 };
 
 use super::process::MAX_MESSAGE_BYTES;
@@ -64,6 +64,8 @@ struct Events {
     ready: VecDeque<(String, String)>,
     kind: String,
     data: String,
+    /// A line taken out of the buffer to be read.
+    line_scratch: Vec<u8>,
 }
 
 impl Events {
@@ -78,11 +80,19 @@ impl Events {
                 Ok(None) => return None,
                 Err(error) => return Some(Err(Http::Client(error).into())),
             };
+            // Only the new bytes are searched: a long line costs its length,
+            // not its length times the chunks it came in.
+            let mut from = self.buffer.len();
             self.buffer.extend_from_slice(&chunk);
-            while let Some(at) = memchr::memchr(b'\n', &self.buffer) {
-                let line: Vec<u8> = self.buffer.drain(..=at).collect();
-                self.line(&line[..line.len() - 1]);
+            let mut start = 0;
+            while let Some(at) = memchr::memchr(b'\n', &self.buffer[from..]) {
+                let end = from + at;
+                let line = std::mem::take(&mut self.line_scratch);
+                self.line_at(start, end, line);
+                start = end + 1;
+                from = start;
             }
+            self.buffer.drain(..start);
             if self.buffer.len() + self.data.len() > MAX_MESSAGE_BYTES {
                 return Some(Err(Http::ResponseBodyTooLarge {
                     max_size: MAX_MESSAGE_BYTES,
@@ -90,6 +100,14 @@ impl Events {
                 .into()));
             }
         }
+    }
+
+    /// The line at `start..end` of the buffer (its `\n` at `end`).
+    fn line_at(&mut self, start: usize, end: usize, mut scratch: Vec<u8>) {
+        scratch.clear();
+        scratch.extend_from_slice(&self.buffer[start..end]);
+        self.line(&scratch);
+        self.line_scratch = scratch;
     }
 
     /// One line of the stream (its `\n` taken off).
@@ -131,10 +149,15 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response, Error> 
             .and_then(|value: &reqwest::header::HeaderValue| value.to_str().ok())
             .map(str::to_owned)
     };
-    if matches!(status.as_u16(), 401 | 403)
-        && let Some(challenge) = header(WWW_AUTHENTICATE)
-    {
-        return Err(Http::AuthRequired(AuthRequiredError::new(challenge)).into());
+    if let Some(challenge) = header(WWW_AUTHENTICATE) {
+        match status.as_u16() {
+            401 => return Err(Http::AuthRequired(AuthRequiredError::new(challenge)).into()),
+            403 => {
+                let scope = InsufficientScopeError::new(challenge, None);
+                return Err(Http::InsufficientScope(scope).into());
+            }
+            _ => {}
+        }
     }
     if status.as_u16() == 429 || status.is_server_error() {
         let retry_after = header(reqwest::header::RETRY_AFTER);
@@ -189,6 +212,7 @@ impl LegacySse {
             ready: VecDeque::new(),
             kind: String::new(),
             data: String::new(),
+            line_scratch: Vec::new(),
         };
         let endpoint = async {
             loop {

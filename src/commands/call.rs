@@ -316,7 +316,7 @@ async fn ask_annotations(
         return None;
     }
     let lookup = async {
-        let session = Session::connect(entry, options).await.ok()?;
+        let session = context.connect(entry, options).await.ok()?;
         let Ok(tools) = session.list_tools().await else {
             session.close().await;
             return None;

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::{Context, Listing, fetch, parameters, similar_names, split_target};
-use crate::config::{Config, ServerConfig, ServerEntry};
+use crate::config::{Config, HttpKind, ServerConfig, ServerEntry};
 use crate::error::McpError;
 use crate::printer;
 
@@ -101,15 +101,15 @@ fn transport_lines(entry: &ServerEntry) -> Vec<(&'static str, String)> {
             }
             lines
         }
-        ServerConfig::Http {
-            headers,
-            legacy_sse,
-            ..
-        } => {
+        ServerConfig::Http { headers, kind, .. } => {
             let mut lines = vec![
                 (
                     "Transport",
-                    if *legacy_sse { "sse" } else { "http" }.to_owned(),
+                    match kind {
+                        HttpKind::LegacySse => "sse",
+                        HttpKind::Auto | HttpKind::Streamable => "http",
+                    }
+                    .to_owned(),
                 ),
                 ("URL", entry.shown.clone()),
             ];

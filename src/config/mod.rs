@@ -155,9 +155,21 @@ pub enum ServerConfig {
         url: String,
         /// Extra request headers.
         headers: Vec<Setting>,
-        /// `sse` when the config asks for the legacy transport.
-        legacy_sse: bool,
+        /// Which transport: the config's `type`.
+        kind: HttpKind,
     },
+}
+
+/// Which HTTP transport a remote server is reached with (its `type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpKind {
+    /// No `type`: Streamable HTTP, falling back to legacy SSE when the
+    /// server refuses it.
+    Auto,
+    /// `http` or `streamable-http`: Streamable HTTP alone.
+    Streamable,
+    /// `sse`: the legacy HTTP+SSE transport (2024-11-05).
+    LegacySse,
 }
 
 /// A name and value from `env` or `headers`, with what may be shown of it.
@@ -324,17 +336,42 @@ pub fn ad_hoc(
     };
     let mut header_map = Map::new();
     for header in headers {
+        let as_curl = "write it as curl does: --header 'Authorization: Bearer TOKEN'";
+        // Its value may be a secret: only the first word is ever shown.
+        let first_word = || {
+            crate::printer::one_line(header.split_whitespace().next().unwrap_or_default())
+                .into_owned()
+        };
         let Some((name, value)) = header.split_once(':') else {
             return Err(usage(
-                format!("--header `{}` has no `:`", crate::redact::value(header)),
-                "write it as curl does: --header 'Authorization: Bearer TOKEN'",
+                format!("--header `{} ...` has no `:`", first_word()),
+                as_curl,
             ));
         };
-        header_map.insert(name.trim().to_owned(), literal(value.trim()));
+        let name = name.trim();
+        if !is_header_name(name) {
+            return Err(usage(
+                format!(
+                    "--header `{} ...` does not start with a header name",
+                    first_word()
+                ),
+                as_curl,
+            ));
+        }
+        if !is_header_value(value) {
+            return Err(usage(
+                format!(
+                    "--header `{name}` has a value with a line break or another control character"
+                ),
+                "give the value on one line",
+            ));
+        }
+        header_map.insert(name.to_owned(), literal(value.trim()));
     }
     let (name, entry) = match (url, stdio) {
+        // Known by its URL as shown: credentials and secret parameters masked.
         (Some(url), _) => (
-            url.to_owned(),
+            crate::redact::value(url),
             serde_json::json!({"url": literal(url), "headers": header_map}),
         ),
         (None, Some(command)) => {
@@ -371,12 +408,20 @@ pub fn ad_hoc(
 }
 
 /// Splits a command line as a POSIX shell would, without running one:
-/// words apart on blanks, `'...'` taken as it is, `"..."` with `\`
-/// escapes, `\` outside quotes escaping the next character.
+/// words apart on blanks, `'...'` taken as it is, `"..."` with `\\`
+/// escapes, `\\` outside quotes escaping the next character, and a
+/// backslash-newline dropped. What only a shell would do (pipes,
+/// redirections, `;`, `&`, `$` expansions, backquotes, `~`, comments, a
+/// leading `NAME=value`) is refused rather than passed on as text.
 pub fn split_command(text: &str) -> Result<Vec<String>, String> {
+    let needs_shell = |what: &str| {
+        format!(
+            "{what} needs a shell; run one: --stdio \"sh -c '...'\" (or use a config entry, with `env`)"
+        )
+    };
     let mut words = Vec::new();
     let mut word: Option<String> = None;
-    let mut chars = text.chars();
+    let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             ' ' | '\t' | '\n' => {
@@ -400,6 +445,7 @@ pub fn split_command(text: &str) -> Result<Vec<String>, String> {
                     match chars.next() {
                         Some('"') => break,
                         Some('\\') => match chars.next() {
+                            Some('\n') => {}
                             Some(c @ ('"' | '\\' | '$' | '`')) => current.push(c),
                             Some(c) => {
                                 current.push('\\');
@@ -407,20 +453,51 @@ pub fn split_command(text: &str) -> Result<Vec<String>, String> {
                             }
                             None => return Err("a \" is not closed".to_owned()),
                         },
+                        Some(c @ ('$' | '`')) => return Err(needs_shell(&format!("`{c}`"))),
                         Some(c) => current.push(c),
                         None => return Err("a \" is not closed".to_owned()),
                     }
                 }
             }
             '\\' => match chars.next() {
+                Some('\n') => {}
                 Some(c) => word.get_or_insert_with(String::new).push(c),
                 None => return Err("it ends with a lone \\".to_owned()),
             },
+            '|' | '&' | ';' | '<' | '>' | '(' | ')' | '$' | '`' => {
+                return Err(needs_shell(&format!("`{c}`")));
+            }
+            '#' | '~' if word.is_none() => {
+                return Err(needs_shell(&format!("a word starting with `{c}`")));
+            }
             c => word.get_or_insert_with(String::new).push(c),
         }
     }
     words.extend(word);
+    // `NAME=value cmd`: an assignment to a shell, not a program.
+    if let Some(first) = words.first()
+        && let Some((name, _)) = first.split_once('=')
+        && !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !text.trim_start().starts_with(['\'', '"'])
+    {
+        return Err(needs_shell("`NAME=value` before the command"));
+    }
     Ok(words)
+}
+
+/// Whether `name` is an HTTP header name (a token).
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Whether `value` may be a header's value: no control characters but tab
+/// (a line break would forge headers).
+fn is_header_value(value: &str) -> bool {
+    !value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
 }
 
 /// Whether a target is a URL (an ad-hoc remote server).
@@ -714,9 +791,10 @@ impl Loader<'_> {
                 }
             }
             (None, Some((url, _))) => {
-                let legacy_sse = match kind.as_ref().map(|(kind, _)| kind.as_str()) {
-                    None | Some("http" | "streamable-http" | "streamableHttp") => false,
-                    Some("sse") => true,
+                let kind = match kind.as_ref().map(|(kind, _)| kind.as_str()) {
+                    None => HttpKind::Auto,
+                    Some("http" | "streamable-http" | "streamableHttp") => HttpKind::Streamable,
+                    Some("sse") => HttpKind::LegacySse,
                     Some(other) => {
                         return Err(self.invalid(
                             &format!("{at}.type"),
@@ -739,7 +817,7 @@ impl Loader<'_> {
                 ServerConfig::Http {
                     url,
                     headers: self.settings(name, at, entry, "headers")?,
-                    legacy_sse,
+                    kind,
                 }
             }
         };
@@ -787,13 +865,13 @@ impl Loader<'_> {
             Some(value) => Some(
                 value
                     .as_f64()
-                    .filter(|seconds| seconds.is_finite() && *seconds > 0.0 && *seconds < 1e9)
-                    .map(Duration::from_secs_f64)
+                    .and_then(crate::settings::seconds)
                     .ok_or_else(|| {
                         self.invalid(
                             &format!("{at}.timeout"),
                             &format!(
-                                "expected a positive number of seconds, found {}",
+                                "expected {}, found {}",
+                                crate::settings::SECONDS,
                                 crate::error::error_data(Some(value)).unwrap_or_default()
                             ),
                         )
@@ -908,16 +986,13 @@ impl Loader<'_> {
                 };
                 let value = self.substitute(server, &format!("{at}.{key}.{name}"), &raw)?;
                 if key == "headers" {
-                    // HTTP's rules: a token for the name; no control
-                    // characters in the value (a line break would forge headers).
-                    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-                    if !name.bytes().all(token) {
+                    if !is_header_name(name) {
                         return Err(self.invalid(
                             &format!("{at}.{key}"),
                             &format!("`{}` cannot be a header name: use letters, digits and `-`", crate::printer::one_line(name)),
                         ));
                     }
-                    if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+                    if !is_header_value(&value) {
                         return Err(self.invalid(
                             &format!("{at}.{key}.{name}"),
                             "a header value cannot hold line breaks or other control characters (after `${VAR}` substitution)",
@@ -1108,12 +1183,45 @@ mod tests {
     #[test]
     fn command_lines_split_as_a_shell_would() {
         assert_eq!(
-            split_command(r#"npx -y  'a b' "c \"d\" \x" e\ f ''"#).unwrap(),
-            ["npx", "-y", "a b", r#"c "d" \x"#, "e f", ""]
+            split_command(r#"npx -y  'a b' "c \"d\" \x" e\ f '' 'x|y' "a;b" "~" a#b"#).unwrap(),
+            [
+                "npx",
+                "-y",
+                "a b",
+                r#"c "d" \x"#,
+                "e f",
+                "",
+                "x|y",
+                "a;b",
+                "~",
+                "a#b"
+            ]
         );
-        assert!(split_command("a 'b").is_err());
-        assert!(split_command("a \\").is_err());
+        assert_eq!(
+            split_command("srv \\\n --flag \"a\\\nb\"").unwrap(),
+            ["srv", "--flag", "ab"]
+        );
         assert_eq!(split_command("  ").unwrap(), Vec::<String>::new());
+        assert_eq!(split_command("'A=1' cmd").unwrap(), ["A=1", "cmd"]);
+        for bad in [
+            "a 'b",
+            "a \\",
+            "a \"b",
+            "a | b",
+            "a; b",
+            "a && b",
+            "a > f",
+            "a < f",
+            "a $HOME",
+            "a \"$HOME\"",
+            "a `x`",
+            "a ~/x",
+            "a # comment",
+            "FOO=1 cmd",
+            "(a)",
+        ] {
+            assert!(split_command(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -574,3 +574,89 @@ fn a_legacy_endpoint_on_another_origin_is_refused() {
     let log = sandbox.log("http.log");
     assert!(!log.iter().any(|line| line.starts_with("POST")), "{log:?}");
 }
+
+/// A URL on the command line is shown with its secrets masked, alone it
+/// means `info`, and what contradicts it is refused before anything runs.
+#[test]
+fn a_url_target_keeps_its_secrets_and_refuses_contradictions() {
+    let mut sandbox = Sandbox::new();
+    sandbox.env("MCP_MAX_RETRIES", "0");
+    let server = http_server(&sandbox, &[]);
+    let secret = server
+        .url
+        .replace("http://", "http://user:hunter2@")
+        .replace("/mcp", "/mcp?api_key=SECRETVALUE");
+    for args in [
+        &["info", &secret][..],
+        &[&secret],
+        &["--json", "call", &secret, "echo", r#"{"text":"x"}"#],
+        &[
+            "call",
+            &secret.replace("127.0.0.1", "127.0.0.1.invalid"),
+            "echo",
+            "{}",
+        ],
+        &[
+            "-H",
+            "Authorization Bearer sk-T0KEN",
+            "call",
+            &secret,
+            "echo",
+            "{}",
+        ],
+        &["-H", ": sk-T0KEN", "call", &secret, "echo", "{}"],
+    ] {
+        let run = sandbox.run(args);
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert!(
+            !all.contains("hunter2") && !all.contains("SECRETVALUE"),
+            "{args:?}: {all}"
+        );
+        assert!(!all.contains("T0KEN"), "{args:?}: {all}");
+    }
+    assert_contains(
+        sandbox.run(&[&server.url]).ok(),
+        &format!("Server: {}", server.url),
+    );
+    sandbox
+        .run(&["call", &server.url, r#"{"text":"x"}"#])
+        .expect_error(1, "USAGE_ERROR");
+    sandbox
+        .run(&["-c", "x.json", "info", &server.url])
+        .expect_error(1, "USAGE_ERROR");
+    sandbox
+        .run(&["--stdio", "cat", "info", &server.url])
+        .expect_error(1, "USAGE_ERROR");
+    sandbox
+        .run(&["--stdio", "FOO=1 cat", "info", "stdio"])
+        .expect_error(1, "USAGE_ERROR");
+}
+
+/// The legacy transport is tried only when the config leaves `type` out;
+/// when that fails too, the Streamable HTTP failure is the one reported.
+#[test]
+fn the_legacy_fallback_follows_the_type() {
+    let mut sandbox = Sandbox::new();
+    sandbox.env("MCP_MAX_RETRIES", "0");
+    let legacy = http_server(&sandbox, &["--http-legacy"]);
+    sandbox.write_config(&json!({"mcpServers": {"t": {"url": legacy.url, "type": "http"}}}));
+    sandbox.run(&["info", "t"]).expect_error(2, "HTTP_ERROR");
+    assert!(
+        !sandbox
+            .log("http.log")
+            .iter()
+            .any(|line| line.starts_with("GET"))
+    );
+    // No legacy endpoint either: the POST's 404 is what is said.
+    let modern = http_server(&sandbox, &[]);
+    let wrong = modern.url.replace("/mcp", "/wrong");
+    sandbox.write_config(&json!({"mcpServers": {"t": {"url": wrong}}}));
+    let run = sandbox.run(&["info", "t"]);
+    run.expect_error(2, "HTTP_ERROR");
+    assert_contains(&run.stderr, "HTTP 404");
+    assert!(
+        sandbox
+            .log("http.log")
+            .contains(&"GET /wrong - 404".to_owned())
+    );
+}
