@@ -875,6 +875,15 @@ impl McpError {
             } if method == "tools/call" => format!(
                 "the call may have run on `{server}` before the connection was lost and was not retried; check the server's state before calling again"
             ),
+            // No process exited, and none wrote anything: a remote server.
+            McpError::ConnectionClosed {
+                server,
+                exit_status: None,
+                stderr,
+                ..
+            } if stderr.is_empty() => format!(
+                "the connection to `{server}` was lost; check that it is up and reachable, then try again"
+            ),
             McpError::ConnectionClosed { server, .. } => format!(
                 "the server `{server}` exited; run it by hand or with MCP_DEBUG=1 to see why"
             ),

@@ -683,7 +683,7 @@ enum Answers {
 
 /// A top-level `id`, read leniently.
 #[derive(Debug, PartialEq, Eq)]
-enum Id {
+pub(super) enum Id {
     /// None, or `null` (a request the server could not tell).
     Absent,
     /// A number, or a numeric string.
@@ -696,7 +696,7 @@ enum Id {
 /// leniently from a line that may not parse: strings and nesting are
 /// skipped, so an `"id"` inside a result or a log record is not taken for
 /// the message's.
-fn top_level(line: &[u8]) -> (Id, bool) {
+pub(super) fn top_level(line: &[u8]) -> (Id, bool) {
     let (mut id, mut method) = (Id::Absent, false);
     let mut depth = 0usize;
     let mut at = 0;

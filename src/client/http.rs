@@ -8,10 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use rmcp::model::ClientJsonRpcMessage;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::common::client_side_sse::ExponentialBackoff;
 use rmcp::transport::streamable_http_client::{
-    StreamableHttpClientTransportConfig, StreamableHttpError,
+    StreamableHttpClient, StreamableHttpClientTransportConfig, StreamableHttpError,
+    StreamableHttpPostResponse, StreamableHttpResponseLimits,
 };
 
 use super::process::MAX_MESSAGE_BYTES;
@@ -44,7 +46,7 @@ pub(super) struct Endpoint<'a> {
 /// The Streamable HTTP transport to `endpoint`.
 pub(super) fn transport(
     endpoint: &Endpoint<'_>,
-) -> Result<StreamableHttpClientTransport<reqwest::Client>, McpError> {
+) -> Result<StreamableHttpClientTransport<Paced>, McpError> {
     let client = client(endpoint)?;
     let headers: HashMap<HeaderName, HeaderValue> = headers(endpoint)?
         .into_iter()
@@ -61,7 +63,148 @@ pub(super) fn transport(
         .max_error_response_size(4096)
         .reinit_on_expired_session(true);
     config.retry_config = Arc::new(retry);
-    Ok(StreamableHttpClientTransport::with_client(client, config))
+    Ok(StreamableHttpClientTransport::with_client(
+        Paced {
+            client,
+            last_stream: Arc::default(),
+        },
+        config,
+    ))
+}
+
+/// The shortest time between two event streams opened (GETs: resuming a
+/// cut answer, or the standalone stream): a server that closes each at once
+/// with `retry: 0` would have the client reopen it in a busy loop.
+const STREAM_SPACING: Duration = Duration::from_millis(250);
+
+/// reqwest's client for rmcp, its event streams opened at most every
+/// [`STREAM_SPACING`]; everything else goes to it unchanged.
+#[derive(Clone)]
+pub(super) struct Paced {
+    client: reqwest::Client,
+    last_stream: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
+}
+
+impl Paced {
+    async fn pace(&self) {
+        let wait = {
+            let mut last = self.last_stream.lock().expect("stream pacing lock");
+            let now = tokio::time::Instant::now();
+            let next = last.map_or(now, |last| (last + STREAM_SPACING).max(now));
+            *last = Some(next);
+            next
+        };
+        tokio::time::sleep_until(wait).await;
+    }
+}
+
+type SseStream = futures::stream::BoxStream<'static, Result<sse_stream::Sse, sse_stream::Error>>;
+
+impl StreamableHttpClient for Paced {
+    type Error = reqwest::Error;
+
+    async fn post_message(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
+        self.client
+            .post_message(uri, message, session_id, auth_header, custom_headers)
+            .await
+    }
+
+    async fn post_message_with_max_sse_event_size(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        max_sse_event_size: usize,
+    ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
+        self.client
+            .post_message_with_max_sse_event_size(
+                uri,
+                message,
+                session_id,
+                auth_header,
+                custom_headers,
+                max_sse_event_size,
+            )
+            .await
+    }
+
+    async fn post_message_with_response_limits(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        limits: StreamableHttpResponseLimits,
+    ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
+        self.client
+            .post_message_with_response_limits(
+                uri,
+                message,
+                session_id,
+                auth_header,
+                custom_headers,
+                limits,
+            )
+            .await
+    }
+
+    async fn delete_session(
+        &self,
+        uri: Arc<str>,
+        session_id: Arc<str>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<(), StreamableHttpError<Self::Error>> {
+        self.client
+            .delete_session(uri, session_id, auth_header, custom_headers)
+            .await
+    }
+
+    async fn get_stream(
+        &self,
+        uri: Arc<str>,
+        session_id: Option<Arc<str>>,
+        last_event_id: Option<String>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<SseStream, StreamableHttpError<Self::Error>> {
+        self.pace().await;
+        self.client
+            .get_stream(uri, session_id, last_event_id, auth_header, custom_headers)
+            .await
+    }
+
+    async fn get_stream_with_max_sse_event_size(
+        &self,
+        uri: Arc<str>,
+        session_id: Option<Arc<str>>,
+        last_event_id: Option<String>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        max_sse_event_size: usize,
+    ) -> Result<SseStream, StreamableHttpError<Self::Error>> {
+        self.pace().await;
+        self.client
+            .get_stream_with_max_sse_event_size(
+                uri,
+                session_id,
+                last_event_id,
+                auth_header,
+                custom_headers,
+                max_sse_event_size,
+            )
+            .await
+    }
 }
 
 /// The client and headers for the legacy HTTP+SSE transport to `endpoint`.
@@ -198,7 +341,7 @@ pub(super) fn failure(
             server: server.to_owned(),
             method: method.to_owned(),
             found: match kind {
-                Some(kind) => format!("content of type `{}`", crate::printer::one_line(kind.as_str())),
+                Some(kind) => format!("content of type `{}`", shorten(kind, 100)),
                 None => "content of no stated type".to_owned(),
             },
             body: None,
@@ -220,6 +363,18 @@ pub(super) fn failure(
             expected: "a header mcp-cli does not set itself (Accept, Mcp-Session-Id and Last-Event-ID are its own)".into(),
         },
         StreamableHttpError::Client(error) => from_reqwest(server, shown, method, error, sent),
+        // rmcp's own limit on one event (its type is private): not a
+        // dropped connection, and not worth fetching again.
+        StreamableHttpError::Sse(error) if error.to_string().contains("exceeded the maximum size") => {
+            McpError::MessageTooLarge {
+                server: server.to_owned(),
+                method: method.to_owned(),
+                why: format!(
+                    "mcp-cli reads events of up to {} MiB; this one was longer",
+                    MAX_MESSAGE_BYTES >> 20
+                ),
+            }
+        }
         // The server's answers, not the network: not worth another try.
         StreamableHttpError::Deserialize(error) => McpError::NotJsonRpc {
             server: server.to_owned(),
@@ -281,9 +436,7 @@ impl Status<'_> {
             retry_after: self.retry_after.and_then(|value| {
                 crate::retry::parse_retry_after(value, std::time::SystemTime::now())
             }),
-            challenge: self
-                .challenge
-                .map(|text| crate::printer::one_line(text).into_owned()),
+            challenge: self.challenge.map(|text| shorten(text, 500)),
             body: self.body,
         }
     }
@@ -292,15 +445,17 @@ impl Status<'_> {
 /// An answer rmcp could not take: a status with a body that is not a
 /// JSON-RPC error, or a body that is not JSON-RPC.
 fn unexpected(server: &str, method: &str, text: &str) -> McpError {
-    let shown = |body: &str| {
-        let body = crate::printer::one_line(body.trim());
-        let mut end = body.len().min(200);
-        while !body.is_char_boundary(end) {
-            end -= 1;
+    // A challenge rmcp could not read (not ASCII): still a 401.
+    if text == "invalid www-authenticate header value" {
+        return Status {
+            status: 401,
+            retry_after: None,
+            challenge: Some("(not readable: not ASCII)"),
+            body: None,
         }
-        let cut = if end < body.len() { "…" } else { "" };
-        format!("{}{cut}", &body[..end])
-    };
+        .error(server, method);
+    }
+    let shown = |body: &str| shorten(body.trim(), 200);
     // rmcp writes `HTTP <status>: <body>` for a status it does not handle.
     if let Some(rest) = text.strip_prefix("HTTP ")
         && let Some((status, body)) = rest.split_once(": ")
@@ -331,6 +486,17 @@ fn unexpected(server: &str, method: &str, text: &str) -> McpError {
     }
 }
 
+/// A server's text on one line, cut at about `bytes`.
+fn shorten(text: &str, bytes: usize) -> String {
+    let text = crate::printer::one_line(text);
+    let mut end = text.len().min(bytes);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = if end < text.len() { "…" } else { "" };
+    format!("{}{cut}", &text[..end])
+}
+
 fn closed(server: &str, method: &str, sent: bool) -> McpError {
     McpError::ConnectionClosed {
         server: server.to_owned(),
@@ -348,7 +514,7 @@ fn unreachable(
     error: &(dyn Error + 'static),
     context: &str,
 ) -> McpError {
-    let mut causes: Vec<String> = chain(error)
+    let chained: Vec<String> = chain(error)
         .map(|cause| crate::printer::one_line(&cause.to_string()).into_owned())
         .filter(|text| !text.is_empty())
         .fold(Vec::new(), |mut causes, text| {
@@ -361,11 +527,13 @@ fn unreachable(
             }
             causes
         });
+    // The innermost cause says the most; the rest wrap it.
+    let mut causes: Vec<String> = chained.last().cloned().into_iter().collect();
     let host = host_of(shown);
     let (reason, transient, fix) = match tls_problem(error) {
         Some((tls, fix)) => (format!("TLS failed: {tls}"), false, fix.to_owned()),
         None => {
-            let all = causes.join(": ").to_ascii_lowercase();
+            let all = chained.join(": ").to_ascii_lowercase();
             if all.contains("dns error") || all.contains("failed to lookup") {
                 // "Temporary failure in name resolution" may pass; a name
                 // that does not exist will not.
@@ -405,14 +573,29 @@ fn unreachable(
             }
         }
     };
+    // A proxy in the way may be what failed.
+    let proxy = [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .into_iter()
+    .find(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()));
+    if let Some(name) = proxy.filter(|_| !is_loopback(shown)) {
+        causes.push(format!(
+            "{name} is set: the connection may have gone to the proxy (NO_PROXY exempts hosts)"
+        ));
+    }
     McpError::Unreachable {
         server: server.to_owned(),
         url: shown.to_owned(),
         reason,
         transient,
         fix,
-        // The innermost cause says the most; the rest wrap it.
-        causes: causes.pop().into_iter().collect(),
+        causes,
     }
 }
 

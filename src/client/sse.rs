@@ -10,6 +10,9 @@ use std::collections::VecDeque;
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE};
 use rmcp::RoleClient;
+use rmcp::model::{
+    ErrorCode, ErrorData, JsonRpcError, JsonRpcMessage, JsonRpcResponse, NumberOrString,
+};
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use rmcp::transport::streamable_http_client::{
@@ -54,6 +57,10 @@ pub(super) struct LegacySse {
     /// Where messages are POSTed (the `endpoint` event, on the same origin).
     endpoint: reqwest::Url,
     stream: Events,
+    /// The requests sent and not answered yet.
+    pending: std::collections::HashSet<i64>,
+    /// Errors made for answers that cannot be read, for rmcp.
+    failed: VecDeque<RxJsonRpcMessage<RoleClient>>,
 }
 
 /// Server-sent events, read from a response as they come.
@@ -256,7 +263,37 @@ impl LegacySse {
             headers,
             endpoint,
             stream,
+            pending: std::collections::HashSet::new(),
+            failed: VecDeque::new(),
         })
+    }
+}
+
+impl LegacySse {
+    /// An event that cannot be read: it fails the request it answers (all
+    /// of them, when it names none); one that answers nothing sent (a
+    /// notification, another id) is skipped, as over stdio.
+    fn unreadable(&mut self, data: &str, error: &serde_json::Error) {
+        let failed: Vec<i64> = match super::guard::top_level(data.as_bytes()) {
+            (_, true) => Vec::new(),
+            (super::guard::Id::Wire(id), false) => self.pending.take(&id).into_iter().collect(),
+            (super::guard::Id::Other, false) => Vec::new(),
+            (super::guard::Id::Absent, false) => self.pending.drain().collect(),
+        };
+        if failed.is_empty() {
+            crate::debug!("legacy SSE: skipped an event that cannot be read ({error})");
+        }
+        for id in failed {
+            self.failed.push_back(JsonRpcMessage::Error(JsonRpcError {
+                jsonrpc: Default::default(),
+                id: Some(NumberOrString::Number(id)),
+                error: ErrorData::new(
+                    ErrorCode(-32700),
+                    format!("the server's answer cannot be read: {error}"),
+                    Some(serde_json::Value::from(super::guard::UNREADABLE)),
+                ),
+            }));
+        }
     }
 }
 
@@ -267,6 +304,11 @@ impl Transport<RoleClient> for LegacySse {
         &mut self,
         item: TxJsonRpcMessage<RoleClient>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        if let JsonRpcMessage::Request(request) = &item
+            && let NumberOrString::Number(id) = request.id
+        {
+            self.pending.insert(id);
+        }
         let request = self
             .client
             .post(self.endpoint.clone())
@@ -280,13 +322,27 @@ impl Transport<RoleClient> for LegacySse {
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
         loop {
+            if let Some(failed) = self.failed.pop_front() {
+                return Some(failed);
+            }
             match self.stream.next().await? {
                 Ok((kind, data)) if kind.is_empty() || kind == "message" => {
-                    match serde_json::from_str(&data) {
-                        Ok(message) => return Some(message),
-                        Err(error) => {
-                            crate::debug!("legacy SSE: an event that is not JSON-RPC ({error})");
+                    match serde_json::from_str::<RxJsonRpcMessage<RoleClient>>(&data) {
+                        Ok(message) => {
+                            if let JsonRpcMessage::Response(JsonRpcResponse {
+                                id: NumberOrString::Number(id),
+                                ..
+                            })
+                            | JsonRpcMessage::Error(JsonRpcError {
+                                id: Some(NumberOrString::Number(id)),
+                                ..
+                            }) = &message
+                            {
+                                self.pending.remove(id);
+                            }
+                            return Some(message);
                         }
+                        Err(error) => self.unreadable(&data, &error),
                     }
                 }
                 Ok(_) => {}

@@ -358,6 +358,9 @@ pub fn ad_hoc(
                 as_curl,
             ));
         }
+        if let Some(why) = header_refused(name) {
+            return Err(usage(format!("--header: {why}"), "leave it out"));
+        }
         if !is_header_value(value) {
             return Err(usage(
                 format!(
@@ -367,6 +370,14 @@ pub fn ad_hoc(
             ));
         }
         header_map.insert(name.to_owned(), literal(value.trim()));
+    }
+    if let Some(url) = url
+        && let Err(why) = check_url(url)
+    {
+        return Err(usage(
+            format!("`{}` is not a valid URL: {why}", crate::redact::value(url)),
+            "check the URL; quote it for the shell when it holds `?` or `&`",
+        ));
     }
     let (name, entry) = match (url, stdio) {
         // Known by its URL as shown: credentials and secret parameters masked.
@@ -494,10 +505,51 @@ fn is_header_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
+/// The headers mcp-cli sets itself: HTTP's framing and MCP's session.
+const OWN_HEADERS: &[&str] = &[
+    "accept",
+    "connection",
+    "content-length",
+    "content-type",
+    "host",
+    "keep-alive",
+    "last-event-id",
+    "mcp-protocol-version",
+    "mcp-session-id",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Why a header may not be given, if it may not.
+fn header_refused(name: &str) -> Option<String> {
+    if !is_header_name(name) {
+        return Some(format!(
+            "`{}` is not a header name: use letters, digits and `-`",
+            crate::printer::one_line(name)
+        ));
+    }
+    OWN_HEADERS
+        .iter()
+        .any(|own| own.eq_ignore_ascii_case(name))
+        .then(|| format!("`{name}` is a header mcp-cli sets itself"))
+}
+
 /// Whether `value` may be a header's value: no control characters but tab
 /// (a line break would forge headers).
 fn is_header_value(value: &str) -> bool {
     !value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
+}
+
+/// Why `url` cannot be reached as written, if it cannot: it does not parse,
+/// or names no host.
+pub fn check_url(url: &str) -> Result<(), String> {
+    match url::Url::parse(url) {
+        Ok(parsed) if parsed.host_str().is_some_and(|host| !host.is_empty()) => Ok(()),
+        Ok(_) => Err("it names no host".to_owned()),
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 /// Whether a target is a URL (an ad-hoc remote server).
@@ -814,6 +866,20 @@ impl Loader<'_> {
                         ),
                     ));
                 }
+                // A URL that does not parse would fail every connection
+                // the same way: said now, where it is written.
+                if self.missing.is_none()
+                    && let Err(why) = check_url(&url)
+                {
+                    let written = entry.get("url").and_then(Value::as_str).unwrap_or_default();
+                    return Err(self.invalid(
+                        &format!("{at}.url"),
+                        &format!(
+                            "`{}` is not a valid URL: {why}",
+                            crate::redact::value(written)
+                        ),
+                    ));
+                }
                 ServerConfig::Http {
                     url,
                     headers: self.settings(name, at, entry, "headers")?,
@@ -986,11 +1052,8 @@ impl Loader<'_> {
                 };
                 let value = self.substitute(server, &format!("{at}.{key}.{name}"), &raw)?;
                 if key == "headers" {
-                    if !is_header_name(name) {
-                        return Err(self.invalid(
-                            &format!("{at}.{key}"),
-                            &format!("`{}` cannot be a header name: use letters, digits and `-`", crate::printer::one_line(name)),
-                        ));
+                    if let Some(why) = header_refused(name) {
+                        return Err(self.invalid(&format!("{at}.{key}"), &why));
                     }
                     if !is_header_value(&value) {
                         return Err(self.invalid(

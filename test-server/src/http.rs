@@ -23,6 +23,8 @@
 //!   with that `Last-Event-ID`.
 //! - `slow:MS`: every answer waits MS milliseconds.
 //! - `endpoint:URL`: (with `--http-legacy`) the `endpoint` event names URL.
+//! - `loopget`: the standalone event stream (GET) is closed as soon as it
+//!   opens, with `retry: 0`.
 //! - `redirect:URL`: every request to `/mcp` is redirected (307) to URL;
 //!   `/moved` serves what `/mcp` does.
 //!
@@ -408,6 +410,12 @@ impl Front {
                     log(200);
                     start_stream(&mut stream, &[]);
                     event(&mut stream, None, Some(&format!("{id}-done")), &answer);
+                }
+                // `loopget`: a stream closed at once, reopened `retry: 0` later.
+                None if self.fault("loopget").is_some() => {
+                    log(200);
+                    start_stream(&mut stream, &[]);
+                    let _ = stream.write_all(b"retry: 0\n\n");
                 }
                 None => {
                     log(405);

@@ -133,7 +133,7 @@ mixed, huge, write, idem, readonly).
                              --http-legacy (the 2024-11-05 HTTP+SSE transport),
                              --http-fault KIND (auth, status:CODE:N[:SECONDS],
                              expire:N, html, junk, drop, slow:MS, redirect:URL,
-                             endpoint:URL),
+                             endpoint:URL, loopget),
                              --http-tls
                              KIND (https with a CA made at start, written to
                              DIR/ca.pem: ok, name, expired); see http.rs

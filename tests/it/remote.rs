@@ -660,3 +660,48 @@ fn the_legacy_fallback_follows_the_type() {
             .contains(&"GET /wrong - 404".to_owned())
     );
 }
+
+/// What would fail every connection the same way is refused where it is
+/// written; an answer that cannot be read fails its request at once.
+#[test]
+fn bad_urls_headers_and_answers_fail_at_once() {
+    let mut sandbox = Sandbox::new();
+    sandbox.env("MCP_MAX_RETRIES", "0");
+    sandbox.write_config(&json!({"mcpServers": {"t": {"url": "http://127.0.0.1:99999/mcp"}}}));
+    sandbox
+        .run(&["info", "t"])
+        .expect_error(1, "CONFIG_INVALID");
+    sandbox.write_config(&json!({"mcpServers": {"t": {
+        "url": "http://127.0.0.1:9/mcp", "headers": {"Content-Length": "5"},
+    }}}));
+    sandbox
+        .run(&["info", "t"])
+        .expect_error(1, "CONFIG_INVALID");
+    sandbox
+        .run(&["info", "http://[::1"])
+        .expect_error(1, "USAGE_ERROR");
+    sandbox
+        .run(&["info", "http://127.0.0.1:9/mcp", "-H", "Host: elsewhere"])
+        .expect_error(1, "USAGE_ERROR");
+    // Over legacy SSE too, as over stdio: no wait for the deadline.
+    let legacy = http_server(&sandbox, &["--http-legacy", "--bad-answer", "nan"]);
+    sandbox.env("MCP_TIMEOUT", "20");
+    let run = sandbox.run(&["call", &legacy.url, "echo", r#"{"text":"x"}"#]);
+    run.expect_error(2, "PROTOCOL_ERROR")
+        .expect_elapsed(..std::time::Duration::from_secs(10));
+    assert_contains(&run.stderr, "cannot be read");
+}
+
+/// A server that closes its event stream as soon as it opens, with
+/// `retry: 0`, gets it reopened at most four times a second, not in a
+/// busy loop.
+#[test]
+fn event_streams_are_not_reopened_in_a_busy_loop() {
+    let sandbox = Sandbox::new();
+    let server = http_server(&sandbox, &["--http-fault", "loopget"]);
+    let run = sandbox.run(&["call", &server.url, "slow", r#"{"seconds":1}"#]);
+    assert_eq!(run.ok(), "slept 1 s\n");
+    let log = sandbox.log("http.log");
+    let gets = log.iter().filter(|line| line.starts_with("GET")).count();
+    assert!((1..=8).contains(&gets), "{gets} GETs: {log:?}");
+}
