@@ -78,7 +78,8 @@ pub(super) fn transport(
 const STREAM_SPACING: Duration = Duration::from_millis(250);
 
 /// reqwest's client for rmcp, its event streams opened at most every
-/// [`STREAM_SPACING`]; everything else goes to it unchanged.
+/// [`STREAM_SPACING`]; everything else goes to it unchanged (the methods
+/// left to the trait's defaults end in those below).
 #[derive(Clone)]
 pub(super) struct Paced {
     client: reqwest::Client,
@@ -87,14 +88,18 @@ pub(super) struct Paced {
 
 impl Paced {
     async fn pace(&self) {
-        let wait = {
+        let now = tokio::time::Instant::now();
+        let next = {
             let mut last = self.last_stream.lock().expect("stream pacing lock");
-            let now = tokio::time::Instant::now();
             let next = last.map_or(now, |last| (last + STREAM_SPACING).max(now));
             *last = Some(next);
             next
         };
-        tokio::time::sleep_until(wait).await;
+        // Not even a timer tick when no wait is due: the first stream
+        // opens as it would unpaced.
+        if next > now {
+            tokio::time::sleep_until(next).await;
+        }
     }
 }
 
@@ -113,27 +118,6 @@ impl StreamableHttpClient for Paced {
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         self.client
             .post_message(uri, message, session_id, auth_header, custom_headers)
-            .await
-    }
-
-    async fn post_message_with_max_sse_event_size(
-        &self,
-        uri: Arc<str>,
-        message: ClientJsonRpcMessage,
-        session_id: Option<Arc<str>>,
-        auth_header: Option<String>,
-        custom_headers: HashMap<HeaderName, HeaderValue>,
-        max_sse_event_size: usize,
-    ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
-        self.client
-            .post_message_with_max_sse_event_size(
-                uri,
-                message,
-                session_id,
-                auth_header,
-                custom_headers,
-                max_sse_event_size,
-            )
             .await
     }
 
