@@ -27,8 +27,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Redirects followed, within the URL's origin.
 const MAX_REDIRECTS: usize = 5;
 
-/// How often a dropped event stream is resumed (`Last-Event-ID`) before the
-/// request fails; the overall deadline bounds the waits between.
+/// How often reopening an event stream that failed (an error, not a close:
+/// rmcp reopens a closed one after the server's `retry:`) is tried again;
+/// [`STREAM_SPACING`] and the overall deadline bound the rest.
 const STREAM_RESUMES: usize = 5;
 
 /// A remote server's endpoint.
