@@ -241,10 +241,15 @@ fn client(endpoint: &Endpoint<'_>) -> Result<reqwest::Client, McpError> {
     if is_loopback(endpoint.url) {
         builder = builder.no_proxy();
     }
-    // reqwest asks for it whatever the scheme; installing it costs nothing
-    // (the roots are loaded at the first TLS handshake). A second install
-    // fails harmlessly.
+    // reqwest asks for it whatever the scheme. A second install fails
+    // harmlessly.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // The system's roots are read (a file per certificate) only for https:
+    // plain http gets an empty store, which no redirect can need (they stay
+    // within the origin, scheme included).
+    if !endpoint.url.starts_with("https://") {
+        builder = builder.tls_certs_only(Vec::new());
+    }
     if endpoint.url.starts_with("https://")
         && let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|path| !path.is_empty())
     {

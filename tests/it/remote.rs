@@ -705,3 +705,21 @@ fn event_streams_are_not_reopened_in_a_busy_loop() {
     let gets = log.iter().filter(|line| line.starts_with("GET")).count();
     assert!((1..=8).contains(&gets), "{gets} GETs: {log:?}");
 }
+
+/// Plain http reads no certificate: a certificate file that would block
+/// whoever reads it (a FIFO nobody writes) does not hold up an http call.
+#[test]
+fn plain_http_loads_no_tls_roots() {
+    let mut sandbox = Sandbox::new();
+    let server = http_server(&sandbox, &[]);
+    let fifo = sandbox.path().join("roots.fifo");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    let dir = sandbox.path().to_str().unwrap().to_owned();
+    sandbox.env("SSL_CERT_FILE", fifo.to_str().unwrap());
+    sandbox.env("SSL_CERT_DIR", &dir);
+    sandbox.env("MCP_TIMEOUT", "10");
+    let run = sandbox.run(&["call", &server.url, "echo", r#"{"text":"no tls"}"#]);
+    assert_eq!(run.ok(), "no tls\n");
+}
