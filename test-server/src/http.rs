@@ -13,8 +13,9 @@
 //!
 //! Faults (`--http-fault KIND`, repeatable):
 //! - `auth`: every request is 401 with a `WWW-Authenticate` challenge.
-//! - `status:CODE:N[:SECONDS]`: the first N POSTs of requests get CODE (with
-//!   `Retry-After: SECONDS`), before reaching the server.
+//! - `status:CODE:N[:SECONDS[:METHOD]]`: the first N POSTs of requests (of
+//!   METHOD only, when given) get CODE (with `Retry-After: SECONDS` unless
+//!   empty), before reaching the server.
 //! - `expire:N`: the first session's requests past the Nth get 404 (expired).
 //! - `html`: every POST gets 200 with an HTML login page.
 //! - `junk`: every POST of a request gets 200 JSON that is not JSON-RPC.
@@ -22,6 +23,8 @@
 //!   event id, then is closed before the answer; the answer waits for a GET
 //!   with that `Last-Event-ID`.
 //! - `slow:MS`: every answer waits MS milliseconds.
+//! - `reset:METHOD`: a request of METHOD is passed to the server, and its
+//!   connection closed without an answer once the server has answered.
 //! - `endpoint:URL`: (with `--http-legacy`) the `endpoint` event names URL.
 //! - `loopget`: the standalone event stream (GET) is closed as soon as it
 //!   opens, with `retry: 0`.
@@ -455,13 +458,16 @@ impl Front {
             return;
         }
         if is_request {
-            let posts = self.posts.fetch_add(1, Ordering::SeqCst) + 1;
-            if let Some(parts) = self.fault("status") {
+            let method = rpc.get("method").and_then(Value::as_str).unwrap_or("");
+            if let Some(parts) = self.fault("status")
+                && parts.get(3).is_none_or(|only| only == method)
+            {
+                let posts = self.posts.fetch_add(1, Ordering::SeqCst) + 1;
                 let code: u16 = parts.first().and_then(|c| c.parse().ok()).unwrap_or(503);
                 let count: u64 = parts.get(1).and_then(|n| n.parse().ok()).unwrap_or(1);
                 if posts <= count {
                     let mut headers = Vec::new();
-                    if let Some(seconds) = parts.get(2) {
+                    if let Some(seconds) = parts.get(2).filter(|seconds| !seconds.is_empty()) {
                         headers.push(("Retry-After", seconds.clone()));
                     }
                     log(code);
@@ -530,6 +536,15 @@ impl Front {
         let (notes_to, notes) = channel();
         *session.notes.lock().unwrap() = Some(notes_to);
         send(&session, &rpc);
+        // `reset:METHOD`: the request is taken, then the connection drops
+        // before any answer.
+        if self.fault("reset").is_some_and(|parts| {
+            parts.first().map(String::as_str) == rpc.get("method").and_then(Value::as_str)
+        }) {
+            log(0);
+            let _ = answer.recv_timeout(Duration::from_secs(30));
+            return;
+        }
         if !self.options.sse {
             let answer = answer.recv_timeout(Duration::from_secs(120));
             let Ok(answer) = answer else {

@@ -131,7 +131,8 @@ mixed, huge, write, idem, readonly).
                              stdout), one stdio server per session; with
                              --http-sse (answers as event streams),
                              --http-legacy (the 2024-11-05 HTTP+SSE transport),
-                             --http-fault KIND (auth, status:CODE:N[:SECONDS],
+                             --http-fault KIND (auth, reset:METHOD,
+                             status:CODE:N[:SECONDS[:METHOD]],
                              expire:N, html, junk, drop, slow:MS, redirect:URL,
                              endpoint:URL, loopget),
                              --http-tls

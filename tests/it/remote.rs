@@ -723,3 +723,51 @@ fn plain_http_loads_no_tls_roots() {
     let run = sandbox.run(&["call", &server.url, "echo", r#"{"text":"no tls"}"#]);
     assert_eq!(run.ok(), "no tls\n");
 }
+
+/// A 502 or 504 from a gateway may come after the server took the call:
+/// a tool with side effects is not sent again, a read-only one is.
+#[test]
+fn a_gateway_error_on_a_call_is_retried_only_when_the_tool_allows() {
+    let sandbox = Sandbox::new();
+    let server = http_server(&sandbox, &["--http-fault", "status:502:1::tools/call"]);
+    let run = sandbox.run(&["call", &server.url, "write", "{}"]);
+    run.expect_error(3, "HTTP_ERROR");
+    assert_contains(&run.stderr, "HTTP 502");
+    let calls = |sandbox: &Sandbox| {
+        sandbox
+            .log("http.log")
+            .iter()
+            .filter(|line| line.contains(" tools/call "))
+            .count()
+    };
+    assert_eq!(calls(&sandbox), 1);
+
+    let sandbox = Sandbox::new();
+    let server = http_server(&sandbox, &["--http-fault", "status:504:1::tools/call"]);
+    let run = sandbox.run(&["call", &server.url, "readonly", "{}"]);
+    assert_eq!(run.ok(), "read\n");
+    assert_eq!(calls(&sandbox), 2);
+}
+
+/// A connection that drops after the server took the call: the tool ran,
+/// and runs no second time unless it says it may.
+#[test]
+fn a_call_dropped_after_it_was_taken_is_not_sent_again() {
+    let sandbox = Sandbox::new();
+    let server = http_server(&sandbox, &["--http-fault", "reset:tools/call"]);
+    let run = sandbox.run(&["call", &server.url, "write", "{}"]);
+    run.expect_error(3, "CONNECTION_CLOSED");
+    assert_contains(&run.stderr, "may have run");
+    assert_eq!(sandbox.log("calls.log"), ["write"]);
+
+    let sandbox = Sandbox::new();
+    let server = http_server(&sandbox, &["--http-fault", "reset:tools/call"]);
+    let run = sandbox.run(&["call", &server.url, "readonly", "{}"]);
+    run.expect_error(3, "MAX_RETRIES_EXCEEDED");
+    assert_eq!(
+        sandbox.log("calls.log").len(),
+        4,
+        "{:?}",
+        sandbox.log("calls.log")
+    );
+}
