@@ -168,22 +168,17 @@ impl Link {
         }
     }
 
-    /// Stops the far end, its messages closed already. After a request
-    /// was abandoned, the server first gets `cancel_grace` to read the
-    /// cancellation and end by itself; then `grace` (see
-    /// [`process::SHUTDOWN_GRACE`]).
-    pub(super) async fn stop(&self, cancel_grace: Option<Duration>, grace: Duration) {
+    /// Stops the far end, its messages closed already: `eof_grace` to end
+    /// by itself (a server that reads to the end of its stdin also sees a
+    /// cancellation sent last), then `grace` after SIGTERM (see
+    /// [`process::EOF_GRACE`] and [`process::SHUTDOWN_GRACE`]).
+    pub(super) async fn stop(&self, eof_grace: Duration, grace: Duration) {
         match self {
             Link::Child(child) => {
-                let Some(mut process) = child.process.lock().await.take() else {
+                let Some(process) = child.process.lock().await.take() else {
                     return;
                 };
-                if let Some(cancel_grace) = cancel_grace {
-                    // Its stdin is closed: a server that reads to the end
-                    // sees the cancellation and exits by itself.
-                    process.wait_exit(cancel_grace).await;
-                }
-                process.shutdown(grace).await;
+                process.shutdown(eof_grace, grace).await;
             }
             // Closing the session ended it (DELETE of the HTTP session).
             Link::Remote(_) => {}

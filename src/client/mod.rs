@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 
 pub use http::{host_of, is_plain_remote};
 use process::MAX_MESSAGE_BYTES;
-pub use process::{SHUTDOWN_GRACE, Supervisor, become_subreaper, stop_orphans};
+pub use process::{EOF_GRACE, SHUTDOWN_GRACE, Supervisor, become_subreaper, stop_orphans};
 
 /// How long a server that wrote something other than JSON-RPC to stdout
 /// during the handshake may then stay silent (stdout and stderr) before it
@@ -553,7 +553,7 @@ impl Session {
             .any(|version| version.to_string() == info.protocol_version)
         {
             let _ = tokio::time::timeout(Duration::from_millis(100), service.close()).await;
-            link.stop(None, SHUTDOWN_GRACE).await;
+            link.stop(EOF_GRACE, SHUTDOWN_GRACE).await;
             return Err(McpError::Protocol {
                 server: entry.name.clone(),
                 method: "initialize".to_owned(),
@@ -887,11 +887,13 @@ impl Session {
             None => wait,
         };
         let _ = tokio::time::timeout(left(self.link.close_wait()), self.service.close()).await;
-        let cancel_grace = self
-            .abandoned
-            .load(Ordering::SeqCst)
-            .then_some(CANCEL_GRACE);
-        self.link.stop(cancel_grace, left(SHUTDOWN_GRACE)).await;
+        // After a request was abandoned, the server's chance to read the
+        // cancellation is never cut below `CANCEL_GRACE`.
+        let mut eof_grace = left(EOF_GRACE);
+        if self.abandoned.load(Ordering::SeqCst) {
+            eof_grace = eof_grace.max(CANCEL_GRACE);
+        }
+        self.link.stop(eof_grace, left(SHUTDOWN_GRACE)).await;
     }
 }
 

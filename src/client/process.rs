@@ -25,6 +25,10 @@ const STDERR_LINES: usize = 20;
 const STDERR_HEAD_LINES: usize = 5;
 /// Longest stderr line kept, in bytes; longer ones are cut.
 const STDERR_LINE_BYTES: usize = 1000;
+/// How long a server gets to exit by itself once its stdin is closed,
+/// before SIGTERM: the order of stopping the MCP spec gives, so that a
+/// server still writing its state is not cut off.
+pub const EOF_GRACE: Duration = Duration::from_secs(2);
 /// How long a server gets to exit after SIGTERM before SIGKILL.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
 
@@ -677,10 +681,13 @@ impl ServerProcess {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
-    /// Stops the server: SIGTERM to its group at once (its result is already
-    /// in hand), SIGKILL to the group if it is still there after `grace`
-    /// ([`SHUTDOWN_GRACE`], or what is left of the command's deadline).
-    pub async fn shutdown(mut self, grace: Duration) {
+    /// Stops the server in the MCP order, its stdin closed already: up to
+    /// `eof_grace` ([`EOF_GRACE`]) for it to exit by itself, then SIGTERM
+    /// to its group, then SIGKILL to the group if it is still there after
+    /// `grace` ([`SHUTDOWN_GRACE`]); both shrink to what is left of the
+    /// command's deadline. What its group left behind is killed either way.
+    pub async fn shutdown(mut self, eof_grace: Duration, grace: Duration) {
+        self.wait_exit(eof_grace).await;
         if matches!(self.child.try_wait(), Ok(Some(_))) {
             self.kill_group(Signal::Kill);
             return;
@@ -930,7 +937,9 @@ mod tests {
         let pid = process.id();
         // Its trap is set before it is stopped.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        process.shutdown(Duration::from_millis(100)).await;
+        process
+            .shutdown(Duration::from_millis(100), Duration::from_millis(100))
+            .await;
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
         assert!(stat.is_err(), "left as {stat:?}");
     }

@@ -43,6 +43,9 @@
 //! - `--noisy-stderr N`: N noise lines on stderr at start, then one stderr
 //!   line per message received.
 //! - `--ignore-stdin-eof`: keep running (sleeping) after stdin EOF.
+//! - `--ignore-sigterm`: record SIGTERM and keep running (with a state dir,
+//!   SIGTERM is always recorded in `DIR/stop.log` as `signal TERM`, after
+//!   `eof` when stdin ended first).
 //! - `--spawn-grandchild` (needs a state dir): start `sleep 300` and record
 //!   `grandchild <pid>` in `DIR/events.log`.
 //! - `--stderr-on-exit TEXT`: print TEXT to stderr on every fault exit.
@@ -96,6 +99,7 @@ mixed, huge, write, idem, readonly).
   --slow-start MS            sleep MS milliseconds before reading stdin
   --noisy-stderr N           N noise lines at start, one line per message
   --ignore-stdin-eof         keep running after stdin EOF
+  --ignore-sigterm           record SIGTERM (DIR/stop.log) and keep running
   --spawn-grandchild         start `sleep 300` and record its pid (needs --state)
   --spawn-setsid-grandchild  the same, in a session (and process group) of its
                              own, as a daemon would (setsid(1), Linux)
@@ -159,6 +163,7 @@ struct Config {
     slow_start_ms: Option<u64>,
     noisy_stderr: Option<u64>,
     ignore_stdin_eof: bool,
+    ignore_sigterm: bool,
     spawn_grandchild: bool,
     spawn_setsid_grandchild: bool,
     stderr_on_exit: Option<String>,
@@ -197,6 +202,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Config, String> 
             "--slow-start" => cfg.slow_start_ms = Some(parse_number(&arg, &value()?)?),
             "--noisy-stderr" => cfg.noisy_stderr = Some(parse_number(&arg, &value()?)?),
             "--ignore-stdin-eof" => cfg.ignore_stdin_eof = true,
+            "--ignore-sigterm" => cfg.ignore_sigterm = true,
             "--spawn-grandchild" => cfg.spawn_grandchild = true,
             "--spawn-setsid-grandchild" => cfg.spawn_setsid_grandchild = true,
             "--stderr-on-exit" => cfg.stderr_on_exit = Some(value()?),
@@ -334,6 +340,9 @@ fn main() {
         eprintln!("mcp-test-server: cannot create {}: {e}", dir.display());
         process::exit(2);
     }
+    if let Some(dir) = &cfg.state {
+        record_sigterm(dir, cfg.ignore_sigterm);
+    }
     let srv = Arc::new(Server {
         cfg,
         out: Mutex::new(io::stdout()),
@@ -394,6 +403,7 @@ fn main() {
             Err(e) => srv.send_error(&Value::Null, -32700, &format!("Parse error: {e}")),
         }
     }
+    srv.record("stop.log", "eof");
     if cfg.ignore_stdin_eof {
         loop {
             thread::sleep(Duration::from_secs(3600));
@@ -405,6 +415,45 @@ fn main() {
         let _ = call.join();
     }
     process::exit(0);
+}
+
+/// The descriptor of `stop.log`, for the SIGTERM handler.
+static STOP_LOG: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+/// Whether SIGTERM is only recorded, not obeyed.
+static IGNORE_SIGTERM: AtomicBool = AtomicBool::new(false);
+
+/// Records a SIGTERM in `DIR/stop.log` (`signal TERM`), then dies of it as
+/// it would have, unless `--ignore-sigterm`.
+fn record_sigterm(dir: &std::path::Path, ignore: bool) {
+    use std::os::fd::IntoRawFd;
+    let Ok(file) = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("stop.log"))
+    else {
+        return;
+    };
+    STOP_LOG.store(file.into_raw_fd(), Ordering::SeqCst);
+    IGNORE_SIGTERM.store(ignore, Ordering::SeqCst);
+    extern "C" fn on_sigterm(_: libc::c_int) {
+        const LINE: &[u8] = b"signal TERM\n";
+        // SAFETY: write(2), signal(2) and raise(3) are async-signal-safe.
+        unsafe {
+            libc::write(
+                STOP_LOG.load(Ordering::SeqCst),
+                LINE.as_ptr().cast(),
+                LINE.len(),
+            );
+            if !IGNORE_SIGTERM.load(Ordering::SeqCst) {
+                libc::signal(libc::SIGTERM, libc::SIG_DFL);
+                libc::raise(libc::SIGTERM);
+            }
+        }
+    }
+    // SAFETY: installs a handler that does only async-signal-safe work.
+    unsafe {
+        libc::signal(libc::SIGTERM, on_sigterm as *const () as libc::sighandler_t);
+    }
 }
 
 fn spawn_grandchild(srv: &Server, own_session: bool) {

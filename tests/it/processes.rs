@@ -65,10 +65,39 @@ fn servers_and_their_children_are_gone_after_a_command() {
     }}));
     let run = sandbox.run(&["call", "stubborn", "readonly"]);
     assert_eq!(run.ok(), "read\n");
-    // A server that ignores stdin EOF still goes at once on SIGTERM: not
-    // after the 1 s grace, as it would if it had inherited a blocked mask.
-    run.expect_elapsed(..Duration::from_millis(900));
+    // A server that ignores stdin EOF gets SIGTERM once the 2 s grace for
+    // it to exit has run out, and goes at once: not after the 1 s grace
+    // for SIGTERM, as it would if it had inherited a blocked mask.
+    assert_eq!(sandbox.log("stop.log"), ["eof", "signal TERM"]);
+    run.expect_elapsed(Duration::from_millis(1900)..Duration::from_millis(2900));
     assert_nothing_left(&sandbox, true);
+}
+
+/// The MCP order of stopping: stdin closed, then time to exit by itself; a
+/// server that does is never signalled.
+#[test]
+fn a_server_that_exits_on_eof_is_never_signalled() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
+    let run = sandbox.run(&["call", "demo", "readonly"]);
+    assert_eq!(run.ok(), "read\n");
+    assert_eq!(sandbox.log("stop.log"), ["eof"]);
+    assert_nothing_left(&sandbox, false);
+}
+
+/// A server that ignores both stdin's end and SIGTERM is killed once both
+/// graces have run out, and nothing is left.
+#[test]
+fn a_server_that_ignores_sigterm_is_killed_after_the_grace() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {
+        "deaf": sandbox.server(&["--ignore-stdin-eof", "--ignore-sigterm"]),
+    }}));
+    let run = sandbox.run(&["call", "deaf", "readonly"]);
+    assert_eq!(run.ok(), "read\n");
+    assert_eq!(sandbox.log("stop.log"), ["eof", "signal TERM"]);
+    run.expect_elapsed(Duration::from_millis(2900)..Duration::from_secs(6));
+    assert_nothing_left(&sandbox, false);
 }
 
 /// Starts `call demo slow` (30 s) on a server with `switches`; returns once
