@@ -785,10 +785,18 @@ impl Session {
             .get("nextCursor")
             .and_then(Value::as_str)
             .map(str::to_owned);
+        // Each tool rmcp can read is shown as rmcp writes it, as it is on a
+        // page rmcp read whole: a listing does not change with the page a
+        // tool came on, nor with the transport.
         let tools = entries
             .iter()
             .filter(|entry| entry.is_object())
-            .cloned()
+            .map(|entry| {
+                serde_json::from_value::<rmcp::model::Tool>(entry.clone())
+                    .ok()
+                    .and_then(|tool| serde_json::to_value(tool).ok())
+                    .unwrap_or_else(|| entry.clone())
+            })
             .collect();
         Ok((tools, cursor))
     }
@@ -811,10 +819,13 @@ impl Session {
         let bad = |message: String| McpError::BadResult {
             server: self.server.clone(),
             message,
-            arrived: raw.as_ref().and_then(|kept| match kept {
-                guard::Kept::Whole(whole) => Some(whole.get().to_owned()),
-                guard::Kept::Structured(_) => None,
-            }),
+            arrived: match &raw {
+                Some(guard::Kept::Whole(whole)) => Some(whole.get().to_owned()),
+                Some(guard::Kept::Structured(_)) => None,
+                // Read by rmcp (a remote server): as parsed, which keeps
+                // every field, in order, numbers exact.
+                None => Some(value.to_string()),
+            },
         };
         let shown = |field: &Value| crate::error::error_data(Some(field)).unwrap_or_default();
         match content {

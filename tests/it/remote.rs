@@ -84,58 +84,73 @@ fn everything(mode: &str) -> Listening {
 /// answers) and legacy HTTP+SSE: the same stdout, stderr and exit code.
 #[test]
 fn every_verb_says_the_same_over_stdio_and_http() {
-    let sandbox = Sandbox::new();
-    let json_answers = http_server(&sandbox, &[]);
-    let sse_answers = http_server(&sandbox, &["--http-sse"]);
-    let legacy = http_server(&sandbox, &["--http-legacy"]);
-    let verbs: &[&[&str]] = &[
-        &[],
-        &["-d"],
-        &["info", "t"],
-        &["info", "t", "add"],
-        &["grep", "*a*"],
-        &["call", "t", "echo", r#"{"text":"héllo"}"#],
-        &["call", "t", "add", r#"{"a":1,"b":2}"#],
-        &["--json", "call", "t", "add", r#"{"a":1,"b":2}"#],
-        &["call", "t", "mixed", "{}"],
-        &["call", "t", "fail", "{}"],
-        &["call", "t", "nope", "{}"],
-        &["call", "t", "add", r#"{"a":"x"}"#],
-    ];
-    for verb in verbs {
-        let mut runs = Vec::new();
-        for server in [
-            sandbox.server(&[]),
-            json!({"url": json_answers.url}),
-            json!({"url": json_answers.url, "type": "http"}),
-            json!({"url": sse_answers.url}),
-            json!({"url": legacy.url, "type": "sse"}),
-            // No type: the refused POST falls back to the legacy transport.
-            json!({"url": legacy.url}),
-        ] {
-            sandbox.write_config(&json!({"mcpServers": {"t": server.clone()}}));
-            let run = sandbox.run(verb);
-            // `info` names the transport; the rest must match.
-            let shown = |text: &str| {
-                text.lines()
-                    .filter(|line| {
-                        !line.starts_with("Transport:")
-                            && !line.starts_with("Command:")
-                            && !line.starts_with("URL:")
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            };
-            runs.push((run.code, shown(&run.stdout), shown(&run.stderr), server));
-        }
-        for other in &runs[1..] {
-            assert_eq!(
-                (&runs[0].0, &runs[0].1, &runs[0].2),
-                (&other.0, &other.1, &other.2),
-                "mcp-cli {verb:?} over {} and over {}",
-                runs[0].3,
-                other.3
-            );
+    // A well-behaved server, one with odd tools and results, and one that
+    // plants escape sequences everywhere.
+    for switches in [&[][..], &["--odd-results", "--odd-tools"], &["--hostile"]] {
+        let sandbox = Sandbox::new();
+        let json_answers = http_server(&sandbox, switches);
+        let sse_answers = http_server(&sandbox, &[&["--http-sse"][..], switches].concat());
+        let legacy = http_server(&sandbox, &[&["--http-legacy"][..], switches].concat());
+        let verbs: &[&[&str]] = &[
+            &[],
+            &["-d"],
+            &["--json"],
+            &["info", "t"],
+            &["--json", "info", "t"],
+            &["info", "t", "add"],
+            &["grep", "*a*"],
+            &["call", "t", "echo", r#"{"text":"héllo"}"#],
+            &["--json", "call", "t", "echo", r#"{"text":"héllo"}"#],
+            &["call", "t", "add", r#"{"a":1,"b":2}"#],
+            &["--json", "call", "t", "add", r#"{"a":1,"b":2}"#],
+            &["call", "t", "mixed", "{}"],
+            &["call", "t", "fail", "{}"],
+            &["--json", "call", "t", "fail", "{}"],
+            &["call", "t", "nope", "{}"],
+            &["call", "t", "add", r#"{"a":"x"}"#],
+        ];
+        for verb in verbs {
+            let mut runs = Vec::new();
+            for server in [
+                sandbox.server(switches),
+                json!({"url": json_answers.url}),
+                json!({"url": json_answers.url, "type": "http"}),
+                json!({"url": sse_answers.url}),
+                json!({"url": legacy.url, "type": "sse"}),
+                // No type: the refused POST falls back to the legacy transport.
+                json!({"url": legacy.url}),
+            ] {
+                sandbox.write_config(&json!({"mcpServers": {"t": server.clone()}}));
+                let run = sandbox.run(verb);
+                // `info` names the transport; the rest must match.
+                let shown = |text: &str| {
+                    text.lines()
+                        .filter(|line| {
+                            ![
+                                "Transport:",
+                                "Command:",
+                                "URL:",
+                                "\"transport\"",
+                                "\"command\"",
+                                "\"url\"",
+                            ]
+                            .iter()
+                            .any(|label| line.trim_start().starts_with(label))
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                };
+                runs.push((run.code, shown(&run.stdout), shown(&run.stderr), server));
+            }
+            for other in &runs[1..] {
+                assert_eq!(
+                    (&runs[0].0, &runs[0].1, &runs[0].2),
+                    (&other.0, &other.1, &other.2),
+                    "mcp-cli {verb:?} with {switches:?} over {} and over {}",
+                    runs[0].3,
+                    other.3
+                );
+            }
         }
     }
 }
