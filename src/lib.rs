@@ -94,7 +94,12 @@ fn run_in_runtime(printer: Arc<Printer>, args: Args) -> u8 {
     let code = runtime.block_on(async {
         watch_signals();
         match run(&context, command).await {
-            Ok(()) => exit::SUCCESS,
+            // A signal while the servers were being stopped (the result was
+            // out already): it cut their waits short, and the exit says so.
+            Ok(()) => match signals::received() {
+                Some(signal) => report(&printer, &McpError::Interrupted { signal }),
+                None => exit::SUCCESS,
+            },
             Err(error) => report(&printer, &error),
         }
     });

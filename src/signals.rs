@@ -72,6 +72,14 @@ pub fn received() -> Option<u8> {
     }
 }
 
+/// Resolves once a signal has been received (at once if one has): for a
+/// wait that a signal cuts short, where the command's own watch is gone.
+pub async fn signalled() {
+    while received().is_none() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Runs `work` with forced exits held back, so that one cannot come between
 /// two steps that must go together (a server's start and its registration);
 /// a forced exit asked for meanwhile happens right after. (Not a blocked

@@ -168,17 +168,17 @@ impl Link {
         }
     }
 
-    /// Stops the far end, its messages closed already: `eof_grace` to end
-    /// by itself (a server that reads to the end of its stdin also sees a
-    /// cancellation sent last), then `grace` after SIGTERM (see
-    /// [`process::EOF_GRACE`] and [`process::SHUTDOWN_GRACE`]).
-    pub(super) async fn stop(&self, eof_grace: Duration, grace: Duration) {
+    /// Stops the far end, its messages closed already: time to end by
+    /// itself (a server that reads to the end of its stdin also sees a
+    /// cancellation sent last), then SIGTERM and SIGKILL (see
+    /// [`process::Stop`]).
+    pub(super) async fn stop(&self, stop: process::Stop) {
         match self {
             Link::Child(child) => {
                 let Some(process) = child.process.lock().await.take() else {
                     return;
                 };
-                process.shutdown(eof_grace, grace).await;
+                process.shutdown(stop).await;
             }
             // Closing the session ended it (DELETE of the HTTP session).
             Link::Remote(_) => {}

@@ -29,7 +29,8 @@ use serde_json::{Map, Value};
 
 pub use http::{host_of, is_plain_remote};
 use process::MAX_MESSAGE_BYTES;
-pub use process::{EOF_GRACE, SHUTDOWN_GRACE, Supervisor, become_subreaper, stop_orphans};
+use process::{EOF_GRACE, SIGNALLED_GRACE};
+pub use process::{Supervisor, become_subreaper, stop_orphans};
 
 /// How long a server that wrote something other than JSON-RPC to stdout
 /// during the handshake may then stay silent (stdout and stderr) before it
@@ -42,14 +43,6 @@ pub const GARBAGE_QUIET: Duration = Duration::from_secs(30);
 const MAX_PAGES: usize = 1000;
 /// See [`MAX_PAGES`].
 const MAX_TOOLS: usize = 50_000;
-
-/// How long a server whose request was cancelled gets to read the
-/// cancellation and exit by itself, before SIGTERM.
-pub const CANCEL_GRACE: Duration = Duration::from_millis(250);
-
-/// The shortest wait at each step of stopping a server, even past the
-/// command's deadline.
-const STOP_FLOOR: Duration = Duration::from_millis(100);
 
 use crate::config::{HttpKind, ServerConfig, ServerEntry};
 use crate::error::McpError;
@@ -553,7 +546,13 @@ impl Session {
             .any(|version| version.to_string() == info.protocol_version)
         {
             let _ = tokio::time::timeout(Duration::from_millis(100), service.close()).await;
-            link.stop(EOF_GRACE, SHUTDOWN_GRACE).await;
+            // Refused: no long wait for it to exit by itself.
+            link.stop(process::Stop {
+                eof: SIGNALLED_GRACE,
+                at_least: Duration::ZERO,
+                deadline: options.deadline,
+            })
+            .await;
             return Err(McpError::Protocol {
                 server: entry.name.clone(),
                 method: "initialize".to_owned(),
@@ -879,32 +878,24 @@ impl Session {
         }
     }
 
-    /// Closes the connection and stops the server (see [`SHUTDOWN_GRACE`]).
+    /// Closes the connection and stops the server (see [`process::Stop`]).
     pub async fn close(mut self) {
         // Let a pending `notifications/cancelled` go out first.
         tokio::task::yield_now().await;
-        // The waits shrink to what is left of the command's deadline, but
-        // never below `STOP_FLOOR`: the order of stopping (stdin closed,
-        // SIGTERM, SIGKILL) still gives a server a moment at each step.
-        // The cancellation grace is not shrunk: it is the server's chance
-        // to read `notifications/cancelled` and stop cleanly.
-        let deadline = self.deadline;
-        let left = |wait: Duration| match deadline {
-            Some(deadline) => wait.min(
-                deadline
-                    .saturating_duration_since(tokio::time::Instant::now())
-                    .max(STOP_FLOOR),
-            ),
-            None => wait,
+        let stop = process::Stop {
+            eof: EOF_GRACE,
+            // After a request was abandoned, the server's chance to read the
+            // cancellation is not cut by the deadline.
+            at_least: if self.abandoned.load(Ordering::SeqCst) {
+                SIGNALLED_GRACE
+            } else {
+                Duration::ZERO
+            },
+            deadline: self.deadline,
         };
-        let _ = tokio::time::timeout(left(self.link.close_wait()), self.service.close()).await;
-        // After a request was abandoned, the server's chance to read the
-        // cancellation is never cut below `CANCEL_GRACE`.
-        let mut eof_grace = left(EOF_GRACE);
-        if self.abandoned.load(Ordering::SeqCst) {
-            eof_grace = eof_grace.max(CANCEL_GRACE);
-        }
-        self.link.stop(eof_grace, left(SHUTDOWN_GRACE)).await;
+        let close_wait = stop.bound(self.link.close_wait());
+        let _ = tokio::time::timeout(close_wait, self.service.close()).await;
+        self.link.stop(stop).await;
     }
 }
 

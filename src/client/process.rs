@@ -32,6 +32,41 @@ pub const EOF_GRACE: Duration = Duration::from_secs(2);
 /// How long a server gets to exit after SIGTERM before SIGKILL.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
 
+/// How long a server gets to exit by itself once a signal asked mcp-cli
+/// to stop (also its time to read a cancellation).
+pub const SIGNALLED_GRACE: Duration = Duration::from_millis(250);
+
+/// The shortest wait at each step of stopping a server, even past the
+/// command's deadline.
+const STOP_FLOOR: Duration = Duration::from_millis(100);
+
+/// How the steps of stopping a server are timed.
+#[derive(Debug, Clone, Copy)]
+pub struct Stop {
+    /// Its time to exit by itself once its stdin is closed ([`EOF_GRACE`]).
+    pub eof: Duration,
+    /// The least of that time, whatever the deadline: its chance to read
+    /// a cancellation.
+    pub at_least: Duration,
+    /// When the command must be done: each wait shrinks to what is left
+    /// then (never below [`STOP_FLOOR`]), measured when it starts.
+    pub deadline: Option<tokio::time::Instant>,
+}
+
+impl Stop {
+    /// `wait`, shrunk to what is left of the deadline now.
+    pub fn bound(&self, wait: Duration) -> Duration {
+        match self.deadline {
+            Some(deadline) => wait.min(
+                deadline
+                    .saturating_duration_since(tokio::time::Instant::now())
+                    .max(STOP_FLOOR),
+            ),
+            None => wait,
+        }
+    }
+}
+
 /// The largest message read from a server, newline included. A longer
 /// line (a result of hundreds of megabytes, or a server that never ends its
 /// line) ends the connection with [`McpError::MessageTooLarge`] rather than
@@ -681,19 +716,28 @@ impl ServerProcess {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
-    /// Stops the server in the MCP order, its stdin closed already: up to
-    /// `eof_grace` ([`EOF_GRACE`]) for it to exit by itself, then SIGTERM
-    /// to its group, then SIGKILL to the group if it is still there after
-    /// `grace` ([`SHUTDOWN_GRACE`]); both shrink to what is left of the
-    /// command's deadline. What its group left behind is killed either way.
-    pub async fn shutdown(mut self, eof_grace: Duration, grace: Duration) {
-        self.wait_exit(eof_grace).await;
+    /// Stops the server in the MCP order, its stdin closed already: time
+    /// to exit by itself (see [`Stop`]; a signal to mcp-cli cuts it to
+    /// [`SIGNALLED_GRACE`]), then SIGTERM to its group, then SIGKILL to the
+    /// group if it is still there after [`SHUTDOWN_GRACE`]. Each wait
+    /// shrinks to what is left of the command's deadline when it starts.
+    /// What its group left behind is killed either way.
+    pub async fn shutdown(mut self, stop: Stop) {
+        let eof = stop.bound(stop.eof).max(stop.at_least);
+        let signalled = async {
+            crate::signals::signalled().await;
+            tokio::time::sleep(SIGNALLED_GRACE).await;
+        };
+        tokio::select! {
+            () = self.wait_exit(eof) => {}
+            () = signalled => {}
+        }
         if matches!(self.child.try_wait(), Ok(Some(_))) {
             self.kill_group(Signal::Kill);
             return;
         }
         self.kill_group(Signal::Term);
-        let _ = tokio::time::timeout(grace, self.wait()).await;
+        let _ = tokio::time::timeout(stop.bound(SHUTDOWN_GRACE), self.wait()).await;
         self.kill_group(Signal::Kill);
         // Reaped, not left a zombie for a process that lives on (SIGKILL
         // takes a moment to land).
@@ -937,9 +981,12 @@ mod tests {
         let pid = process.id();
         // Its trap is set before it is stopped.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        process
-            .shutdown(Duration::from_millis(100), Duration::from_millis(100))
-            .await;
+        let stop = Stop {
+            eof: Duration::from_millis(100),
+            at_least: Duration::ZERO,
+            deadline: Some(tokio::time::Instant::now()),
+        };
+        process.shutdown(stop).await;
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
         assert!(stat.is_err(), "left as {stat:?}");
     }

@@ -590,3 +590,50 @@ fn running_out_of_descriptors_is_an_error_not_a_panic() {
     assert_contains(&run.stderr, "ulimit -n");
     assert_nothing_left(&sandbox, false);
 }
+
+/// Ctrl-C while a server is given its time to exit (the result is out):
+/// the wait is cut short, the server stopped, and the exit says so.
+#[test]
+fn ctrl_c_cuts_the_wait_for_a_server_to_exit() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {
+        "stubborn": sandbox.server(&["--ignore-stdin-eof"]),
+    }}));
+    let child = sandbox
+        .command(&["call", "stubborn", "readonly"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || sandbox
+            .log("stop.log")
+            .contains(&"eof".to_owned())),
+        "the server never saw its stdin close"
+    );
+    kill("-INT", child.id());
+    let (code, elapsed) = wait_unread(child);
+    assert_eq!(code, 130);
+    // 250 ms for it to exit by itself, then SIGTERM: not the 2 s grace.
+    assert!(elapsed < Duration::from_millis(1500), "took {elapsed:?}");
+    assert_eq!(sandbox.log("stop.log"), ["eof", "signal TERM"]);
+    assert_nothing_left(&sandbox, false);
+}
+
+/// The deadline bounds stopping too: each wait shrinks to what is left of
+/// MCP_TIMEOUT when it starts.
+#[test]
+fn the_deadline_bounds_the_stop_order() {
+    let mut sandbox = Sandbox::new();
+    sandbox.write_config(&json!({"mcpServers": {
+        "deaf": sandbox.server(&["--ignore-stdin-eof", "--ignore-sigterm"]),
+    }}));
+    sandbox.env("MCP_TIMEOUT", "1");
+    let run = sandbox.run(&["call", "deaf", "readonly"]);
+    assert_eq!(run.ok(), "read\n");
+    // About 1.1 s: the rest of the second, then SIGTERM and 100 ms.
+    run.expect_elapsed(..Duration::from_millis(1700));
+    assert_eq!(sandbox.log("stop.log"), ["eof", "signal TERM"]);
+    assert_nothing_left(&sandbox, false);
+}
