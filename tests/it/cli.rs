@@ -4,7 +4,7 @@ use serde_json::json;
 
 use std::time::Duration;
 
-use crate::support::{Sandbox, assert_contains};
+use crate::support::{Sandbox, assert_contains, mkfifo};
 
 #[test]
 fn help_teaches_verbs_variables_and_exit_codes() {
@@ -377,11 +377,7 @@ fn completions_offer_verbs_flags_shells_and_servers() {
 fn a_config_pipe_is_read_within_the_deadline() {
     let mut sandbox = Sandbox::new();
     let fifo = sandbox.path().join("config.fifo");
-    let status = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    mkfifo(&fifo);
     sandbox.env("MCP_TIMEOUT", "1");
     let run = sandbox.run(&["-c", fifo.to_str().unwrap()]);
     run.expect_error(1, "CONFIG_READ_FAILED")
@@ -419,11 +415,7 @@ fn a_config_pipe_is_read_within_the_deadline() {
 fn ctrl_c_ends_the_wait_for_a_config_pipe() {
     let sandbox = Sandbox::new();
     let fifo = sandbox.path().join("config.fifo");
-    let status = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    mkfifo(&fifo);
     let child = sandbox
         .command(&["-c", fifo.to_str().unwrap()])
         .stdin(std::process::Stdio::null())

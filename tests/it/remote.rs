@@ -728,9 +728,7 @@ fn plain_http_loads_no_tls_roots() {
     let mut sandbox = Sandbox::new();
     let server = http_server(&sandbox, &[]);
     let fifo = sandbox.path().join("roots.fifo");
-    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: mkfifo with a NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    mkfifo(&fifo);
     let dir = sandbox.path().to_str().unwrap().to_owned();
     sandbox.env("SSL_CERT_FILE", fifo.to_str().unwrap());
     sandbox.env("SSL_CERT_DIR", &dir);

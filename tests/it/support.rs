@@ -349,3 +349,12 @@ pub fn raw_tool_names(command: &str, args: &[&str]) -> Vec<String> {
     let _ = child.wait();
     names
 }
+
+/// Makes a FIFO at `path` (nobody writes to it yet).
+pub fn mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mkfifo {}", path.display());
+}
