@@ -32,6 +32,10 @@ pub const MCP_RETRY_DELAY: &str = "MCP_RETRY_DELAY";
 pub const MCP_DEBUG: &str = "MCP_DEBUG";
 /// Whether an unset `${VAR}` is an error.
 pub const MCP_STRICT_ENV: &str = "MCP_STRICT_ENV";
+/// Turns the connection daemon off.
+pub const MCP_NO_DAEMON: &str = "MCP_NO_DAEMON";
+/// Seconds a pooled connection may stay idle in the daemon.
+pub const MCP_DAEMON_TIMEOUT: &str = "MCP_DAEMON_TIMEOUT";
 /// Test only: make retry delays zero.
 pub const MCP_TEST_NO_RETRY_DELAY: &str = "MCP_TEST_NO_RETRY_DELAY";
 /// Disables colour (https://no-color.org).
@@ -85,6 +89,16 @@ pub const ALL: &[EnvVar] = &[
         doc: "an unset ${VAR} in the config is an error (false: empty + warning)",
     },
     EnvVar {
+        name: MCP_NO_DAEMON,
+        default: "false",
+        doc: "connect to servers directly, without the connection daemon",
+    },
+    EnvVar {
+        name: MCP_DAEMON_TIMEOUT,
+        default: "60",
+        doc: "seconds an unused server is kept warm by the daemon",
+    },
+    EnvVar {
         name: NO_COLOR,
         default: "",
         doc: "disable colour",
@@ -115,3 +129,9 @@ pub const HOME: &str = "HOME";
 /// Where per-user state is kept (the trusted configs), after the XDG base
 /// directory spec; `~/.local/state` when unset.
 pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
+
+/// Where per-user runtime files go (the daemon's socket), after the XDG
+/// base directory spec.
+pub const XDG_RUNTIME_DIR: &str = "XDG_RUNTIME_DIR";
+/// The temporary directory, when there is no `XDG_RUNTIME_DIR`.
+pub const TMPDIR: &str = "TMPDIR";

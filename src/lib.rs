@@ -38,6 +38,16 @@ use crate::settings::Settings;
 /// Runs mcp-cli with these arguments (the program's name left out) and
 /// returns its exit code.
 pub fn main(argv: Vec<std::ffi::OsString>) -> u8 {
+    // The daemon itself, started by a command (see `client::daemon`).
+    if argv
+        .first()
+        .is_some_and(|verb| verb == client::daemon::serve::VERB)
+    {
+        return match argv.get(1) {
+            Some(dir) => client::daemon::serve::run(std::path::Path::new(dir)),
+            None => exit::CLIENT,
+        };
+    }
     // Only a command line that does not parse is scanned for `--json` by
     // hand (up to `--`, after which it is a word).
     let json_asked = argv
@@ -54,6 +64,18 @@ pub fn main(argv: Vec<std::ffi::OsString>) -> u8 {
             Ok(()) => exit::SUCCESS,
             Err(error) => report(&printer, &error),
         },
+        // Needs no config either.
+        Ok(Parsed::Run(Args {
+            command: Some(Command::Daemon { action }),
+            json,
+            ..
+        })) => {
+            let printer = Printer::new(json);
+            match commands::daemon(action, &printer) {
+                Ok(()) => exit::SUCCESS,
+                Err(error) => report(&printer, &error),
+            }
+        }
         Ok(Parsed::Run(args)) => {
             run_in_runtime(Arc::new(Printer::new(args.json).with_raw(args.raw)), args)
         }
@@ -113,7 +135,7 @@ fn run_in_runtime(printer: Arc<Printer>, args: Args) -> u8 {
     // surely not reaped yet.
     drop(context);
     supervisor.stop_all(Duration::from_millis(500));
-    client::stop_orphans(Duration::from_millis(500));
+    client::stop_orphans(Duration::from_millis(500), None);
     code
 }
 
@@ -143,6 +165,7 @@ fn prepare(
         raw: _,
         headers,
         stdio,
+        no_daemon,
         command,
     } = args;
     // The deadline counts from here: reading a config that is a pipe is
@@ -204,7 +227,27 @@ fn prepare(
             printer.warn(warning);
         }
     }
+    // Servers are reached through the daemon unless it is turned off, or
+    // its directory is not the user's alone (said once, then direct).
+    let connects = matches!(
+        command,
+        Command::List | Command::Info { .. } | Command::Grep { .. } | Command::Call { .. }
+    );
+    let daemon = if no_daemon || settings.no_daemon || !connects {
+        None
+    } else {
+        match client::daemon::Use::find(settings.daemon_timeout) {
+            Ok(daemon) => Some(daemon),
+            Err(why) => {
+                printer.warn(&format!(
+                    "not using the connection daemon: {why}; connecting to servers directly"
+                ));
+                None
+            }
+        }
+    };
     let context = Context {
+        daemon,
         deadline: started + config.timeout,
         config,
         printer,
@@ -299,7 +342,7 @@ async fn run(context: &Context, command: Command) -> Result<(), McpError> {
         Command::Grep { pattern } => commands::grep(context, &pattern).await,
         Command::Call { target, rest } => commands::call(context, &target, &rest).await,
         Command::Servers => commands::servers(context),
-        Command::Trust { .. } => unreachable!("main runs it"),
+        Command::Trust { .. } | Command::Daemon { .. } => unreachable!("main runs it"),
         Command::Bare(_) => unreachable!("prepare resolves it"),
     }
 }

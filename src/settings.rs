@@ -33,6 +33,10 @@ pub struct Settings {
     pub debug: bool,
     /// `MCP_STRICT_ENV`.
     pub strict_env: bool,
+    /// `MCP_NO_DAEMON`.
+    pub no_daemon: bool,
+    /// `MCP_DAEMON_TIMEOUT`.
+    pub daemon_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -46,6 +50,8 @@ impl Default for Settings {
             retry_delay_ms: 1000,
             debug: false,
             strict_env: true,
+            no_daemon: false,
+            daemon_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -113,6 +119,9 @@ impl Settings {
                 .unwrap_or(defaults.retry_delay_ms),
             debug: boolean(env_vars::MCP_DEBUG)?.unwrap_or(defaults.debug),
             strict_env: boolean(env_vars::MCP_STRICT_ENV)?.unwrap_or(defaults.strict_env),
+            no_daemon: boolean(env_vars::MCP_NO_DAEMON)?.unwrap_or(defaults.no_daemon),
+            daemon_timeout: seconds(env_vars::MCP_DAEMON_TIMEOUT)?
+                .unwrap_or(defaults.daemon_timeout),
         })
     }
 }

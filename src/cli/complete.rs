@@ -76,6 +76,7 @@ fn argument_words(servers: &str) -> Vec<(String, Vec<(usize, String)>)> {
                         Kind::Server => servers.to_owned(),
                         Kind::Shell => SHELLS.join(" "),
                         Kind::Verb => verb_words().join(" "),
+                        Kind::DaemonAction => super::spec::DAEMON_ACTIONS.join(" "),
                         Kind::Tool | Kind::Json | Kind::Glob | Kind::File => return None,
                     };
                     Some((index, words))

@@ -32,6 +32,8 @@ pub struct Args {
     pub headers: Vec<String>,
     /// `--stdio COMMAND`: a server from the command line.
     pub stdio: Option<String>,
+    /// `--no-daemon`.
+    pub no_daemon: bool,
     /// The verb; none means `list`.
     pub command: Option<Command>,
 }
@@ -66,11 +68,25 @@ pub enum Command {
         /// The file; `./mcp_servers.json` when none.
         path: Option<String>,
     },
+    /// Show or stop the connection daemon.
+    Daemon {
+        /// `status` or `stop`.
+        action: DaemonAction,
+    },
     /// Hidden, for completions: the configured servers' names.
     Servers,
     /// Words that start with no verb: `mcp-cli <server>` (its info), or a
     /// mistake to explain once the config is known.
     Bare(Vec<String>),
+}
+
+/// What `mcp-cli daemon` does.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum DaemonAction {
+    /// Show what it holds.
+    Status,
+    /// Stop it and its servers.
+    Stop,
 }
 
 /// What the command line asks for.
@@ -176,6 +192,7 @@ fn parse_into(
                 "with-descriptions" => args.with_descriptions = true,
                 "json" => args.json = true,
                 "raw" => args.raw = true,
+                "no-daemon" => args.no_daemon = true,
                 "header" => args
                     .headers
                     .extend(value.map(|value| value.to_string_lossy().into_owned())),
@@ -253,6 +270,20 @@ fn parse_into(
             rest,
         },
         "trust" => Command::Trust { path: rest.pop() },
+        "daemon" => Command::Daemon {
+            action: match rest[0].as_str() {
+                "status" => DaemonAction::Status,
+                "stop" => DaemonAction::Stop,
+                other => {
+                    return Err(McpError::Usage {
+                        message: format!("`daemon` does `status` or `stop`, not `{other}`"),
+                        suggestion: Some(
+                            "mcp-cli daemon status, or mcp-cli daemon stop".to_owned(),
+                        ),
+                    });
+                }
+            },
+        },
         "completions" => return complete::script(&rest[0]).map(Parsed::Print),
         other => unreachable!("verb `{other}` has no command"),
     });
@@ -520,6 +551,7 @@ mod tests {
                 raw: false,
                 headers: Vec::new(),
                 stdio: None,
+                no_daemon: false,
                 command: Some(Command::Call {
                     target: "s".into(),
                     rest: vec!["t".into(), "{}".into()]

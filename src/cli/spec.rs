@@ -38,7 +38,12 @@ pub enum Kind {
     Verb,
     /// A file's path.
     File,
+    /// What `daemon` does.
+    DaemonAction,
 }
+
+/// What `mcp-cli daemon` does.
+pub const DAEMON_ACTIONS: &[&str] = &["status", "stop"];
 
 /// One positional argument of a verb.
 #[derive(Debug)]
@@ -126,6 +131,13 @@ pub const FLAGS: &[Flag] = &[
         value: None,
         help: "write the result's text as it is on a terminal too, control characters included",
         verbs: &["call"],
+    },
+    Flag {
+        short: None,
+        long: "no-daemon",
+        value: None,
+        help: "connect to servers directly, not through the connection daemon",
+        verbs: &[],
     },
     Flag {
         short: Some('h'),
@@ -278,6 +290,35 @@ someone else owns, or that others may write, is refused.",
                 "trust ./mcp_servers.json, after reading it",
             ),
             ("mcp-cli trust tools/mcp_servers.json", "another file"),
+        ],
+    },
+    Verb {
+        name: "daemon",
+        aliases: &[],
+        mistaken_for: &["pool", "server"],
+        args: &[arg("action", Kind::DaemonAction, true)],
+        summary: "show or stop the daemon that keeps servers warm",
+        about: "The first command that needs a server starts a daemon in the background,
+which keeps each server started and initialized for the next command:
+a call then costs a socket round trip instead of a server start. A server
+unused for MCP_DAEMON_TIMEOUT seconds (default 60) is stopped, and the
+daemon exits once it holds none. A server is shared only by commands that
+would start it identically: the same entry, environment and directory.
+Output and errors are the same with and without it; MCP_NO_DAEMON=1 or
+--no-daemon turns it off. Its socket is in $XDG_RUNTIME_DIR/mcp-cli (else
+/tmp/mcp-cli-<uid>), its log in your state directory (daemon.log).
+
+  status   the daemon's pid and uptime, and each server it holds: its state,
+           idle time, requests served and last error (--json for JSON)
+  stop     stop every server it holds (stdin closed, then SIGTERM, then
+           SIGKILL) and the daemon",
+        examples: &[
+            ("mcp-cli daemon status", "what the daemon holds"),
+            ("mcp-cli daemon stop", "stop it and its servers"),
+            (
+                "mcp-cli --no-daemon call fs read_file '{\"path\": \"a.txt\"}'",
+                "one call without it (or MCP_NO_DAEMON=1)",
+            ),
         ],
     },
     Verb {

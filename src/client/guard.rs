@@ -38,14 +38,14 @@ use std::sync::Arc;
 use rmcp::RoleClient;
 use rmcp::model::{
     CallToolResult, ClientNotification, ClientRequest, ContentBlock, CustomResult, ErrorCode,
-    ErrorData, JsonRpcError, JsonRpcMessage, JsonRpcResponse, MetaObject, NumberOrString,
-    RequestId, ResultType, ServerResult,
+    ErrorData, GetMeta, JsonRpcError, JsonRpcMessage, JsonRpcResponse, MetaObject, NumberOrString,
+    ProgressToken, RequestId, ResultType, ServerNotification, ServerResult,
 };
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::unix::pipe;
 
 use super::process::WatchedStdout;
@@ -70,12 +70,23 @@ pub const MEMORY_FACTOR: usize = 4;
 /// takes some thirty times its size).
 pub const MEMORY_BASE: usize = 64 << 20;
 
-/// A server's stdin and stdout as an rmcp transport.
+/// Where messages are read from: a server's stdout, or the daemon's socket.
+pub type Reader = Box<dyn AsyncRead + Send + Unpin>;
+/// Where messages are written: a server's stdin, or the daemon's socket.
+pub type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+/// What is done with a line that is not JSON-RPC (the daemon's reports).
+pub type OtherLines = Box<dyn FnMut(&[u8]) + Send>;
+
+/// A server's stdin and stdout as an rmcp transport (or the daemon's
+/// socket, which relays them).
 pub struct StdioTransport {
-    reader: BufReader<WatchedStdout>,
+    reader: BufReader<Reader>,
     /// The line being read; kept across a cancelled read.
     line: Vec<u8>,
-    writer: Arc<tokio::sync::Mutex<Option<pipe::Sender>>>,
+    writer: Arc<tokio::sync::Mutex<Option<Writer>>>,
+    /// Lines that are not JSON-RPC go here (a server's were noted by its
+    /// watched stdout already).
+    other: Option<OtherLines>,
     key: RandomState,
     /// The requests sent and not answered yet: wire id → rmcp's id.
     pending: HashMap<i64, Pending>,
@@ -100,10 +111,24 @@ impl StdioTransport {
         raw: RawResults,
         whole: bool,
     ) -> Self {
+        Self::over(Box::new(stdout), Box::new(stdin), None, server, raw, whole)
+    }
+
+    /// The transport over any pair of byte streams; lines that are not
+    /// JSON-RPC go to `other`.
+    pub fn over(
+        reader: Reader,
+        writer: Writer,
+        other: Option<OtherLines>,
+        server: &str,
+        raw: RawResults,
+        whole: bool,
+    ) -> Self {
         StdioTransport {
-            reader: BufReader::with_capacity(64 * 1024, stdout),
+            reader: BufReader::with_capacity(64 * 1024, reader),
             line: Vec::new(),
-            writer: Arc::new(tokio::sync::Mutex::new(Some(stdin))),
+            writer: Arc::new(tokio::sync::Mutex::new(Some(writer))),
+            other,
             key: RandomState::new(),
             pending: HashMap::new(),
             structure: Structure::default(),
@@ -197,7 +222,18 @@ impl StdioTransport {
                     return self.fail(None, error);
                 }
             },
-            JsonRpcMessage::Request(_) | JsonRpcMessage::Notification(_) => None,
+            JsonRpcMessage::Notification(notification) => {
+                if let ServerNotification::ProgressNotification(progress) =
+                    &mut notification.notification
+                    && let Some(ours) = wire_of_token(&progress.params.progress_token)
+                        .and_then(|wire| self.pending.get(&wire))
+                        .and_then(|pending| pending.progress.clone())
+                {
+                    progress.params.progress_token = ours;
+                }
+                None
+            }
+            JsonRpcMessage::Request(_) => None,
         };
         if let Some(id) = id {
             // A numeric string is the number it spells (rmcp matches them).
@@ -454,6 +490,8 @@ struct Pending {
     id: RequestId,
     /// Whether it is `tools/call`.
     call: bool,
+    /// rmcp's progress token for it, which went out as the wire id.
+    progress: Option<ProgressToken>,
 }
 
 /// The structure of a line of JSON, counted as it is read: what its
@@ -533,6 +571,15 @@ fn wire_of(id: &RawValue) -> Option<i64> {
         .unwrap_or(text)
         .parse()
         .ok()
+}
+
+/// The wire id a progress token names (the token of a request is its wire
+/// id; a numeric string is the number it spells).
+fn wire_of_token(token: &ProgressToken) -> Option<i64> {
+    match &token.0 {
+        NumberOrString::Number(wire) => Some(*wire),
+        NumberOrString::String(text) => text.parse().ok(),
+    }
 }
 
 /// Just the `structuredContent` of a result.
@@ -757,7 +804,15 @@ impl Transport<RoleClient> for StdioTransport {
                 let wire = self.wire_id(&request.id);
                 let id = std::mem::replace(&mut request.id, NumberOrString::Number(wire));
                 let call = matches!(request.request, ClientRequest::CallToolRequest(_));
-                self.pending.insert(wire, Pending { id, call });
+                // The progress token goes out as the wire id too: as hard to
+                // guess, and unique among the daemon's clients, which tells
+                // whose progress a notification is by it.
+                let meta = request.request.get_meta_mut();
+                let progress = meta.get_progress_token();
+                if progress.is_some() {
+                    meta.set_progress_token(ProgressToken(NumberOrString::Number(wire)));
+                }
+                self.pending.insert(wire, Pending { id, call, progress });
             }
             JsonRpcMessage::Notification(notification) => {
                 if let ClientNotification::CancelledNotification(cancelled) =
@@ -834,6 +889,8 @@ impl Transport<RoleClient> for StdioTransport {
             // Lines that are not JSON-RPC were noted by the watched stdout.
             if text.starts_with(b"{") || text.starts_with(b"[") {
                 self.take(text, cost, true);
+            } else if let Some(other) = self.other.as_mut() {
+                other(text);
             }
             line.clear();
             self.line = line;

@@ -19,6 +19,8 @@ pub(super) enum Link {
     Child(Child),
     /// A remote endpoint, over HTTP.
     Remote(Remote),
+    /// A server the daemon holds, over its socket.
+    Daemon(super::daemon::Relayed),
 }
 
 /// A server reached over HTTP.
@@ -51,7 +53,7 @@ pub(super) struct Explanation {
 
 /// How long answers written by a server just before it exited are still
 /// waited for, when its stdout stays open (a process it started holds it).
-const EXIT_GRACE: Duration = Duration::from_millis(500);
+pub(super) const EXIT_GRACE: Duration = Duration::from_millis(500);
 
 impl Link {
     /// The link over a child process and what its stdout showed.
@@ -77,6 +79,7 @@ impl Link {
         match self {
             Link::Child(child) => child.stderr.lines(),
             Link::Remote(_) => Vec::new(),
+            Link::Daemon(relayed) => relayed.lines(),
         }
     }
 
@@ -85,7 +88,7 @@ impl Link {
     /// (the result is printed already).
     pub(super) fn close_wait(&self) -> Duration {
         match self {
-            Link::Child(_) => Duration::from_millis(100),
+            Link::Child(_) | Link::Daemon(_) => Duration::from_millis(100),
             Link::Remote(_) => Duration::from_secs(1),
         }
     }
@@ -95,6 +98,7 @@ impl Link {
         match self {
             Link::Child(child) => child.activity.wrote_too_much(),
             Link::Remote(_) => false,
+            Link::Daemon(relayed) => relayed.overflowed(),
         }
     }
 
@@ -108,7 +112,7 @@ impl Link {
         sent: bool,
     ) -> Option<crate::error::McpError> {
         match self {
-            Link::Child(_) => None,
+            Link::Child(_) | Link::Daemon(_) => None,
             Link::Remote(remote) => Some(super::http::failure(
                 &remote.server,
                 &remote.shown,
@@ -125,6 +129,8 @@ impl Link {
         match self {
             Link::Child(child) => child.activity.quiet_after_garbage(quiet).await,
             Link::Remote(_) => std::future::pending().await,
+            // The daemon watches for it, with the same quiet time.
+            Link::Daemon(relayed) => relayed.stuck().await,
         }
     }
 
@@ -142,6 +148,8 @@ impl Link {
             }
             // A remote end that goes away fails the request itself.
             Link::Remote(_) => std::future::pending().await,
+            // The daemon says so once what the server wrote is relayed.
+            Link::Daemon(relayed) => relayed.gone().await,
         }
     }
 
@@ -165,6 +173,14 @@ impl Link {
                 ended: None,
                 wrote_garbage: false,
             },
+            Link::Daemon(relayed) => {
+                let (lines, ended, wrote_garbage) = relayed.explain();
+                Explanation {
+                    lines,
+                    ended,
+                    wrote_garbage,
+                }
+            }
         }
     }
 
@@ -180,8 +196,9 @@ impl Link {
                 };
                 process.shutdown(stop).await;
             }
-            // Closing the session ended it (DELETE of the HTTP session).
-            Link::Remote(_) => {}
+            // Closing the session ended it (DELETE of the HTTP session);
+            // the daemon keeps its server.
+            Link::Remote(_) | Link::Daemon(_) => {}
         }
     }
 }

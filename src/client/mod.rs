@@ -5,6 +5,7 @@
 //! plug in here) and rmcp's types: commands see plain JSON values and
 //! [`McpError`]s that name the server, the method and the duration.
 
+pub mod daemon;
 mod guard;
 mod http;
 mod link;
@@ -63,6 +64,8 @@ pub struct ConnectOptions {
     /// Keep each tool result whole as it came, to print it (`--json`);
     /// otherwise only its `structuredContent` is kept so.
     pub whole_results: bool,
+    /// The daemon to reach servers through, unless turned off.
+    pub daemon: Option<daemon::Use>,
 }
 
 /// One progress notification of the call in flight.
@@ -375,6 +378,7 @@ fn launch(
         args,
         env,
         cwd: cwd.as_deref(),
+        base_env: None,
         debug,
         supervisor,
     })
@@ -466,6 +470,23 @@ impl Session {
         };
         let raw = guard::RawResults::default();
         let (link, result) = match &entry.transport {
+            ServerConfig::Stdio { .. }
+                if started.is_none()
+                    && let Some(daemon) = &options.daemon
+                    && let Some(attached) = daemon::attach(
+                        daemon,
+                        entry,
+                        raw.clone(),
+                        options.whole_results,
+                        options.debug,
+                    )
+                    .await =>
+            {
+                let daemon::Attached { relayed, transport } = attached?;
+                let link = link::Link::Daemon(relayed);
+                let result = handshake(handler.serve(transport), options, &link).await;
+                (link, result)
+            }
             ServerConfig::Stdio { .. } => {
                 let started = match started.and_then(|Started(started)| started.transpose()) {
                     Some(started) => started?,

@@ -155,16 +155,33 @@ impl Supervisor {
 #[derive(Debug, Clone, Default)]
 pub struct StderrTail(Arc<Mutex<Kept>>);
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Kept {
     head: Vec<String>,
     tail: VecDeque<String>,
     skipped: usize,
+    /// Who hears of each line as it comes (the daemon relays them).
+    listener: Option<Listener>,
+}
+
+/// Who hears of each stderr line as it comes.
+type Listener = Box<dyn Fn(&str) + Send>;
+
+impl std::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kept")
+            .field("lines", &(self.head.len() + self.tail.len()))
+            .finish()
+    }
 }
 
 impl StderrTail {
-    fn push(&self, line: String) {
+    /// Keeps `line`, and hands it to the listener if there is one.
+    pub(super) fn push(&self, line: String) {
         let mut kept = self.0.lock().expect("stderr buffer lock");
+        if let Some(listener) = &kept.listener {
+            listener(&line);
+        }
         if kept.head.len() < STDERR_HEAD_LINES {
             return kept.head.push(line);
         }
@@ -173,6 +190,11 @@ impl StderrTail {
             kept.skipped += 1;
         }
         kept.tail.push_back(line);
+    }
+
+    /// Hands every line from now on to `listener` too.
+    pub(super) fn listen(&self, listener: impl Fn(&str) + Send + 'static) {
+        self.0.lock().expect("stderr buffer lock").listener = Some(Box::new(listener));
     }
 
     /// A copy of the kept lines, oldest first, with a line saying how many
@@ -214,6 +236,8 @@ pub struct Launch<'a> {
     pub env: &'a [Setting],
     /// Working directory.
     pub cwd: Option<&'a std::path::Path>,
+    /// The environment to start from; `None`: mcp-cli's.
+    pub base_env: super::spawn::BaseEnv<'a>,
     /// Stream stderr live.
     pub debug: bool,
     /// Who stops it, whatever happens.
@@ -237,7 +261,13 @@ pub fn start(launch: &Launch<'_>) -> Result<Started, McpError> {
     // A forced exit waits until the server is registered, so it cannot miss
     // one that is just starting.
     let spawned = crate::signals::deferred(|| {
-        let child = super::spawn::spawn(launch.command, launch.args, launch.env, launch.cwd)?;
+        let child = super::spawn::spawn(
+            launch.command,
+            launch.args,
+            launch.env,
+            launch.cwd,
+            launch.base_env,
+        )?;
         let group = i32::try_from(child.id()).ok();
         if let Some(group) = group {
             launch.supervisor.register(group);
@@ -333,7 +363,14 @@ fn diagnose(launch: &Launch<'_>, error: &std::io::Error) -> Option<(String, Stri
     } else {
         // A bare name is looked up on PATH; not found there, the default
         // suggestion fits.
-        std::env::split_paths(&std::env::var_os("PATH")?)
+        let path = match launch.base_env {
+            Some(base) => base
+                .iter()
+                .find(|(name, _)| name == "PATH")
+                .map(|(_, value)| value.clone()),
+            None => std::env::var_os("PATH"),
+        };
+        std::env::split_paths(&path?)
             .map(|dir| dir.join(command))
             .find(|candidate| candidate.is_file())?
     };
@@ -687,7 +724,7 @@ impl ServerProcess {
 
     /// Waits for the process to exit and reaps it; `None` when it was
     /// reaped elsewhere.
-    async fn wait(&mut self) -> Option<std::process::ExitStatus> {
+    pub async fn wait(&mut self) -> Option<std::process::ExitStatus> {
         loop {
             match self.child.try_wait() {
                 Ok(Some(status)) => return Some(status),
@@ -828,22 +865,41 @@ pub fn has_exited(pid: u32) -> bool {
     }
 }
 
+/// A child of mcp-cli's that is not a server's leftover: the daemon it
+/// started, which [`stop_orphans`] leaves alone.
+static SPARED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Leaves child `pid` out of [`stop_orphans`].
+pub fn spare(pid: u32) {
+    SPARED.store(pid, Ordering::SeqCst);
+}
+
 /// Stops what servers left behind outside their process groups (a daemon
 /// that called `setsid`): on Linux mcp-cli is their subreaper
 /// ([`become_subreaper`]), so once their server has exited they are its
 /// children. Each gets SIGTERM (its group too), then SIGKILL after `grace`,
-/// and is reaped. Costs one `waitpid` when there are none.
-pub fn stop_orphans(grace: Duration) {
+/// and is reaped. Children that are `keep`'s live servers are left alone
+/// (the daemon's, still running). Costs one `waitpid` when there are none
+/// (a read of `/proc` with `keep`).
+pub fn stop_orphans(grace: Duration, keep: Option<&Supervisor>) {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: WNOHANG with a null status only reaps exited children;
-        // ECHILD (-1) says there are none at all.
-        if unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } < 0 {
+        // ECHILD (-1) says there are none at all. Not with `keep`: it
+        // would reap a live server's exit, which its owner reads.
+        if keep.is_none() && unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } < 0 {
             return;
         }
         // A killed orphan's own children become ours in turn: a few rounds.
         for _ in 0..3 {
-            let orphans = children();
+            let spared = SPARED.load(Ordering::SeqCst);
+            let orphans: Vec<i32> = children()
+                .into_iter()
+                .filter(|&pid| u32::try_from(pid).ok() != Some(spared))
+                .filter(|pid| {
+                    keep.is_none_or(|keep| !keep.live_groups().any(|group| group == *pid))
+                })
+                .collect();
             if orphans.is_empty() {
                 return;
             }
@@ -866,7 +922,7 @@ pub fn stop_orphans(grace: Duration) {
         }
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = grace;
+    let _ = (grace, keep);
 }
 
 /// Makes mcp-cli the subreaper of its servers' descendants (Linux): one
@@ -973,6 +1029,7 @@ mod tests {
             args: &args,
             env: &[],
             cwd: None,
+            base_env: None,
             debug: false,
             supervisor: Supervisor::new(),
         })

@@ -58,18 +58,28 @@ impl Child {
     }
 }
 
+/// The environment a server starts from, when not mcp-cli's own (the
+/// daemon starts each server with its caller's).
+pub type BaseEnv<'a> = Option<&'a [(std::ffi::OsString, std::ffi::OsString)]>;
+
 /// Starts `program` with `args` in a new process group, its environment
-/// mcp-cli's plus `env`, in `cwd` if given. A bare `program` is looked up on
-/// the `PATH` it will see.
+/// `base` (else mcp-cli's) plus `env`, in `cwd` if given. A bare `program`
+/// is looked up on the `PATH` it will see.
 #[cfg(not(target_os = "linux"))]
 pub fn spawn(
     program: &str,
     args: &[String],
     env: &[Setting],
     cwd: Option<&Path>,
+    base: BaseEnv<'_>,
 ) -> io::Result<Child> {
     use std::process::Stdio;
     let mut command = std::process::Command::new(program);
+    if let Some(base) = base {
+        command
+            .env_clear()
+            .envs(base.iter().map(|(name, value)| (name, value)));
+    }
     command
         .args(args)
         .envs(env.iter().map(|setting| (&setting.name, &setting.value)))
@@ -102,7 +112,7 @@ mod linux {
     use std::path::Path;
     use std::process::ExitStatus;
 
-    use super::Child;
+    use super::{BaseEnv, Child};
     use crate::config::Setting;
 
     /// The child's stack until it execs (it uses a few hundred bytes).
@@ -201,9 +211,15 @@ mod linux {
         args: &[String],
         env: &[Setting],
         cwd: Option<&Path>,
+        base: BaseEnv<'_>,
     ) -> io::Result<Child> {
-        // The environment: mcp-cli's, with `env` added or replacing.
-        let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
+        // The environment: `base` or mcp-cli's, with `env` added or replacing.
+        let base: Vec<(OsString, OsString)> = match base {
+            Some(base) => base.to_vec(),
+            None => std::env::vars_os().collect(),
+        };
+        let mut vars: Vec<(OsString, OsString)> = base
+            .into_iter()
             .filter(|(name, _)| !env.iter().any(|setting| OsStr::new(&setting.name) == name))
             .collect();
         vars.extend(env.iter().map(|setting| {
@@ -459,7 +475,7 @@ mod linux {
                 "-c".to_owned(),
                 "read line; echo \"$line $MCP_CLI_SPAWN_TEST $(pwd)\"; echo err >&2".to_owned(),
             ];
-            let mut child = spawn("sh", &args, &env, Some(Path::new("/tmp"))).unwrap();
+            let mut child = spawn("sh", &args, &env, Some(Path::new("/tmp")), None).unwrap();
             std::fs::File::from(child.stdin.take().unwrap())
                 .write_all(b"hi\n")
                 .unwrap();
@@ -480,15 +496,15 @@ mod linux {
                 std::thread::sleep(std::time::Duration::from_millis(5));
             };
             assert!(status.success());
-            let error = spawn("/nonexistent/x", &[], &[], None).unwrap_err();
+            let error = spawn("/nonexistent/x", &[], &[], None, None).unwrap_err();
             assert_eq!(error.kind(), io::ErrorKind::NotFound);
             // A file without the execute bit (root too is refused then).
             let file = std::env::temp_dir().join(format!("mcp-cli-spawn-{}", std::process::id()));
             std::fs::write(&file, "text").unwrap();
-            let error = spawn(file.to_str().unwrap(), &[], &[], None).unwrap_err();
+            let error = spawn(file.to_str().unwrap(), &[], &[], None, None).unwrap_err();
             let _ = std::fs::remove_file(&file);
             assert_eq!(error.raw_os_error(), Some(libc::EACCES));
-            let error = spawn("sh", &[], &[], Some(Path::new("/nonexistent"))).unwrap_err();
+            let error = spawn("sh", &[], &[], Some(Path::new("/nonexistent")), None).unwrap_err();
             assert_eq!(error.kind(), io::ErrorKind::NotFound);
         }
     }

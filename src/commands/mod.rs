@@ -2,6 +2,7 @@
 //! retries under the overall deadline, and stopping on a signal.
 
 mod call;
+mod daemon;
 mod grep;
 mod info;
 mod list;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 pub use call::call;
+pub use daemon::daemon;
 pub use grep::grep;
 pub use info::info;
 pub use list::list;
@@ -56,6 +58,8 @@ pub struct Context {
     pub warned: std::sync::Mutex<Vec<String>>,
     /// Who stops every server the command started, whatever happens.
     pub supervisor: &'static crate::client::Supervisor,
+    /// The daemon servers are reached through, unless turned off.
+    pub daemon: Option<crate::client::daemon::Use>,
 }
 
 impl Context {
@@ -65,6 +69,10 @@ impl Context {
     /// while the rest is set up; a command that fails before connecting
     /// stops them unused.
     pub fn start_early(&self, command: &Command) {
+        // The daemon starts them, or has them started already.
+        if self.daemon.is_some() {
+            return;
+        }
         let config = &self.config;
         // What the command will connect to first, among the servers it can
         // start (a child process, its variables set).
@@ -92,7 +100,10 @@ impl Context {
                 .filter(startable)
                 .take(config.concurrency.max(1))
                 .collect(),
-            Command::Servers | Command::Trust { .. } | Command::Bare(_) => Vec::new(),
+            Command::Servers
+            | Command::Trust { .. }
+            | Command::Daemon { .. }
+            | Command::Bare(_) => Vec::new(),
         };
         let started = entries
             .into_iter()
@@ -156,6 +167,7 @@ impl Context {
             progress,
             deadline: Some(self.deadline),
             whole_results: self.printer.json(),
+            daemon: self.daemon.clone(),
         }
     }
 
@@ -481,6 +493,7 @@ mod tests {
             early: Default::default(),
             warned: Default::default(),
             supervisor: crate::client::Supervisor::new(),
+            daemon: None,
         };
         let sizes = [
             ("list", std::mem::size_of_val(&list(&context))),

@@ -225,7 +225,7 @@ fn private(path: &Path) -> bool {
 
 /// Where the trusted files are recorded: `$XDG_STATE_HOME/mcp-cli`, else
 /// `~/.local/state/mcp-cli`.
-fn state_dir() -> Option<PathBuf> {
+pub(crate) fn state_dir() -> Option<PathBuf> {
     let base = env_vars::get(env_vars::XDG_STATE_HOME)
         .map(PathBuf::from)
         .filter(|path| path.is_absolute())
@@ -315,7 +315,7 @@ pub fn record(canonical: &Path, sha256: &str) -> Result<PathBuf, McpError> {
 
 /// Creates `dir` (and its parents) with mode 0700, and refuses one that
 /// others may enter or that someone else owns.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};

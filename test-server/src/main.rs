@@ -27,6 +27,7 @@
 //!   `DIR/events.log` at start (`spawn <unix ms>`), each tool name to `DIR/calls.log` when a call
 //!   starts, `request <method>` to `DIR/events.log` for each request, and
 //!   `cancelled <requestId>` to `DIR/events.log` on cancellation.
+//!   With env `MCP_TEST_TAG` set, `tag <value> cwd <dir>` follows `spawn`.
 //! - `--exit-before-init`: exit 1 before reading anything.
 //! - `--fail-spawns K` (needs a state dir): the first K spawns exit 1.
 //! - `--crash-on-call`: exit 3 on any `tools/call`, without replying.
@@ -355,6 +356,11 @@ fn main() {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
     srv.record("events.log", &format!("spawn {now_ms}"));
+    // What the server was started with, for tests of who gets which server.
+    if let Ok(tag) = std::env::var("MCP_TEST_TAG") {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        srv.record("events.log", &format!("tag {tag} cwd {}", cwd.display()));
+    }
     if cfg.hostile {
         eprintln!("mcp-test-server: stderr {HOSTILE}");
     }

@@ -398,6 +398,7 @@ fn large_output_is_complete_through_a_pipe_and_head_exits_quietly() {
         .arg("-c")
         .arg(&script)
         .current_dir(sandbox.path())
+        .envs(sandbox.daemon_env())
         .env("HOME", sandbox.path())
         .output()
         .unwrap();
@@ -490,6 +491,7 @@ fn closed_standard_streams_are_harmless() {
             .arg("-c")
             .arg(script.replace("CLI", &format!("'{cli}'")))
             .current_dir(sandbox.path())
+            .envs(sandbox.daemon_env())
             .env("HOME", sandbox.path())
             .output()
             .unwrap();

@@ -6,6 +6,7 @@ mod support;
 
 mod cli;
 mod commands;
+mod daemon;
 mod dropin;
 mod matrix;
 mod processes;

@@ -558,6 +558,10 @@ fn run(row: &Row) -> Outcome {
     } else {
         -1
     };
+    // The daemon's servers are stopped with it.
+    if sandbox.through_daemon() {
+        sandbox.stop_daemon();
+    }
     let left = if wait_for(Duration::from_secs(3), || pids_matching(&dir).is_empty()) {
         0
     } else {

@@ -1,4 +1,8 @@
 //! Child processes: stopped with the command, on success, failure and signals.
+//!
+//! Most tests here are of a command and the servers it starts itself, and
+//! so run without the daemon; the daemon's own are in `daemon.rs`. Those of
+//! the stop order run in both modes: the command's, or the daemon's.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -54,12 +58,19 @@ fn a_call_refused_before_connecting_starts_no_server() {
     assert_eq!(sandbox.log("events.log"), Vec::<String>::new());
     // What a start looks like under MCP_DEBUG.
     let run = sandbox.run(&["call", "demo", "echo", "{}"]);
-    assert_contains(&run.stderr, "[mcp-cli] demo: started `");
+    if sandbox.through_daemon() {
+        assert_contains(
+            &run.stderr,
+            "[mcp-cli] demo: through the daemon (server pid ",
+        );
+    } else {
+        assert_contains(&run.stderr, "[mcp-cli] demo: started `");
+    }
 }
 
 #[test]
 fn servers_and_their_children_are_gone_after_a_command() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::direct();
     sandbox.write_config(&json!({"mcpServers": {
         "stubborn": sandbox.server(&["--spawn-grandchild", "--ignore-stdin-eof"])
     }}));
@@ -81,6 +92,10 @@ fn a_server_that_exits_on_eof_is_never_signalled() {
     sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
     let run = sandbox.run(&["call", "demo", "readonly"]);
     assert_eq!(run.ok(), "read\n");
+    if sandbox.through_daemon() {
+        assert_eq!(sandbox.log("stop.log"), Vec::<String>::new());
+        sandbox.stop_daemon().ok();
+    }
     assert_eq!(sandbox.log("stop.log"), ["eof"]);
     assert_nothing_left(&sandbox, false);
 }
@@ -93,8 +108,12 @@ fn a_server_that_ignores_sigterm_is_killed_after_the_grace() {
     sandbox.write_config(&json!({"mcpServers": {
         "deaf": sandbox.server(&["--ignore-stdin-eof", "--ignore-sigterm"]),
     }}));
-    let run = sandbox.run(&["call", "deaf", "readonly"]);
+    let mut run = sandbox.run(&["call", "deaf", "readonly"]);
     assert_eq!(run.ok(), "read\n");
+    if sandbox.through_daemon() {
+        run = sandbox.stop_daemon();
+        assert_eq!(run.ok(), "stopped the daemon and 1 server\n");
+    }
     assert_eq!(sandbox.log("stop.log"), ["eof", "signal TERM"]);
     run.expect_elapsed(Duration::from_millis(2900)..Duration::from_secs(6));
     assert_nothing_left(&sandbox, false);
@@ -103,7 +122,7 @@ fn a_server_that_ignores_sigterm_is_killed_after_the_grace() {
 /// Starts `call demo slow` (30 s) on a server with `switches`; returns once
 /// the server has started the call.
 fn start_slow_call(switches: &[&str]) -> (Sandbox, std::process::Child) {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::direct();
     sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(switches)}}));
     let child = spawn_slow_call(
         &sandbox,
@@ -210,7 +229,7 @@ fn a_listing_stopped_by_a_signal_prints_every_server_that_answered() {
     // A server that never answers `tools/list` holds the listing until the
     // deadline. A harness that gives up with SIGTERM still gets the others,
     // in config order, and the hung one marked.
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::direct();
     sandbox.write_config(&json!({"mcpServers": {
         "first": sandbox.server(&[]),
         "hung": sandbox.server(&["--hang-on-list"]),
@@ -266,7 +285,7 @@ fn a_listing_stopped_by_a_signal_prints_every_server_that_answered() {
 fn a_listing_nobody_reads_any_more_stops_at_once() {
     // `mcp-cli | head -1` with a server that never answers: head is done
     // after the first line, and the listing must not wait for the deadline.
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::direct();
     sandbox.write_config(&json!({"mcpServers": {
         "first": sandbox.server(&[]),
         "hung": sandbox.server(&["--hang-on-list"]),
@@ -279,6 +298,7 @@ fn a_listing_nobody_reads_any_more_stops_at_once() {
     let shell = std::process::Command::new("timeout")
         .args(["20", "bash", "-c", &script])
         .current_dir(sandbox.path())
+        .envs(sandbox.daemon_env())
         .env("HOME", sandbox.path())
         .output()
         .unwrap();
@@ -303,6 +323,11 @@ fn listing_runs_servers_concurrently() {
     run.ok();
     run.expect_elapsed(..Duration::from_millis(2000));
     sandbox.env("MCP_CONCURRENCY", "1");
+    // Other servers: the daemon holds the first ones warm.
+    let servers: serde_json::Map<String, serde_json::Value> = (0..4)
+        .map(|i| (format!("t{i}"), sandbox.server(&["--slow-start", "701"])))
+        .collect();
+    sandbox.write_config(&json!({ "mcpServers": servers }));
     let run = sandbox.run(&[]);
     run.ok();
     run.expect_elapsed(Duration::from_millis(2800)..);
@@ -313,7 +338,7 @@ fn listing_runs_servers_concurrently() {
 /// does; else stderr goes to `stderr.txt`). Returns once mcp-cli is stuck in
 /// that write.
 fn start_blocked_write(shared: bool) -> (Sandbox, std::process::Child) {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::direct();
     sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
     let mut command = sandbox.command(&["call", "demo", "huge", r#"{"bytes": 5000000}"#]);
     command.stdin(Stdio::null()).stdout(Stdio::piped());
@@ -408,7 +433,7 @@ fn a_second_ctrl_c_exits_at_once() {
 /// errors are coloured unless NO_COLOR is set.
 #[test]
 fn progress_and_colour_on_a_terminal() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::direct();
     sandbox.write_config(&json!({"mcpServers": {
         "demo": sandbox.server(&[]),
         "sluggish": sandbox.server(&["--slow-start", "2000"]),
@@ -419,6 +444,7 @@ fn progress_and_colour_on_a_terminal() {
             .args(["-qec", command, "/dev/null"])
             .current_dir(sandbox.path())
             .env("HOME", sandbox.path())
+            .env("MCP_NO_DAEMON", "1")
             .env_remove("NO_COLOR");
         if no_color {
             script.env("NO_COLOR", "1");
@@ -519,6 +545,7 @@ fn a_server_cannot_wait_on_the_terminal() {
     let output = std::process::Command::new("script")
         .args(["-qec", &command, "/dev/null"])
         .current_dir(sandbox.path())
+        .envs(sandbox.daemon_env())
         .env("HOME", sandbox.path())
         .env_remove("XDG_STATE_HOME")
         .stdin(Stdio::null())
@@ -557,7 +584,7 @@ fn a_signal_ignored_at_start_stays_ignored() {
 /// never a panic, and no server left behind.
 #[test]
 fn running_out_of_descriptors_is_an_error_not_a_panic() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::direct();
     let servers: serde_json::Map<String, serde_json::Value> = (0..40)
         .map(|index| (format!("s{index}"), sandbox.server(&[])))
         .collect();
@@ -595,7 +622,7 @@ fn running_out_of_descriptors_is_an_error_not_a_panic() {
 /// the wait is cut short, the server stopped, and the exit says so.
 #[test]
 fn ctrl_c_cuts_the_wait_for_a_server_to_exit() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::direct();
     sandbox.write_config(&json!({"mcpServers": {
         "stubborn": sandbox.server(&["--ignore-stdin-eof"]),
     }}));
@@ -625,7 +652,7 @@ fn ctrl_c_cuts_the_wait_for_a_server_to_exit() {
 /// MCP_TIMEOUT when it starts.
 #[test]
 fn the_deadline_bounds_the_stop_order() {
-    let mut sandbox = Sandbox::new();
+    let mut sandbox = Sandbox::direct();
     sandbox.write_config(&json!({"mcpServers": {
         "deaf": sandbox.server(&["--ignore-stdin-eof", "--ignore-sigterm"]),
     }}));

@@ -496,7 +496,7 @@ fn hung_servers_do_not_hold_a_listing() {
 /// gets SIGTERM and SIGKILL 100 ms apart, instead of the full 1 s grace.
 #[test]
 fn the_deadline_bounds_stopping_a_stubborn_server() {
-    let mut sandbox = Sandbox::new();
+    let mut sandbox = Sandbox::direct();
     let server = crate::support::test_server().display().to_string();
     let state = sandbox.state().display().to_string();
     sandbox.write_config(&json!({"mcpServers": {"stubborn": {

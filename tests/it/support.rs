@@ -120,14 +120,58 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new() -> Self {
-        Sandbox {
-            dir: tempfile::tempdir().expect("temp dir"),
+        let dir = tempfile::tempdir().expect("temp dir");
+        // The sandbox's own daemon, in its own runtime directory.
+        let runtime = dir.path().join("run");
+        std::fs::create_dir(&runtime).expect("runtime dir");
+        std::fs::set_permissions(
+            &runtime,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .expect("runtime dir mode");
+        let mut env: Vec<(String, String)> = vec![
             // Small pages, so every listing exercises pagination.
-            env: vec![
-                ("MCP_RETRY_DELAY".into(), "50".into()),
-                ("MCP_TEST_PAGE_SIZE".into(), "4".into()),
-            ],
+            ("MCP_RETRY_DELAY".into(), "50".into()),
+            ("MCP_TEST_PAGE_SIZE".into(), "4".into()),
+            ("XDG_RUNTIME_DIR".into(), runtime.display().to_string()),
+        ];
+        if direct_mode() {
+            env.push(("MCP_NO_DAEMON".into(), "1".into()));
         }
+        Sandbox { dir, env }
+    }
+
+    /// A sandbox whose commands connect to servers directly, for tests of
+    /// what a command does with the servers it starts itself (the daemon's
+    /// own are tested in `daemon.rs`).
+    pub fn direct() -> Self {
+        let mut sandbox = Sandbox::new();
+        sandbox.env("MCP_NO_DAEMON", "1");
+        sandbox
+    }
+
+    /// Stops the sandbox's daemon, and so its servers, in the MCP order
+    /// (nothing to do without one).
+    pub fn stop_daemon(&self) -> Run {
+        self.run(&["daemon", "stop"])
+    }
+
+    /// The variables that place the sandbox's daemon (or turn it off), for
+    /// an mcp-cli run by a shell rather than by [`Sandbox::command`].
+    pub fn daemon_env(&self) -> Vec<(String, String)> {
+        self.env
+            .iter()
+            .filter(|(key, _)| key == "XDG_RUNTIME_DIR" || key == "MCP_NO_DAEMON")
+            .cloned()
+            .collect()
+    }
+
+    /// Whether this sandbox's commands reach servers through the daemon.
+    pub fn through_daemon(&self) -> bool {
+        !self
+            .env
+            .iter()
+            .any(|(key, value)| key == "MCP_NO_DAEMON" && value == "1")
     }
 
     /// A sandbox whose `mcp_servers.json` holds `servers`.
@@ -226,6 +270,26 @@ impl Sandbox {
         stdin.write_all(input.as_ref()).unwrap();
         drop(stdin);
         finish(child)
+    }
+}
+
+/// Whether the suite runs without the daemon (`MCP_CLI_TEST_MODE=direct`);
+/// it runs through it otherwise, as mcp-cli does by default.
+pub fn direct_mode() -> bool {
+    std::env::var("MCP_CLI_TEST_MODE").is_ok_and(|mode| mode == "direct")
+}
+
+impl Drop for Sandbox {
+    /// The sandbox's daemon goes with it, and its servers.
+    fn drop(&mut self) {
+        if self.path().join("run/mcp-cli").exists() {
+            let _ = self
+                .command(&["daemon", "stop"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 

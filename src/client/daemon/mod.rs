@@ -1,0 +1,575 @@
+//! The connection daemon: warm servers shared by every command.
+//!
+//! The daemon is this binary run as `mcp-cli __daemon <dir>`, started by
+//! the first command that needs a server, detached in a session of its own.
+//! It listens on a socket in a directory only the user can enter
+//! ([`place`]) and keeps one connection per server *key*: the resolved
+//! entry, the caller's environment (less the variables in [`VOLATILE`]) and
+//! working directory. A changed config or an exported variable is a new
+//! key, so a stale connection is never served.
+//!
+//! The wire, one line at a time. A command sends a hello ([`Hello`]) naming
+//! the server as it would start it; the daemon answers with a [`Reply`]
+//! and then relays MCP: the command's JSON-RPC lines go to the server as
+//! they are, the server's come back as they are, each to the command whose
+//! request it answers. Commands' request ids (and progress tokens, which
+//! are the same) are random below 2^53 (see `guard`), so the daemon routes
+//! by them without rewriting anything. The daemon answers `initialize`
+//! itself after the first (the server is initialized once) and adds lines
+//! of its own, each starting with `#`, which no JSON-RPC line does: the
+//! server's stderr, and how it ended ([`Event`]). So the command's side is
+//! the same as over a child's pipes: the same transport, the same errors.
+
+mod place;
+pub(crate) mod serve;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+pub use place::Place;
+
+use super::guard;
+use super::process::StderrTail;
+use crate::config::{ServerConfig, ServerEntry};
+use crate::error::McpError;
+
+/// The version of the wire between a command and the daemon.
+const PROTOCOL: u32 = 1;
+
+/// How long a command waits to reach the daemon (starting it included)
+/// before it connects directly.
+const REACH: Duration = Duration::from_secs(3);
+
+/// Variables left out of the key: they change with every shell and mean
+/// nothing to a server, or they are mcp-cli's own settings. (A server the
+/// daemon starts still gets them, from the first caller.)
+pub const VOLATILE: &[&str] = &[
+    "_",
+    "SHLVL",
+    "OLDPWD",
+    "PWD",
+    "COLUMNS",
+    "LINES",
+    "TERM_SESSION_ID",
+    "WINDOWID",
+    "MCP_CONFIG_PATH",
+    "MCP_TIMEOUT",
+    "MCP_REQUEST_TIMEOUT",
+    "MCP_LIST_TIMEOUT",
+    "MCP_CONCURRENCY",
+    "MCP_MAX_RETRIES",
+    "MCP_RETRY_DELAY",
+    "MCP_DEBUG",
+    "MCP_STRICT_ENV",
+    "MCP_NO_DAEMON",
+    "MCP_DAEMON_TIMEOUT",
+];
+
+/// What a command asks the daemon, on the first line.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum Hello {
+    /// A connection to this server, relayed.
+    Connect(Box<Connect>),
+    /// What the daemon holds.
+    Status,
+    /// Stop every server and exit.
+    Stop,
+}
+
+/// A server as the command would start it itself.
+#[derive(Debug, Serialize, Deserialize)]
+struct Connect {
+    /// [`PROTOCOL`].
+    v: u32,
+    /// Its name in the caller's config, for the log and `daemon status`.
+    server: String,
+    command: String,
+    args: Vec<String>,
+    /// The entry's variables, substituted.
+    env: Vec<(String, String)>,
+    /// The entry's working directory.
+    cwd: Option<String>,
+    /// The caller's working directory.
+    dir: String,
+    /// The caller's environment.
+    inherit: Vec<(String, String)>,
+    /// How long the connection may stay unused, in milliseconds.
+    idle_ms: u64,
+}
+
+/// The daemon's answer to a hello.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Reply {
+    /// Relaying from the next line on.
+    Ready {
+        /// The server's process id.
+        pid: u32,
+    },
+    /// The server could not be started.
+    SpawnFailed {
+        command: String,
+        os: Option<i32>,
+        message: String,
+        fix: Option<String>,
+    },
+    /// The daemon will not do it (another wire version).
+    Refused { reason: String },
+    /// `daemon status`.
+    Status(Status),
+    /// `daemon stop`: how many servers were stopped.
+    Stopped { servers: usize },
+}
+
+/// What `daemon status` shows.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Status {
+    /// The daemon's process id.
+    pub pid: u32,
+    /// Seconds since it started.
+    pub uptime_secs: f64,
+    /// Its socket.
+    pub socket: String,
+    /// The commands connected now.
+    pub clients: usize,
+    /// Each pooled server.
+    pub servers: Vec<Pooled>,
+}
+
+/// One pooled server, for `daemon status`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Pooled {
+    /// Its name in the config of the command that started it.
+    pub server: String,
+    /// Its process id.
+    pub pid: u32,
+    /// `starting`, `ready`, `stopping` or `exited`.
+    pub state: String,
+    /// Seconds since it was last used.
+    pub idle_secs: f64,
+    /// Requests relayed to it.
+    pub requests: u64,
+    /// Of which `tools/call`.
+    pub calls: u64,
+    /// The commands attached now.
+    pub clients: usize,
+    /// The last thing that went wrong, if anything.
+    pub last_error: Option<String>,
+}
+
+/// A line of the daemon's own in the relay (after `#`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Event {
+    /// A line the server wrote to stderr (or stdout, not JSON-RPC).
+    Stderr(String),
+    /// The server wrote what is not JSON-RPC to stdout.
+    Garbage,
+    /// It did so, and then nothing at all for a long time: it will not answer.
+    Stuck,
+    /// The server is gone: how it ended and its last lines.
+    Gone {
+        ended: Option<String>,
+        lines: Vec<String>,
+        garbage: bool,
+        overflowed: bool,
+    },
+}
+
+/// How a command uses the daemon.
+#[derive(Debug, Clone)]
+pub struct Use {
+    place: Place,
+    idle: Duration,
+}
+
+impl Use {
+    /// The daemon for this command, unless turned off; the error says why
+    /// it cannot be used (the directory is not the user's alone).
+    pub fn find(idle: Duration) -> Result<Use, String> {
+        Ok(Use {
+            place: Place::find()?,
+            idle,
+        })
+    }
+}
+
+/// What the command's side knows of the relayed server.
+#[derive(Default)]
+struct Known {
+    garbage: bool,
+    stuck: bool,
+    gone: Option<Gone>,
+    /// The daemon closed the socket without saying the server was gone.
+    lost: bool,
+}
+
+struct Gone {
+    ended: Option<String>,
+    lines: Vec<String>,
+    garbage: bool,
+    overflowed: bool,
+}
+
+/// The command's side of a relayed connection: what the daemon said of its
+/// server, for the link to explain failures as for a child process.
+pub struct Relayed {
+    tail: StderrTail,
+    known: tokio::sync::watch::Sender<Known>,
+}
+
+impl Relayed {
+    /// The server's last lines as the daemon relayed them.
+    pub fn lines(&self) -> Vec<String> {
+        self.tail.lines()
+    }
+
+    /// Whether the server wrote a message too large.
+    pub fn overflowed(&self) -> bool {
+        self.known
+            .borrow()
+            .gone
+            .as_ref()
+            .is_some_and(|gone| gone.overflowed)
+    }
+
+    /// Resolves when the daemon says the server will not answer.
+    pub async fn stuck(&self) {
+        let mut known = self.known.subscribe();
+        let _ = known.wait_for(|known| known.stuck).await;
+        // The sender lives as long as `self`.
+    }
+
+    /// Resolves when the server (or the daemon) is gone.
+    pub async fn gone(&self) {
+        let mut known = self.known.subscribe();
+        let _ = known
+            .wait_for(|known| known.gone.is_some() || known.lost)
+            .await;
+    }
+
+    /// Its last lines, how it ended, whether it wrote garbage.
+    pub fn explain(&self) -> (Vec<String>, Option<String>, bool) {
+        let known = self.known.borrow();
+        match &known.gone {
+            Some(gone) => (gone.lines.clone(), gone.ended.clone(), gone.garbage),
+            None => (
+                self.tail.lines(),
+                known.lost.then(|| "the mcp-cli daemon stopped".to_owned()),
+                known.garbage,
+            ),
+        }
+    }
+}
+
+/// A reader that notes the end of the daemon's stream.
+struct Watched {
+    inner: BufReader<tokio::net::unix::OwnedReadHalf>,
+    known: tokio::sync::watch::Sender<Known>,
+}
+
+impl tokio::io::AsyncRead for Watched {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+        buffer: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buffer.filled().len();
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(context, buffer);
+        let ended = match &poll {
+            std::task::Poll::Ready(Ok(())) => buffer.filled().len() == before,
+            std::task::Poll::Ready(Err(_)) => true,
+            std::task::Poll::Pending => false,
+        };
+        if ended {
+            self.known.send_modify(|known| known.lost = true);
+        }
+        poll
+    }
+}
+
+/// A relayed connection, ready for the MCP handshake.
+pub struct Attached {
+    /// What the daemon says of the server.
+    pub relayed: Relayed,
+    /// The transport over the daemon's socket.
+    pub transport: guard::StdioTransport,
+}
+
+/// Attaches to `entry`'s server through the daemon, starting the daemon if
+/// none runs. `None`: the daemon cannot be used (the reason is logged under
+/// `MCP_DEBUG`) and the command connects directly. `Some(Err)`: the daemon
+/// could not start the server, as the command would not have either.
+pub async fn attach(
+    daemon: &Use,
+    entry: &ServerEntry,
+    raw: guard::RawResults,
+    whole: bool,
+    debug: bool,
+) -> Option<Result<Attached, McpError>> {
+    let ServerConfig::Stdio {
+        command,
+        args,
+        env,
+        cwd,
+    } = &entry.transport
+    else {
+        return None;
+    };
+    let fallback = |why: String| {
+        crate::debug!(
+            "{}: not through the daemon ({why}); connecting directly",
+            entry.name
+        );
+        None
+    };
+    // The caller's environment and directory, which must be text to travel.
+    let inherit: Option<Vec<(String, String)>> = std::env::vars_os()
+        .map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .collect();
+    let Some(inherit) = inherit else {
+        return fallback("a variable of the environment is not UTF-8".to_owned());
+    };
+    let dir = match std::env::current_dir().map(|dir| dir.into_os_string().into_string()) {
+        Ok(Ok(dir)) => dir,
+        _ => return fallback("the working directory is not UTF-8 or is gone".to_owned()),
+    };
+    let cwd = match cwd
+        .as_ref()
+        .map(|cwd| cwd.clone().into_os_string().into_string())
+    {
+        Some(Err(_)) => return fallback("the server's `cwd` is not UTF-8".to_owned()),
+        Some(Ok(cwd)) => Some(cwd),
+        None => None,
+    };
+    let hello = Hello::Connect(Box::new(Connect {
+        v: PROTOCOL,
+        server: entry.name.clone(),
+        command: command.clone(),
+        args: args.clone(),
+        env: env
+            .iter()
+            .map(|setting| (setting.name.clone(), setting.value.clone()))
+            .collect(),
+        cwd,
+        dir,
+        inherit,
+        idle_ms: u64::try_from(daemon.idle.as_millis()).unwrap_or(u64::MAX),
+    }));
+    let reached = tokio::time::timeout(REACH, exchange(&daemon.place, &hello, true)).await;
+    let (reply, reader, writer) = match reached {
+        Ok(Ok(reached)) => reached,
+        Ok(Err(why)) => return fallback(why),
+        Err(_) => {
+            return fallback(format!(
+                "no answer within {}",
+                crate::error::format_duration(REACH)
+            ));
+        }
+    };
+    let pid = match reply {
+        Reply::Ready { pid } => pid,
+        Reply::SpawnFailed {
+            command,
+            os,
+            message,
+            fix,
+        } => {
+            let source = match os {
+                Some(os) if std::io::Error::from_raw_os_error(os).to_string() == message => {
+                    std::io::Error::from_raw_os_error(os)
+                }
+                Some(os) => {
+                    std::io::Error::new(std::io::Error::from_raw_os_error(os).kind(), message)
+                }
+                None => std::io::Error::other(message),
+            };
+            return Some(Err(super::as_written(
+                McpError::Spawn {
+                    server: entry.name.clone(),
+                    command,
+                    source,
+                    fix,
+                },
+                &entry.substituted,
+            )));
+        }
+        other => return fallback(format!("the daemon answered {other:?}")),
+    };
+    crate::debug!("{}: through the daemon (server pid {pid})", entry.name);
+    let (known, _) = tokio::sync::watch::channel(Known::default());
+    let tail = StderrTail::default();
+    let on_line = {
+        let known = known.clone();
+        let tail = tail.clone();
+        let server = entry.name.clone();
+        move |line: &[u8]| {
+            let Some(event) = line
+                .strip_prefix(b"#")
+                .and_then(|event| serde_json::from_slice::<Event>(event).ok())
+            else {
+                return;
+            };
+            match event {
+                Event::Stderr(text) => {
+                    if debug {
+                        crate::printer::to_stderr(&format!(
+                            "[{server}] {}\n",
+                            crate::printer::one_line(&text)
+                        ));
+                    }
+                    tail.push(text);
+                }
+                Event::Garbage => known.send_modify(|known| known.garbage = true),
+                Event::Stuck => known.send_modify(|known| known.stuck = true),
+                Event::Gone {
+                    ended,
+                    lines,
+                    garbage,
+                    overflowed,
+                } => known.send_modify(|known| {
+                    known.gone = Some(Gone {
+                        ended,
+                        lines,
+                        garbage,
+                        overflowed,
+                    });
+                }),
+            }
+        }
+    };
+    let reader = Watched {
+        inner: reader,
+        known: known.clone(),
+    };
+    let transport = guard::StdioTransport::over(
+        Box::new(reader),
+        Box::new(writer),
+        Some(Box::new(on_line)),
+        &entry.name,
+        raw,
+        whole,
+    );
+    Some(Ok(Attached {
+        relayed: Relayed { tail, known },
+        transport,
+    }))
+}
+
+/// Sends `hello` to the daemon (started first when `start` and none runs)
+/// and reads its reply; the error says why the daemon cannot be reached.
+async fn exchange(
+    place: &Place,
+    hello: &Hello,
+    start: bool,
+) -> Result<
+    (
+        Reply,
+        BufReader<tokio::net::unix::OwnedReadHalf>,
+        tokio::net::unix::OwnedWriteHalf,
+    ),
+    String,
+> {
+    let stream = match UnixStream::connect(&place.socket).await {
+        Ok(stream) => stream,
+        Err(error) if start && is_absent(&error) => start_daemon(place).await?,
+        Err(error) => return Err(format!("cannot reach it: {error}")),
+    };
+    let (reader, mut writer) = stream.into_split();
+    let mut line = serde_json::to_vec(hello).map_err(|error| error.to_string())?;
+    line.push(b'\n');
+    writer
+        .write_all(&line)
+        .await
+        .map_err(|error| format!("cannot write to it: {error}"))?;
+    let mut reader = BufReader::new(reader);
+    let mut answer = Vec::new();
+    reader
+        .read_until(b'\n', &mut answer)
+        .await
+        .map_err(|error| format!("cannot read from it: {error}"))?;
+    let reply = serde_json::from_slice::<Reply>(&answer)
+        .map_err(|_| "it closed the connection without answering".to_owned())?;
+    Ok((reply, reader, writer))
+}
+
+/// Whether connecting failed because no daemon listens.
+fn is_absent(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+    )
+}
+
+/// Starts the daemon, under a lock so that parallel commands start one,
+/// and connects to it once it listens.
+async fn start_daemon(place: &Place) -> Result<UnixStream, String> {
+    let lock_path = place.file("start.lock");
+    let _lock = loop {
+        match place::try_lock(&lock_path) {
+            Ok(Some(lock)) => break lock,
+            Ok(None) => tokio::time::sleep(Duration::from_millis(5)).await,
+            Err(error) => return Err(format!("cannot lock `{}`: {error}", lock_path.display())),
+        }
+        // Another command is starting it: it may be up by now.
+        if let Ok(stream) = UnixStream::connect(&place.socket).await {
+            return Ok(stream);
+        }
+    };
+    if let Ok(stream) = UnixStream::connect(&place.socket).await {
+        return Ok(stream);
+    }
+    let exe = std::env::current_exe().map_err(|error| format!("cannot find mcp-cli: {error}"))?;
+    let mut command = std::process::Command::new(exe);
+    command
+        .arg(serve::VERB)
+        .arg(&place.dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: setsid is async-signal-safe; the daemon leaves the caller's
+    // session and terminal, so a Ctrl-C there never reaches it.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|error| format!("cannot start it: {error}"))?;
+    super::process::spare(child.id());
+    crate::debug!("started the daemon, pid {}", child.id());
+    loop {
+        match UnixStream::connect(&place.socket).await {
+            Ok(stream) => return Ok(stream),
+            Err(error) if is_absent(&error) => {}
+            Err(error) => return Err(format!("cannot reach it: {error}")),
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("it exited at start ({status})"));
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// `mcp-cli daemon status`: what the daemon holds, if one runs.
+pub async fn status(place: &Place) -> Option<Status> {
+    match exchange(place, &Hello::Status, false).await {
+        Ok((Reply::Status(status), ..)) => Some(status),
+        _ => None,
+    }
+}
+
+/// `mcp-cli daemon stop`: stops the daemon and its servers; how many
+/// servers it held, if one ran.
+pub async fn stop(place: &Place) -> Option<usize> {
+    match exchange(place, &Hello::Stop, false).await {
+        Ok((Reply::Stopped { servers }, ..)) => Some(servers),
+        _ => None,
+    }
+}

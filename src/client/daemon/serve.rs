@@ -1,0 +1,1195 @@
+//! The daemon's side: the pool of warm servers and the relay.
+//!
+//! One task per command connected reads its lines and passes them to the
+//! server; one task per server reads the server's lines and routes each:
+//! an answer to the command whose request it answers (by id), a progress
+//! notification to the command whose request it reports on (by token), a
+//! request of the server's to a command waiting on it (or answered here),
+//! a line that names no request to every command waiting. Other
+//! notifications are dropped, as a command's own client drops them.
+//!
+//! Lifetimes. A server unused for its idle time is stopped in the MCP
+//! order (stdin closed, a grace to exit, SIGTERM, SIGKILL); one that exits
+//! is taken out of the pool, its commands told how it ended, and the next
+//! command starts it again. The daemon exits once it holds no server and
+//! no command. Its servers' process groups are recorded with their start
+//! times, so that a daemon killed outright has them stopped by the next.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sha2::Digest;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::pipe;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{Notify, mpsc};
+
+use super::place::{self, Place};
+use super::{Connect, Event, Hello, PROTOCOL, Reply, Status, VOLATILE};
+use crate::client::guard::{self, Id};
+use crate::client::process::{
+    self, EOF_GRACE, MAX_MESSAGE_BYTES, ServerProcess, Stop, Supervisor, WatchedStdout,
+};
+
+/// The hidden verb that runs the daemon: `mcp-cli __daemon <dir>`.
+pub const VERB: &str = "__daemon";
+
+/// How long the daemon stays with nothing to do before it exits.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// The largest log before it is rotated (one old log is kept).
+const LOG_BYTES: u64 = 512 * 1024;
+
+/// A line to send, with its newline.
+type Line = Arc<Vec<u8>>;
+
+/// Runs the daemon in `dir` until it has nothing left to hold; returns the
+/// exit code.
+pub fn run(dir: &std::path::Path) -> u8 {
+    let Ok(place) = Place::at(dir.to_path_buf()) else {
+        return 1;
+    };
+    // One daemon per place: a second one started in a race leaves at once
+    // (after a moment for one that is exiting to let go).
+    let started = Instant::now();
+    let _held = loop {
+        match place::try_lock(&place.file("daemon.lock")) {
+            Ok(Some(lock)) => break lock,
+            Ok(None) if started.elapsed() < Duration::from_secs(2) => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            _ => return 0,
+        }
+    };
+    let log = Log::open();
+    stop_recorded(&place, &log);
+    let _ = std::fs::remove_file(&place.socket);
+    let listener = match std::os::unix::net::UnixListener::bind(&place.socket) {
+        Ok(listener) => listener,
+        Err(error) => {
+            log.write(&format!(
+                "cannot listen on {}: {error}",
+                place.socket.display()
+            ));
+            return 1;
+        }
+    };
+    // What a server leaves outside its group (a `setsid` grandchild)
+    // becomes the daemon's, to stop with it.
+    process::become_subreaper();
+    let supervisor = Supervisor::new();
+    let (signals, watch_signals) = crate::signals::watch(false, supervisor);
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return 1;
+    };
+    log.write(&format!("started, pid {}", std::process::id()));
+    runtime.block_on(async move {
+        watch_signals();
+        let Ok(()) = listener.set_nonblocking(true) else {
+            return;
+        };
+        let Ok(listener) = UnixListener::from_std(listener) else {
+            return;
+        };
+        let daemon = Arc::new(Daemon {
+            pool: Mutex::new(HashMap::new()),
+            clients: AtomicUsize::new(0),
+            live: AtomicUsize::new(0),
+            started: Instant::now(),
+            supervisor,
+            log,
+            place,
+            changed: Notify::new(),
+            stopping: Notify::new(),
+        });
+        daemon.serve(listener, signals).await;
+    });
+    supervisor.stop_all(Duration::from_millis(500));
+    process::stop_orphans(Duration::from_millis(500), None);
+    0
+}
+
+/// The daemon's state.
+struct Daemon {
+    /// Servers by key.
+    pool: Mutex<HashMap<String, Arc<Pooled>>>,
+    /// Commands connected.
+    clients: AtomicUsize,
+    /// Servers not yet stopped (some out of the pool already).
+    live: AtomicUsize,
+    started: Instant,
+    supervisor: &'static Supervisor,
+    log: Log,
+    place: Place,
+    /// Something changed that may let the daemon exit.
+    changed: Notify,
+    /// `daemon stop` asked the daemon to exit.
+    stopping: Notify,
+}
+
+impl Daemon {
+    /// Accepts commands until there is nothing left to hold, then stops.
+    async fn serve(
+        self: &Arc<Self>,
+        listener: UnixListener,
+        mut signals: tokio::sync::watch::Receiver<Option<u8>>,
+    ) {
+        let mut listening = Some(listener);
+        let mut idle_since: Option<Instant> = None;
+        loop {
+            let accept = async {
+                match &listening {
+                    Some(listener) => listener.accept().await.ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                accepted = accept => {
+                    if let Some((stream, _)) = accepted {
+                        let daemon = self.clone();
+                        daemon.clients.fetch_add(1, Ordering::SeqCst);
+                        tokio::spawn(async move {
+                            daemon.client(stream).await;
+                            daemon.clients.fetch_sub(1, Ordering::SeqCst);
+                            daemon.changed.notify_one();
+                        });
+                    }
+                }
+                () = self.changed.notified() => {}
+                () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = signals.changed() => {
+                    self.log.write("stopping on a signal");
+                    self.stop_all().await;
+                    break;
+                }
+                () = self.stopping.notified() => break,
+            }
+            self.stop_idle();
+            let empty =
+                self.live.load(Ordering::SeqCst) == 0 && self.clients.load(Ordering::SeqCst) == 0;
+            if !empty {
+                idle_since = None;
+                continue;
+            }
+            let since = *idle_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < LINGER {
+                continue;
+            }
+            // Nothing held: no new command may reach this daemon from now
+            // on (the next starts another), then it goes once the commands
+            // that just connected, if any, are done.
+            if listening.take().is_some() {
+                let _ = std::fs::remove_file(&self.place.socket);
+                idle_since = None;
+                continue;
+            }
+            break;
+        }
+        // The socket, unless taken away already (a daemon started since
+        // may have one of the same name).
+        if listening.is_some() {
+            let _ = std::fs::remove_file(&self.place.socket);
+        }
+        let _ = std::fs::remove_file(self.place.file("servers"));
+        self.log.write("exiting");
+    }
+
+    /// Serves one connected command.
+    async fn client(self: &Arc<Self>, stream: UnixStream) {
+        // Only the user's own processes (the directory is theirs alone;
+        // this checks again).
+        match stream.peer_cred() {
+            Ok(credentials) if credentials.uid() == place::uid() => {}
+            _ => {
+                self.log.write("refused a connection from another user");
+                return;
+            }
+        }
+        let (reader, mut writer) = stream.into_split();
+        let mut reader = BufReader::with_capacity(64 * 1024, reader);
+        let mut line = Vec::new();
+        let hello = tokio::time::timeout(
+            Duration::from_secs(5),
+            read_line(&mut reader, &mut line, 1 << 20),
+        )
+        .await;
+        let Ok(Ok(true)) = hello else {
+            return;
+        };
+        let reply = |reply: &Reply| {
+            let mut line = serde_json::to_vec(reply).unwrap_or_default();
+            line.push(b'\n');
+            line
+        };
+        match serde_json::from_slice::<Hello>(&line) {
+            Ok(Hello::Status) => {
+                let _ = writer
+                    .write_all(&reply(&Reply::Status(self.status())))
+                    .await;
+            }
+            Ok(Hello::Stop) => {
+                let servers = self.stop_all().await;
+                let _ = writer.write_all(&reply(&Reply::Stopped { servers })).await;
+                self.stopping.notify_one();
+            }
+            Ok(Hello::Connect(connect)) if connect.v == PROTOCOL => {
+                let pooled = match self.pooled(&connect) {
+                    Ok(pooled) => pooled,
+                    Err(failed) => {
+                        let _ = writer.write_all(&reply(&failed)).await;
+                        return;
+                    }
+                };
+                let (id, mut lines) = pooled.attach(connect.idle_ms);
+                let ready = reply(&Reply::Ready { pid: pooled.pid });
+                let write = async move {
+                    if writer.write_all(&ready).await.is_err() {
+                        return;
+                    }
+                    while let Some(line) = lines.recv().await {
+                        if writer.write_all(&line).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = writer.shutdown().await;
+                };
+                let read = async {
+                    loop {
+                        match read_line(&mut reader, &mut line, MAX_MESSAGE_BYTES).await {
+                            Ok(true) => pooled.client_line(id, &line).await,
+                            _ => return,
+                        }
+                    }
+                };
+                let writing = tokio::spawn(write);
+                read.await;
+                pooled.detach(id).await;
+                writing.abort();
+                self.changed.notify_one();
+            }
+            Ok(Hello::Connect(_)) => {
+                let refused = Reply::Refused {
+                    reason: format!("the daemon speaks version {PROTOCOL} of its wire"),
+                };
+                let _ = writer.write_all(&reply(&refused)).await;
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// The pooled server for `connect`, started if there is none.
+    fn pooled(self: &Arc<Self>, connect: &Connect) -> Result<Arc<Pooled>, Reply> {
+        let key = key(connect);
+        let mut pool = self.pool.lock().expect("pool lock");
+        // One being stopped is not used again: it is replaced.
+        if let Some(pooled) = pool.get(&key)
+            && !pooled.lock().stopping
+        {
+            return Ok(pooled.clone());
+        }
+        let dir = std::path::Path::new(&connect.dir);
+        let cwd = connect.cwd.as_ref().map(|cwd| dir.join(cwd));
+        let env: Vec<crate::config::Setting> = connect
+            .env
+            .iter()
+            .map(|(name, value)| crate::config::Setting {
+                name: name.clone(),
+                value: value.clone(),
+                display: String::new(),
+            })
+            .collect();
+        let inherit: Vec<(std::ffi::OsString, std::ffi::OsString)> = connect
+            .inherit
+            .iter()
+            .map(|(name, value)| (name.into(), value.into()))
+            .collect();
+        let started = process::start(&process::Launch {
+            server: &connect.server,
+            command: &connect.command,
+            args: &connect.args,
+            env: &env,
+            // The caller's directory when the entry names none, as a
+            // command started there would run.
+            cwd: Some(cwd.as_deref().unwrap_or(dir)),
+            base_env: Some(&inherit),
+            debug: false,
+            supervisor: self.supervisor,
+        });
+        let started = match started {
+            Ok(started) => started,
+            Err(crate::error::McpError::Spawn {
+                command,
+                source,
+                fix,
+                ..
+            }) => {
+                self.log.write(&format!(
+                    "{}: could not start: {source}",
+                    crate::printer::one_line(&connect.server)
+                ));
+                return Err(Reply::SpawnFailed {
+                    command,
+                    os: source.raw_os_error(),
+                    message: source.to_string(),
+                    fix,
+                });
+            }
+            Err(other) => {
+                return Err(Reply::Refused {
+                    reason: other.to_string(),
+                });
+            }
+        };
+        let (process, stdout, stdin) = started.attach().map_err(|error| Reply::Refused {
+            reason: error.to_string(),
+        })?;
+        let pooled = Arc::new(Pooled {
+            key: key.clone(),
+            server: connect.server.clone(),
+            pid: process.id(),
+            stdin: tokio::sync::Mutex::new(Some(stdin)),
+            tail: process.stderr_tail(),
+            activity: stdout.activity(),
+            state: Mutex::new(State {
+                clients: HashMap::new(),
+                next_client: 0,
+                pending: HashMap::new(),
+                init: Init::NotSent,
+                waiting: Vec::new(),
+                stuck: false,
+                garbage: false,
+                requests: 0,
+                calls: 0,
+                last_used: Instant::now(),
+                last_error: None,
+                idle: Duration::from_millis(connect.idle_ms),
+                stopping: false,
+            }),
+            stop: Notify::new(),
+        });
+        {
+            let weak = Arc::downgrade(&pooled);
+            pooled.tail.listen(move |line| {
+                if let Some(pooled) = weak.upgrade() {
+                    pooled.broadcast(&event(&Event::Stderr(line.to_owned())));
+                }
+            });
+        }
+        self.log.write(&format!(
+            "{}: started pid {} (key {})",
+            crate::printer::one_line(&connect.server),
+            pooled.pid,
+            &key[..12]
+        ));
+        pool.insert(key, pooled.clone());
+        drop(pool);
+        self.record();
+        let daemon = self.clone();
+        let watched = pooled.clone();
+        self.live.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            daemon.watch(watched, process, stdout).await;
+            daemon.live.fetch_sub(1, Ordering::SeqCst);
+            daemon.changed.notify_one();
+        });
+        Ok(pooled)
+    }
+
+    /// Relays the server's lines until it is gone or stopped, then tells
+    /// its commands how it ended and takes it out of the pool.
+    async fn watch(&self, pooled: Arc<Pooled>, mut process: ServerProcess, stdout: WatchedStdout) {
+        let reading = pooled.clone();
+        let mut reader = tokio::spawn(async move { reading.read(stdout).await });
+        let stuck = {
+            let activity = pooled.activity.clone();
+            async move {
+                activity
+                    .quiet_after_garbage(crate::client::GARBAGE_QUIET)
+                    .await
+            }
+        };
+        tokio::pin!(stuck);
+        let mut stuck_told = false;
+        let stopped = loop {
+            tokio::select! {
+                _ = &mut reader => break false,
+                _ = process.wait() => {
+                    // What it wrote just before it exited is still read
+                    // (its stdout may stay open: a process it started).
+                    let _ = tokio::time::timeout(super::super::link::EXIT_GRACE, &mut reader).await;
+                    break false;
+                }
+                () = pooled.stop.notified() => break true,
+                () = &mut stuck, if !stuck_told => {
+                    stuck_told = true;
+                    pooled.stuck();
+                }
+            }
+        };
+        reader.abort();
+        self.forget(&pooled);
+        // Its stdin closed: the first step of the MCP order.
+        pooled.stdin.lock().await.take();
+        let (lines, ended) = if stopped {
+            process
+                .shutdown(Stop {
+                    eof: EOF_GRACE,
+                    at_least: std::time::Duration::ZERO,
+                    deadline: None,
+                })
+                .await;
+            (
+                pooled.tail.lines(),
+                Some("stopped by the daemon".to_owned()),
+            )
+        } else {
+            let settled = process.settle().await;
+            process
+                .shutdown(Stop {
+                    eof: Duration::ZERO,
+                    at_least: Duration::ZERO,
+                    deadline: None,
+                })
+                .await;
+            settled
+        };
+        // What it left outside its group, now the daemon's; the other
+        // servers stay. (No await meanwhile: none can start unregistered.)
+        process::stop_orphans(Duration::from_millis(500), Some(self.supervisor));
+        self.log.write(&format!(
+            "{}: pid {} {}",
+            crate::printer::one_line(&pooled.server),
+            pooled.pid,
+            ended.as_deref().unwrap_or("gone")
+        ));
+        pooled.gone(Event::Gone {
+            ended,
+            lines,
+            garbage: pooled.activity.wrote_garbage(),
+            overflowed: pooled.activity.wrote_too_much(),
+        });
+    }
+
+    /// Takes `pooled` out of the pool: the next command starts a new one.
+    fn forget(&self, pooled: &Pooled) {
+        let mut pool = self.pool.lock().expect("pool lock");
+        if pool
+            .get(&pooled.key)
+            .is_some_and(|held| std::ptr::eq(Arc::as_ptr(held), pooled))
+        {
+            pool.remove(&pooled.key);
+        }
+        drop(pool);
+        self.record();
+    }
+
+    /// Stops the servers unused for their idle time.
+    fn stop_idle(&self) {
+        let pool = self.pool.lock().expect("pool lock");
+        for pooled in pool.values() {
+            let mut state = pooled.lock();
+            if state.clients.is_empty()
+                && !state.stopping
+                && state.last_used.elapsed() >= state.idle
+            {
+                state.stopping = true;
+                self.log.write(&format!(
+                    "{}: idle for {}, stopping",
+                    crate::printer::one_line(&pooled.server),
+                    crate::error::format_duration(state.idle)
+                ));
+                pooled.stop.notify_one();
+            }
+        }
+    }
+
+    /// Stops every server, in the MCP order, at once; returns how many.
+    async fn stop_all(&self) -> usize {
+        let pooled: Vec<Arc<Pooled>> = self
+            .pool
+            .lock()
+            .expect("pool lock")
+            .values()
+            .cloned()
+            .collect();
+        for server in &pooled {
+            server.lock().stopping = true;
+            server.stop.notify_one();
+        }
+        // Each is stopped by its watcher.
+        let limit = Instant::now() + EOF_GRACE + process::SHUTDOWN_GRACE + Duration::from_secs(1);
+        while self.live.load(Ordering::SeqCst) > 0 && Instant::now() < limit {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        pooled.len()
+    }
+
+    /// What `daemon status` shows.
+    fn status(&self) -> Status {
+        let pool = self.pool.lock().expect("pool lock");
+        let mut servers: Vec<super::Pooled> = pool
+            .values()
+            .map(|pooled| {
+                let state = pooled.lock();
+                super::Pooled {
+                    server: pooled.server.clone(),
+                    pid: pooled.pid,
+                    state: if state.stopping {
+                        "stopping"
+                    } else if matches!(state.init, Init::Done(_)) {
+                        "ready"
+                    } else {
+                        "starting"
+                    }
+                    .to_owned(),
+                    idle_secs: if state.clients.is_empty() {
+                        state.last_used.elapsed().as_secs_f64()
+                    } else {
+                        0.0
+                    },
+                    requests: state.requests,
+                    calls: state.calls,
+                    clients: state.clients.len(),
+                    last_error: state.last_error.clone(),
+                }
+            })
+            .collect();
+        servers.sort_by(|a, b| a.server.cmp(&b.server).then(a.pid.cmp(&b.pid)));
+        Status {
+            pid: std::process::id(),
+            uptime_secs: self.started.elapsed().as_secs_f64(),
+            socket: self.place.socket.display().to_string(),
+            clients: self.clients.load(Ordering::SeqCst).saturating_sub(1),
+            servers,
+        }
+    }
+
+    /// Records the servers' process groups with their start times, for a
+    /// daemon that follows one killed outright.
+    fn record(&self) {
+        let pids: Vec<u32> = self
+            .pool
+            .lock()
+            .expect("pool lock")
+            .values()
+            .map(|pooled| pooled.pid)
+            .collect();
+        let text: String = pids
+            .iter()
+            .filter_map(|&pid| Some(format!("{pid} {}\n", start_time(pid)?)))
+            .collect();
+        let path = self.place.file("servers");
+        let temporary = self.place.file("servers.new");
+        if std::fs::write(&temporary, text).is_ok() {
+            let _ = std::fs::rename(&temporary, &path);
+        }
+    }
+}
+
+/// Stops the server groups a daemon before this one recorded and that
+/// still run (the same process: the same start time).
+fn stop_recorded(place: &Place, log: &Log) {
+    let Ok(text) = std::fs::read_to_string(place.file("servers")) else {
+        return;
+    };
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let (Some(Ok(pid)), Some(Ok(recorded))) = (
+            words.next().map(str::parse::<u32>),
+            words.next().map(str::parse::<u64>),
+        ) else {
+            continue;
+        };
+        if start_time(pid) == Some(recorded)
+            && let Ok(group) = i32::try_from(pid)
+        {
+            log.write(&format!("stopping pid {pid}, left by a daemon that died"));
+            // SAFETY: killpg has no memory-safety preconditions.
+            unsafe {
+                libc::killpg(group, libc::SIGTERM);
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            // SAFETY: as above.
+            unsafe {
+                libc::killpg(group, libc::SIGKILL);
+            }
+        }
+    }
+    let _ = std::fs::remove_file(place.file("servers"));
+}
+
+/// When process `pid` started, in clock ticks since boot (Linux); `None`
+/// elsewhere, where nothing is recorded.
+fn start_time(pid: u32) -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Field 22, counted after the `(comm)` that may hold spaces.
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(19)?
+            .parse()
+            .ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
+/// The pool key: the entry (its name too: two entries are two servers, as
+/// without the daemon) and everything that changes what is started, less
+/// the variables that change with every shell.
+fn key(connect: &Connect) -> String {
+    let mut inherit: Vec<&(String, String)> = connect
+        .inherit
+        .iter()
+        .filter(|(name, _)| !VOLATILE.contains(&name.as_str()))
+        .collect();
+    inherit.sort();
+    let keyed = serde_json::json!([
+        connect.server,
+        connect.command,
+        connect.args,
+        connect.env,
+        connect.cwd,
+        connect.dir,
+        inherit,
+    ]);
+    let digest = sha2::Sha256::digest(keyed.to_string().as_bytes());
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The line for an event of the daemon's own.
+fn event(event: &Event) -> Line {
+    let mut line = b"#".to_vec();
+    line.extend(serde_json::to_vec(event).unwrap_or_default());
+    line.push(b'\n');
+    Arc::new(line)
+}
+
+/// Reads one line into `line` (cleared first), its newline dropped; `false`
+/// at the end of the stream or past `limit` bytes.
+async fn read_line(
+    reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>,
+    line: &mut Vec<u8>,
+    limit: usize,
+) -> std::io::Result<bool> {
+    line.clear();
+    loop {
+        let buffer = reader.fill_buf().await?;
+        if buffer.is_empty() {
+            return Ok(false);
+        }
+        let (piece, ended) = match memchr::memchr(b'\n', buffer) {
+            Some(at) => (&buffer[..at], true),
+            None => (buffer, false),
+        };
+        line.extend_from_slice(piece);
+        let used = piece.len() + usize::from(ended);
+        reader.consume(used);
+        if line.len() > limit {
+            return Ok(false);
+        }
+        if ended {
+            return Ok(true);
+        }
+    }
+}
+
+/// One pooled server.
+struct Pooled {
+    key: String,
+    /// Its name, as the command that started it knows it.
+    server: String,
+    pid: u32,
+    stdin: tokio::sync::Mutex<Option<pipe::Sender>>,
+    tail: process::StderrTail,
+    activity: process::Activity,
+    state: Mutex<State>,
+    /// Asks its watcher to stop it.
+    stop: Notify,
+}
+
+/// Where the server's `initialize` stands.
+enum Init {
+    NotSent,
+    /// Sent for a command, under this wire id.
+    Sent(i64),
+    /// Answered: the result, for every command after the first.
+    Done(Box<RawValue>),
+}
+
+struct State {
+    /// The commands attached, by number: where their lines go.
+    clients: HashMap<u64, mpsc::UnboundedSender<Line>>,
+    next_client: u64,
+    /// Requests sent and not answered: wire id → command.
+    pending: HashMap<i64, u64>,
+    init: Init,
+    /// Commands waiting for the first `initialize` to be answered, with
+    /// the id of theirs.
+    waiting: Vec<(u64, Box<RawValue>)>,
+    stuck: bool,
+    garbage: bool,
+    requests: u64,
+    calls: u64,
+    last_used: Instant,
+    last_error: Option<String>,
+    idle: Duration,
+    stopping: bool,
+}
+
+/// The top of a command's line.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow, default)]
+    method: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    params: Option<Params<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Params<'a> {
+    #[serde(borrow, default, rename = "progressToken")]
+    progress_token: Option<&'a RawValue>,
+}
+
+/// An answer's result, if it is one.
+#[derive(Deserialize)]
+struct Answer<'a> {
+    #[serde(borrow, default)]
+    result: Option<&'a RawValue>,
+}
+
+impl Pooled {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("pooled state lock")
+    }
+
+    /// Attaches a command: its number, and where its lines come from.
+    fn attach(&self, idle_ms: u64) -> (u64, mpsc::UnboundedReceiver<Line>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        // What it missed: the server's lines so far, and whether it is stuck.
+        for line in self.tail.lines() {
+            let _ = sender.send(event(&Event::Stderr(line)));
+        }
+        let mut state = self.lock();
+        if state.garbage {
+            let _ = sender.send(event(&Event::Garbage));
+        }
+        if state.stuck && !matches!(state.init, Init::Done(_)) {
+            let _ = sender.send(event(&Event::Stuck));
+        }
+        let id = state.next_client;
+        state.next_client += 1;
+        state.clients.insert(id, sender);
+        state.idle = Duration::from_millis(idle_ms);
+        state.last_used = Instant::now();
+        (id, receiver)
+    }
+
+    /// Detaches a command: its requests still pending are cancelled.
+    async fn detach(&self, client: u64) {
+        let abandoned: Vec<i64> = {
+            let mut state = self.lock();
+            state.clients.remove(&client);
+            state.waiting.retain(|(waiting, _)| *waiting != client);
+            state.last_used = Instant::now();
+            let mine: Vec<i64> = state
+                .pending
+                .iter()
+                .filter(|(_, owner)| **owner == client)
+                .map(|(wire, _)| *wire)
+                .collect();
+            for wire in &mine {
+                state.pending.remove(wire);
+            }
+            mine
+        };
+        for wire in abandoned {
+            let cancel = format!(
+                r#"{{"jsonrpc":"2.0","method":"notifications/cancelled","params":{{"requestId":{wire},"reason":"the mcp-cli command went away"}}}}"#
+            );
+            self.to_server(cancel.as_bytes()).await;
+        }
+    }
+
+    /// Sends `line` to every command attached.
+    fn broadcast(&self, line: &Line) {
+        for sender in self.lock().clients.values() {
+            let _ = sender.send(line.clone());
+        }
+    }
+
+    /// Tells the commands the server is stuck.
+    fn stuck(&self) {
+        let line = {
+            let mut state = self.lock();
+            if matches!(state.init, Init::Done(_)) {
+                return;
+            }
+            state.stuck = true;
+            state.last_error = Some("wrote what is not JSON-RPC, then nothing".to_owned());
+            event(&Event::Stuck)
+        };
+        self.broadcast(&line);
+    }
+
+    /// Tells the commands the server is gone, and lets them go.
+    fn gone(&self, gone: Event) {
+        let line = event(&gone);
+        let mut state = self.lock();
+        if let Event::Gone {
+            ended: Some(ended), ..
+        } = &gone
+            && !state.stopping
+        {
+            state.last_error = Some(ended.clone());
+        }
+        for (_, sender) in state.clients.drain() {
+            let _ = sender.send(line.clone());
+        }
+    }
+
+    /// Writes one line to the server's stdin.
+    async fn to_server(&self, line: &[u8]) {
+        let mut stdin = self.stdin.lock().await;
+        let Some(pipe) = stdin.as_mut() else {
+            return;
+        };
+        let mut whole = Vec::with_capacity(line.len() + 1);
+        whole.extend_from_slice(line);
+        whole.push(b'\n');
+        if pipe.write_all(&whole).await.is_err() {
+            // Gone: its watcher tells the commands.
+            stdin.take();
+        }
+    }
+
+    /// A line from command `client`.
+    async fn client_line(&self, client: u64, line: &[u8]) {
+        let Ok(head) = serde_json::from_slice::<Head<'_>>(line) else {
+            return;
+        };
+        let wire = head.id.and_then(wire_of);
+        match (head.method.as_deref(), head.id) {
+            (Some("initialize"), Some(id)) => {
+                let answer = {
+                    let mut state = self.lock();
+                    state.last_used = Instant::now();
+                    match &state.init {
+                        Init::Done(result) => Some(answer_with(id, result)),
+                        Init::Sent(_) => {
+                            state.waiting.push((client, id.to_owned()));
+                            return;
+                        }
+                        Init::NotSent => {
+                            let Some(wire) = wire else { return };
+                            state.init = Init::Sent(wire);
+                            state.pending.insert(wire, client);
+                            None
+                        }
+                    }
+                };
+                match answer {
+                    Some(answer) => self.to_client(client, answer),
+                    None => self.to_server(line).await,
+                }
+            }
+            // The daemon sent it once, for all.
+            (Some("notifications/initialized"), None) => {}
+            (Some(method), Some(_)) => {
+                {
+                    let mut state = self.lock();
+                    if let Some(wire) = wire {
+                        state.pending.insert(wire, client);
+                    }
+                    state.requests += 1;
+                    if method == "tools/call" {
+                        state.calls += 1;
+                    }
+                    state.last_used = Instant::now();
+                }
+                self.to_server(line).await;
+            }
+            // Notifications (`notifications/cancelled`), and answers to the
+            // server's own requests.
+            _ => self.to_server(line).await,
+        }
+    }
+
+    /// Sends a line to command `client`, if it is still there.
+    fn to_client(&self, client: u64, line: Line) {
+        if let Some(sender) = self.lock().clients.get(&client) {
+            let _ = sender.send(line);
+        }
+    }
+
+    /// Reads the server's stdout to its end, routing each line.
+    async fn read(&self, stdout: WatchedStdout) {
+        let mut reader = BufReader::with_capacity(64 * 1024, stdout);
+        loop {
+            let mut line = Vec::new();
+            match reader.read_until(b'\n', &mut line).await {
+                // The last line, cut off by the exit, is dropped as a
+                // command's own transport drops it.
+                Ok(_) if line.ends_with(b"\n") => self.server_line(line).await,
+                _ => return,
+            }
+        }
+    }
+
+    /// A line from the server.
+    async fn server_line(&self, line: Vec<u8>) {
+        let text = line.trim_ascii();
+        let text = text
+            .strip_prefix(b"\xef\xbb\xbf")
+            .unwrap_or(text)
+            .trim_ascii();
+        if !(text.starts_with(b"{") || text.starts_with(b"[")) {
+            // Noted in the tail by the watched stdout, and so relayed.
+            let first = {
+                let mut state = self.lock();
+                !std::mem::replace(&mut state.garbage, true) && !text.is_empty()
+            };
+            if first {
+                self.broadcast(&event(&Event::Garbage));
+            }
+            return;
+        }
+        let (id, method) = guard::top_level(text);
+        // The line as it goes on: as read when nothing was trimmed.
+        let whole = |text: &[u8]| -> Line {
+            if text.len() + 1 == line.len() {
+                Arc::new(line.clone())
+            } else {
+                let mut out = text.to_vec();
+                out.push(b'\n');
+                Arc::new(out)
+            }
+        };
+        match (id, method) {
+            // A request of the server's: for a command waiting on it (its
+            // client answers it), else answered here.
+            (Id::Wire(_) | Id::Other, true) => {
+                let waiting = {
+                    let state = self.lock();
+                    state
+                        .pending
+                        .values()
+                        .next()
+                        .and_then(|client| state.clients.get(client).cloned())
+                };
+                match waiting {
+                    Some(sender) => {
+                        let _ = sender.send(whole(text));
+                    }
+                    None => self.answer_for_nobody(text).await,
+                }
+            }
+            (_, true) => {
+                // Progress goes to the command whose request it reports on.
+                let Ok(head) = serde_json::from_slice::<Head<'_>>(text) else {
+                    return;
+                };
+                if head.method.as_deref() != Some("notifications/progress") {
+                    return;
+                }
+                let client = head
+                    .params
+                    .and_then(|params| params.progress_token)
+                    .and_then(wire_of)
+                    .and_then(|wire| self.lock().pending.get(&wire).copied());
+                if let Some(client) = client {
+                    self.to_client(client, whole(text));
+                }
+            }
+            (Id::Wire(wire), false) => {
+                let (client, initialized) = {
+                    let mut state = self.lock();
+                    let client = state.pending.remove(&wire);
+                    let initialized = matches!(state.init, Init::Sent(sent) if sent == wire);
+                    (client, initialized)
+                };
+                if initialized {
+                    self.initialized(text).await;
+                }
+                if let Some(client) = client {
+                    self.to_client(client, whole(text));
+                }
+            }
+            // An answer that names no request (a parse error, `id: null`):
+            // every command waiting hears it, and fails as it would alone.
+            (Id::Absent | Id::Other, false) => {
+                let line = whole(text);
+                let state = self.lock();
+                let waiting: std::collections::HashSet<&u64> = state.pending.values().collect();
+                for client in waiting {
+                    if let Some(sender) = state.clients.get(client) {
+                        let _ = sender.send(line.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// The answer to the first `initialize`: kept for every later command
+    /// (and given to those waiting), and the server told the client is
+    /// initialized. An error is passed to those waiting, and the next
+    /// command tries again.
+    async fn initialized(&self, text: &[u8]) {
+        let result = serde_json::from_slice::<Answer<'_>>(text)
+            .ok()
+            .and_then(|answer| answer.result.map(ToOwned::to_owned));
+        let waiting = {
+            let mut state = self.lock();
+            let waiting = std::mem::take(&mut state.waiting);
+            match &result {
+                Some(result) => state.init = Init::Done(result.clone()),
+                None => {
+                    state.init = Init::NotSent;
+                    state.last_error = Some("initialize failed".to_owned());
+                }
+            }
+            waiting
+        };
+        if result.is_some() {
+            self.to_server(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+                .await;
+        }
+        for (client, id) in waiting {
+            let answer = match &result {
+                Some(result) => answer_with(&id, result),
+                None => with_id(text, &id),
+            };
+            self.to_client(client, answer);
+        }
+    }
+
+    /// Answers a request of the server's when no command waits on one:
+    /// `ping` as a client must, anything else as not supported.
+    async fn answer_for_nobody(&self, text: &[u8]) {
+        let Ok(head) = serde_json::from_slice::<Head<'_>>(text) else {
+            return;
+        };
+        let Some(id) = head.id else { return };
+        let answer = if head.method.as_deref() == Some("ping") {
+            format!(r#"{{"jsonrpc":"2.0","id":{},"result":{{}}}}"#, id.get())
+        } else {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":{},"error":{{"code":-32601,"message":"no mcp-cli command is waiting to answer this request"}}}}"#,
+                id.get()
+            )
+        };
+        self.to_server(answer.as_bytes()).await;
+    }
+}
+
+/// The wire id an id names (a number, or a numeric string).
+fn wire_of(id: &RawValue) -> Option<i64> {
+    let text = id.get();
+    text.strip_prefix('"')
+        .and_then(|quoted| quoted.strip_suffix('"'))
+        .unwrap_or(text)
+        .parse()
+        .ok()
+}
+
+/// A result answer under `id`.
+fn answer_with(id: &RawValue, result: &RawValue) -> Line {
+    Arc::new(
+        format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":{},\"result\":{}}}\n",
+            id.get(),
+            result.get()
+        )
+        .into_bytes(),
+    )
+}
+
+/// The answer `text` under `id` instead of its own.
+fn with_id(text: &[u8], id: &RawValue) -> Line {
+    let mut answer: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(text).unwrap_or_default();
+    answer.insert(
+        "id".to_owned(),
+        serde_json::from_str(id.get()).unwrap_or(serde_json::Value::Null),
+    );
+    let mut line = serde_json::to_vec(&answer).unwrap_or_default();
+    line.push(b'\n');
+    Arc::new(line)
+}
+
+/// The daemon's log, in the user's state directory, bounded: past
+/// [`LOG_BYTES`] it is renamed to `daemon.log.1` and begun again. It holds
+/// events (servers started and stopped, by name and pid), never a command
+/// line, a variable or a message.
+struct Log {
+    path: Option<std::path::PathBuf>,
+    file: Mutex<Option<std::fs::File>>,
+}
+
+impl Log {
+    fn open() -> Log {
+        let path = crate::config::trust::state_dir().and_then(|dir| {
+            crate::config::trust::create_private_dir(&dir).ok()?;
+            Some(dir.join("daemon.log"))
+        });
+        let log = Log {
+            file: Mutex::new(None),
+            path,
+        };
+        log.reopen();
+        log
+    }
+
+    fn reopen(&self) {
+        use std::os::unix::fs::OpenOptionsExt;
+        let Some(path) = &self.path else { return };
+        if std::fs::metadata(path).is_ok_and(|metadata| metadata.len() > LOG_BYTES) {
+            let _ = std::fs::rename(path, path.with_extension("log.1"));
+        }
+        *self.file.lock().expect("log lock") = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .ok();
+    }
+
+    fn write(&self, message: &str) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let line = format!(
+            "{}.{:03} [{}] {}\n",
+            now.as_secs(),
+            now.subsec_millis(),
+            std::process::id(),
+            message
+        );
+        let full = {
+            let mut file = self.file.lock().expect("log lock");
+            let Some(file) = file.as_mut() else { return };
+            let _ = file.write_all(line.as_bytes());
+            file.metadata()
+                .is_ok_and(|metadata| metadata.len() > LOG_BYTES)
+        };
+        if full {
+            self.reopen();
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! The connection daemon: shared warm servers, lifetimes, faults, security.
+//! These tests turn the daemon on whatever the suite's mode.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::{Sandbox, alive, assert_contains, pids_matching, wait_for};
+
+/// A sandbox whose commands go through its daemon.
+fn sandbox() -> Sandbox {
+    let mut sandbox = Sandbox::new();
+    sandbox.env("MCP_NO_DAEMON", "0");
+    sandbox
+}
+
+/// The sandbox's daemons, by pid.
+fn daemons(sandbox: &Sandbox) -> Vec<u32> {
+    pids_matching(&format!("__daemon {}", sandbox.path().display()))
+}
+
+/// The sandbox's servers, by pid (their command lines name its state dir).
+fn servers(sandbox: &Sandbox) -> Vec<u32> {
+    pids_matching(&sandbox.state().display().to_string())
+}
+
+/// How many times the sandbox's servers started.
+fn spawns(sandbox: &Sandbox) -> usize {
+    sandbox
+        .log("events.log")
+        .iter()
+        .filter(|line| line.starts_with("spawn "))
+        .count()
+}
+
+/// 50 commands at once, 20 calls each, through one daemon to one server:
+/// every answer reaches the command that asked.
+#[test]
+fn fifty_commands_share_one_server_and_each_gets_its_own_answers() {
+    let sandbox = sandbox();
+    sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
+    // The daemon and the server, up first (their start is tested below).
+    assert_eq!(
+        sandbox
+            .run(&["call", "demo", "echo", r#"{"text": "up"}"#])
+            .ok(),
+        "up\n"
+    );
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for process in 0..50 {
+            let (sandbox, failures) = (&sandbox, &failures);
+            scope.spawn(move || {
+                for call in 0..20 {
+                    let text = format!("p{process}-c{call}");
+                    let arguments = json!({"text": text}).to_string();
+                    let run = sandbox.run(&["call", "demo", "echo", &arguments]);
+                    if run.code != 0 || run.stdout != format!("{text}\n") {
+                        failures.lock().unwrap().push(format!("{text}: {run:?}"));
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} failed: {failures:#?}",
+        failures.len()
+    );
+    assert_eq!(spawns(&sandbox), 1, "{:?}", sandbox.log("events.log"));
+    assert_eq!(daemons(&sandbox).len(), 1);
+    // Each call reached the server once.
+    let calls = sandbox.log("calls.log");
+    assert_eq!(calls.iter().filter(|call| *call == "echo").count(), 1001);
+    let status = sandbox.run(&["daemon", "status", "--json"]).json();
+    assert_eq!(status["servers"][0]["calls"], 1001, "{status}");
+    assert_eq!(status["servers"][0]["state"], "ready", "{status}");
+}
+
+/// Parallel first calls start one daemon and one server.
+#[test]
+fn parallel_first_calls_start_one_daemon() {
+    let sandbox = sandbox();
+    sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
+    let runs: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|n| {
+                let sandbox = &sandbox;
+                scope.spawn(move || {
+                    let arguments = json!({"text": format!("first {n}")}).to_string();
+                    sandbox.run(&["call", "demo", "echo", &arguments])
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (n, run) in runs.iter().enumerate() {
+        assert_eq!(run.ok(), format!("first {n}\n"));
+    }
+    assert_eq!(daemons(&sandbox).len(), 1);
+    assert_eq!(spawns(&sandbox), 1, "{:?}", sandbox.log("events.log"));
+}
+
+/// A changed config, an exported variable or another directory is another
+/// server; a variable that changes with every shell is not.
+#[test]
+fn a_changed_config_or_variable_reaches_a_new_server() {
+    let mut sandbox = sandbox();
+    let config = |sandbox: &Sandbox, value: &str| {
+        let mut entry = sandbox.server(&[]);
+        entry["env"] = json!({ "FROM_CONFIG": value });
+        sandbox.write_config(&json!({"mcpServers": {"demo": entry}}));
+    };
+    config(&sandbox, "1");
+    let call = |sandbox: &Sandbox| {
+        assert_eq!(
+            sandbox
+                .run(&["call", "demo", "echo", r#"{"text": "x"}"#])
+                .ok(),
+            "x\n"
+        );
+    };
+    let tags = |sandbox: &Sandbox| -> Vec<String> {
+        sandbox
+            .log("events.log")
+            .into_iter()
+            .filter(|line| line.starts_with("tag "))
+            .collect()
+    };
+    let root = sandbox.path().display().to_string();
+    sandbox.env("MCP_TEST_TAG", "one");
+    call(&sandbox);
+    call(&sandbox);
+    // Only mcp-cli's settings and the shell's own variables changed.
+    sandbox
+        .env("SHLVL", "7")
+        .env("OLDPWD", "/elsewhere")
+        .env("MCP_TIMEOUT", "99");
+    call(&sandbox);
+    assert_eq!(tags(&sandbox), [format!("tag one cwd {root}")]);
+    sandbox.env("MCP_TEST_TAG", "two");
+    call(&sandbox);
+    assert_eq!(
+        tags(&sandbox).last().unwrap(),
+        &format!("tag two cwd {root}")
+    );
+    config(&sandbox, "2");
+    call(&sandbox);
+    assert_eq!(tags(&sandbox).len(), 3);
+    // From a subdirectory (the config found above it, by -c).
+    let sub = sandbox.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let config_path = sandbox.path().join(".mcp_servers.json");
+    let run = crate::support::finish(
+        sandbox
+            .command(&[
+                "-c",
+                &config_path.display().to_string(),
+                "call",
+                "demo",
+                "echo",
+                r#"{"text": "x"}"#,
+            ])
+            .current_dir(&sub)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    assert_eq!(run.ok(), "x\n");
+    assert_eq!(
+        tags(&sandbox).last().unwrap(),
+        &format!("tag two cwd {}", sub.display())
+    );
+    assert_eq!(spawns(&sandbox), 4);
+}
+
+/// `kill -9` of the daemon mid-call: the call fails as a closed connection
+/// (not sent again: it may have run), the next call starts a new daemon,
+/// and the killed daemon's server does not outlive it.
+#[test]
+fn kill_9_of_the_daemon_mid_call() {
+    let sandbox = sandbox();
+    sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
+    let child = sandbox
+        .command(&["call", "demo", "slow", r#"{"seconds": 30}"#])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || sandbox
+            .log("calls.log")
+            .contains(&"slow".to_owned())),
+        "the call never started"
+    );
+    let daemon = daemons(&sandbox);
+    let server = servers(&sandbox);
+    assert_eq!((daemon.len(), server.len()), (1, 1));
+    // SAFETY: kill(2) of the test's own daemon.
+    unsafe { libc::kill(daemon[0] as i32, libc::SIGKILL) };
+    let run = crate::support::finish(child);
+    run.expect_error(3, "CONNECTION_CLOSED");
+    assert_contains(&run.stderr, "the mcp-cli daemon stopped");
+    run.expect_elapsed(..Duration::from_secs(10));
+    assert!(
+        wait_for(Duration::from_secs(5), || !alive(server[0])),
+        "the server outlived its daemon"
+    );
+    assert_eq!(sandbox.log("calls.log"), ["slow"]);
+    assert_eq!(
+        sandbox
+            .run(&["call", "demo", "echo", r#"{"text": "again"}"#])
+            .ok(),
+        "again\n"
+    );
+    assert_eq!(daemons(&sandbox).len(), 1);
+    assert_ne!(daemons(&sandbox), daemon);
+}
+
+/// With `MCP_DAEMON_TIMEOUT=2`, an unused server is stopped after 2 s, in
+/// the MCP order (it exits on EOF: never signalled), and the daemon exits.
+#[test]
+fn idle_servers_and_then_the_daemon_go() {
+    let mut sandbox = sandbox();
+    sandbox.env("MCP_DAEMON_TIMEOUT", "2");
+    sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
+    assert_eq!(sandbox.run(&["call", "demo", "readonly"]).ok(), "read\n");
+    let used = Instant::now();
+    let server = servers(&sandbox);
+    assert_eq!(server.len(), 1);
+    assert!(
+        wait_for(Duration::from_secs(10), || !alive(server[0])),
+        "the idle server was never stopped"
+    );
+    let stopped = used.elapsed();
+    assert!(
+        stopped >= Duration::from_millis(1900),
+        "stopped after {stopped:?}"
+    );
+    assert_eq!(sandbox.log("stop.log"), ["eof"]);
+    assert!(
+        wait_for(Duration::from_secs(5), || daemons(&sandbox).is_empty()),
+        "the daemon outlived its last server"
+    );
+    let socket_dir = sandbox.path().join("run/mcp-cli");
+    let sockets: Vec<_> = std::fs::read_dir(&socket_dir)
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".sock"))
+        .collect();
+    assert!(sockets.is_empty(), "{sockets:?}");
+    // And the next call starts it all again.
+    assert_eq!(sandbox.run(&["call", "demo", "readonly"]).ok(), "read\n");
+}
+
+/// A server that ignores stdin's end and SIGTERM is killed by `daemon stop`
+/// after both graces; one that exits on EOF is never signalled.
+#[test]
+fn daemon_stop_follows_the_mcp_order() {
+    let sandbox = sandbox();
+    sandbox.write_config(&json!({"mcpServers": {
+        "deaf": sandbox.server(&["--ignore-stdin-eof", "--ignore-sigterm", "--spawn-grandchild"]),
+    }}));
+    assert_eq!(sandbox.run(&["call", "deaf", "readonly"]).ok(), "read\n");
+    let run = sandbox.stop_daemon();
+    assert_eq!(run.ok(), "stopped the daemon and 1 server\n");
+    run.expect_elapsed(Duration::from_millis(2900)..Duration::from_secs(8));
+    assert_eq!(sandbox.log("stop.log"), ["eof", "signal TERM"]);
+    let grandchild: u32 = sandbox
+        .log("events.log")
+        .iter()
+        .find_map(|line| line.strip_prefix("grandchild "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(2), || servers(&sandbox).is_empty()));
+    assert!(wait_for(Duration::from_secs(2), || !alive(grandchild)));
+    assert!(wait_for(Duration::from_secs(2), || daemons(&sandbox).is_empty()));
+    assert_eq!(sandbox.stop_daemon().ok(), "no daemon was running\n");
+}
+
+/// Ctrl-C of one command cancels its own request only: the server is told
+/// (`notifications/cancelled`), stays up, and serves the next command.
+#[test]
+fn ctrl_c_cancels_the_request_not_the_server() {
+    let sandbox = sandbox();
+    sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
+    let child = sandbox
+        .command(&["call", "demo", "slow", r#"{"seconds": 30}"#])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(10), || sandbox
+        .log("calls.log")
+        .contains(&"slow".to_owned())));
+    // SAFETY: kill(2) of the test's own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let run = crate::support::finish(child);
+    assert_eq!(run.code, 130, "{run:?}");
+    assert!(
+        wait_for(Duration::from_secs(5), || sandbox
+            .log("events.log")
+            .iter()
+            .any(|line| line.starts_with("cancelled "))),
+        "{:?}",
+        sandbox.log("events.log")
+    );
+    let server = servers(&sandbox);
+    assert_eq!(server.len(), 1);
+    assert_eq!(sandbox.run(&["call", "demo", "readonly"]).ok(), "read\n");
+    assert_eq!(servers(&sandbox), server);
+    assert_eq!(spawns(&sandbox), 1);
+}
+
+/// Two calls at once on one server, each with progress: each command gets
+/// its own, and a slow call does not hold back a fast one.
+#[test]
+fn progress_reaches_the_command_that_asked() {
+    let sandbox = sandbox();
+    sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
+    assert_eq!(sandbox.run(&["call", "demo", "readonly"]).ok(), "read\n");
+    let slow = sandbox
+        .command(&["call", "demo", "slow", r#"{"seconds": 3}"#])
+        .env("MCP_REQUEST_TIMEOUT", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    // Meanwhile a fast one, on the same server.
+    assert_eq!(sandbox.run(&["call", "demo", "readonly"]).ok(), "read\n");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Its progress restarted its 1 s request timeout: it reached it.
+    let run = crate::support::finish(slow);
+    assert_eq!(run.ok(), "slept 3 s\n");
+    assert_eq!(spawns(&sandbox), 1);
+}
+
+/// A socket directory open to others, or someone else's, is refused, said
+/// once, and the command works directly.
+#[test]
+fn a_socket_directory_that_is_not_private_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = sandbox();
+    sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
+    let dir = sandbox.path().join("run/mcp-cli");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = sandbox.run(&["call", "demo", "readonly"]);
+    assert_eq!(run.stdout, "read\n");
+    assert_contains(&run.stderr, "not using the connection daemon");
+    assert_contains(&run.stderr, "has mode 0755");
+    assert_eq!(run.code, 0);
+    assert!(daemons(&sandbox).is_empty());
+    // Someone else's (only root can make one here).
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+        let run = sandbox.run(&["call", "demo", "readonly"]);
+        assert_eq!(run.stdout, "read\n");
+        assert_contains(&run.stderr, "belongs to user 65534");
+        assert!(daemons(&sandbox).is_empty());
+    }
+}
+
+/// The daemon's log says what happened without a secret: no command line,
+/// no variable.
+#[test]
+fn the_log_holds_no_secret() {
+    let mut sandbox = sandbox();
+    let mut entry = sandbox.server(&[]);
+    entry["env"] = json!({"API_TOKEN": "s3cr3t-config"});
+    sandbox.write_config(&json!({"mcpServers": {"demo": entry}}));
+    sandbox.env("EXPORTED_TOKEN", "s3cr3t-exported");
+    assert_eq!(sandbox.run(&["call", "demo", "readonly"]).ok(), "read\n");
+    let status = sandbox.run(&["daemon", "status"]);
+    assert_contains(status.ok(), "demo  pid ");
+    sandbox.stop_daemon().ok();
+    let log =
+        std::fs::read_to_string(sandbox.path().join(".local/state/mcp-cli/daemon.log")).unwrap();
+    assert_contains(&log, "demo: started pid");
+    for secret in ["s3cr3t", "--state", "mcp-test-server"] {
+        assert!(!log.contains(secret), "{secret} in {log}");
+    }
+}
