@@ -379,6 +379,7 @@ fn launch(
         env,
         cwd: cwd.as_deref(),
         base_env: None,
+        dir: None,
         debug,
         supervisor,
     })
@@ -482,9 +483,15 @@ impl Session {
                     )
                     .await =>
             {
-                let daemon::Attached { relayed, transport } = attached?;
+                let daemon::Attached { relayed, transport } = attached;
                 let link = link::Link::Daemon(relayed);
                 let result = handshake(handler.serve(transport), options, &link).await;
+                if !matches!(result, Ok(Ok(_)))
+                    && let link::Link::Daemon(relayed) = &link
+                    && let Some(error) = relayed.not_started(entry)
+                {
+                    return Err(error);
+                }
                 (link, result)
             }
             ServerConfig::Stdio { .. } => {

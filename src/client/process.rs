@@ -238,6 +238,10 @@ pub struct Launch<'a> {
     pub cwd: Option<&'a std::path::Path>,
     /// The environment to start from; `None`: mcp-cli's.
     pub base_env: super::spawn::BaseEnv<'a>,
+    /// The directory it starts in when `cwd` is not given, and that a
+    /// relative `cwd` starts from; `None`: mcp-cli's (the daemon gives its
+    /// caller's).
+    pub dir: Option<&'a std::path::Path>,
     /// Stream stderr live.
     pub debug: bool,
     /// Who stops it, whatever happens.
@@ -260,12 +264,16 @@ pub struct Started {
 pub fn start(launch: &Launch<'_>) -> Result<Started, McpError> {
     // A forced exit waits until the server is registered, so it cannot miss
     // one that is just starting.
+    let cwd = match (launch.dir, launch.cwd) {
+        (Some(dir), cwd) => Some(cwd.map_or_else(|| dir.to_path_buf(), |cwd| dir.join(cwd))),
+        (None, cwd) => cwd.map(std::path::Path::to_path_buf),
+    };
     let spawned = crate::signals::deferred(|| {
         let child = super::spawn::spawn(
             launch.command,
             launch.args,
             launch.env,
-            launch.cwd,
+            cwd.as_deref(),
             launch.base_env,
         )?;
         let group = i32::try_from(child.id()).ok();
@@ -275,7 +283,7 @@ pub fn start(launch: &Launch<'_>) -> Result<Started, McpError> {
         Ok((child, group))
     });
     let (child, group) = spawned.map_err(|source| {
-        let (source, fix) = match diagnose(launch, &source) {
+        let (source, fix) = match diagnose(launch, cwd.as_deref(), &source) {
             Some((cause, fix)) => (
                 std::io::Error::new(source.kind(), format!("{cause} ({source})")),
                 Some(fix),
@@ -316,7 +324,11 @@ pub fn start(launch: &Launch<'_>) -> Result<Started, McpError> {
 /// missing `#!` interpreter, a script with Windows line endings and a binary
 /// built for another system all read "No such file or directory", and a
 /// directory or a file without the execute bit "Permission denied".
-fn diagnose(launch: &Launch<'_>, error: &std::io::Error) -> Option<(String, String)> {
+fn diagnose(
+    launch: &Launch<'_>,
+    cwd: Option<&std::path::Path>,
+    error: &std::io::Error,
+) -> Option<(String, String)> {
     use std::io::Read;
     use std::path::{Path, PathBuf};
     // Out of descriptors or processes: the command is fine, the system is full.
@@ -337,8 +349,9 @@ fn diagnose(launch: &Launch<'_>, error: &std::io::Error) -> Option<(String, Stri
         }
         _ => {}
     }
-    if let Some(cwd) = launch.cwd {
-        let shown = cwd.display();
+    if let Some(cwd) = cwd {
+        // As the config writes it.
+        let shown = launch.cwd.unwrap_or(cwd).display();
         let fix =
             "fix `cwd` in the config (relative paths start from the directory mcp-cli runs in)";
         if !cwd.exists() {
@@ -356,7 +369,7 @@ fn diagnose(launch: &Launch<'_>, error: &std::io::Error) -> Option<(String, Stri
     }
     let command = launch.command;
     let path = if command.contains('/') {
-        match launch.cwd {
+        match cwd {
             Some(cwd) => cwd.join(command),
             None => PathBuf::from(command),
         }
@@ -865,13 +878,23 @@ pub fn has_exited(pid: u32) -> bool {
     }
 }
 
-/// A child of mcp-cli's that is not a server's leftover: the daemon it
-/// started, which [`stop_orphans`] leaves alone.
-static SPARED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+/// Children of mcp-cli's that are not a server's leftovers: the daemons it
+/// started (a retry may start a second), which [`stop_orphans`] leaves
+/// alone.
+static SPARED: [std::sync::atomic::AtomicU32; 4] =
+    [const { std::sync::atomic::AtomicU32::new(0) }; 4];
 
-/// Leaves child `pid` out of [`stop_orphans`].
+/// Leaves child `pid` out of [`stop_orphans`] (the oldest is forgotten
+/// past four).
 pub fn spare(pid: u32) {
-    SPARED.store(pid, Ordering::SeqCst);
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let slot = NEXT.fetch_add(1, Ordering::SeqCst) % SPARED.len();
+    SPARED[slot].store(pid, Ordering::SeqCst);
+}
+
+/// Whether child `pid` is one [`spare`] named.
+fn spared(pid: i32) -> bool {
+    u32::try_from(pid).is_ok_and(|pid| SPARED.iter().any(|slot| slot.load(Ordering::SeqCst) == pid))
 }
 
 /// Stops what servers left behind outside their process groups (a daemon
@@ -892,10 +915,9 @@ pub fn stop_orphans(grace: Duration, keep: Option<&Supervisor>) {
         }
         // A killed orphan's own children become ours in turn: a few rounds.
         for _ in 0..3 {
-            let spared = SPARED.load(Ordering::SeqCst);
             let orphans: Vec<i32> = children()
                 .into_iter()
-                .filter(|&pid| u32::try_from(pid).ok() != Some(spared))
+                .filter(|&pid| !spared(pid))
                 .filter(|pid| {
                     keep.is_none_or(|keep| !keep.live_groups().any(|group| group == *pid))
                 })
@@ -1030,6 +1052,7 @@ mod tests {
             env: &[],
             cwd: None,
             base_env: None,
+            dir: None,
             debug: false,
             supervisor: Supervisor::new(),
         })

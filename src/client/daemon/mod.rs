@@ -101,24 +101,11 @@ struct Connect {
     idle_ms: u64,
 }
 
-/// The daemon's answer to a hello.
+/// The daemon's answer to a hello other than `connect` (whose answer is
+/// an [`Event`], so that the command need not wait for it).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Reply {
-    /// Relaying from the next line on.
-    Ready {
-        /// The server's process id.
-        pid: u32,
-    },
-    /// The server could not be started.
-    SpawnFailed {
-        command: String,
-        os: Option<i32>,
-        message: String,
-        fix: Option<String>,
-    },
-    /// The daemon will not do it (another wire version).
-    Refused { reason: String },
     /// `daemon status`.
     Status(Status),
     /// `daemon stop`: how many servers were stopped.
@@ -165,6 +152,20 @@ pub struct Pooled {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Event {
+    /// The first line: relaying the server's lines from now on.
+    Ready {
+        /// The server's process id.
+        pid: u32,
+    },
+    /// The first and last line: the server could not be started.
+    SpawnFailed {
+        command: String,
+        os: Option<i32>,
+        message: String,
+        fix: Option<String>,
+    },
+    /// The first and last line: the daemon will not do it.
+    Refused { reason: String },
     /// A line the server wrote to stderr (or stdout, not JSON-RPC).
     Stderr(String),
     /// The server wrote what is not JSON-RPC to stdout.
@@ -206,6 +207,8 @@ struct Known {
     gone: Option<Gone>,
     /// The daemon closed the socket without saying the server was gone.
     lost: bool,
+    /// Why the daemon did not start the server, when it did not.
+    not_started: Option<Event>,
 }
 
 struct Gone {
@@ -250,6 +253,48 @@ impl Relayed {
         let _ = known
             .wait_for(|known| known.gone.is_some() || known.lost)
             .await;
+    }
+
+    /// The error a command would have met starting the server itself, when
+    /// the daemon could not start it.
+    pub fn not_started(&self, entry: &ServerEntry) -> Option<McpError> {
+        let known = self.known.borrow();
+        match known.not_started.as_ref()? {
+            Event::SpawnFailed {
+                command,
+                os,
+                message,
+                fix,
+            } => {
+                let source = match *os {
+                    Some(os) if std::io::Error::from_raw_os_error(os).to_string() == *message => {
+                        std::io::Error::from_raw_os_error(os)
+                    }
+                    Some(os) => std::io::Error::new(
+                        std::io::Error::from_raw_os_error(os).kind(),
+                        message.clone(),
+                    ),
+                    None => std::io::Error::other(message.clone()),
+                };
+                Some(super::as_written(
+                    McpError::Spawn {
+                        server: entry.name.clone(),
+                        command: command.clone(),
+                        source,
+                        fix: fix.clone(),
+                    },
+                    &entry.substituted,
+                ))
+            }
+            Event::Refused { reason } => Some(McpError::ConnectionClosed {
+                server: entry.name.clone(),
+                method: "initialize".to_owned(),
+                request_sent: false,
+                exit_status: Some(format!("the mcp-cli daemon refused it: {reason}")),
+                stderr: Vec::new(),
+            }),
+            _ => None,
+        }
     }
 
     /// Its last lines, how it ended, whether it wrote garbage.
@@ -302,15 +347,16 @@ pub struct Attached {
 
 /// Attaches to `entry`'s server through the daemon, starting the daemon if
 /// none runs. `None`: the daemon cannot be used (the reason is logged under
-/// `MCP_DEBUG`) and the command connects directly. `Some(Err)`: the daemon
-/// could not start the server, as the command would not have either.
+/// `MCP_DEBUG`) and the command connects directly. When the daemon cannot
+/// start the server, the handshake fails and [`Relayed::not_started`] says
+/// why, as the command would have found starting it itself.
 pub async fn attach(
     daemon: &Use,
     entry: &ServerEntry,
     raw: guard::RawResults,
     whole: bool,
     debug: bool,
-) -> Option<Result<Attached, McpError>> {
+) -> Option<Attached> {
     let ServerConfig::Stdio {
         command,
         args,
@@ -360,47 +406,28 @@ pub async fn attach(
         inherit,
         idle_ms: u64::try_from(daemon.idle.as_millis()).unwrap_or(u64::MAX),
     }));
-    let reached = tokio::time::timeout(REACH, exchange(&daemon.place, &hello, true)).await;
-    let (reply, reader, writer) = match reached {
+    // The hello, and at once the MCP handshake behind it: the daemon's
+    // answer comes first on the way back, as a line of its own.
+    let reached = tokio::time::timeout(REACH, async {
+        let stream = reach(&daemon.place, true).await?;
+        let (reader, mut writer) = stream.into_split();
+        writer
+            .write_all(&hello_line(&hello)?)
+            .await
+            .map_err(|error| format!("cannot write to it: {error}"))?;
+        Ok::<_, String>((reader, writer))
+    })
+    .await;
+    let (reader, writer) = match reached {
         Ok(Ok(reached)) => reached,
         Ok(Err(why)) => return fallback(why),
         Err(_) => {
             return fallback(format!(
-                "no answer within {}",
+                "it was not reached within {}",
                 crate::error::format_duration(REACH)
             ));
         }
     };
-    let pid = match reply {
-        Reply::Ready { pid } => pid,
-        Reply::SpawnFailed {
-            command,
-            os,
-            message,
-            fix,
-        } => {
-            let source = match os {
-                Some(os) if std::io::Error::from_raw_os_error(os).to_string() == message => {
-                    std::io::Error::from_raw_os_error(os)
-                }
-                Some(os) => {
-                    std::io::Error::new(std::io::Error::from_raw_os_error(os).kind(), message)
-                }
-                None => std::io::Error::other(message),
-            };
-            return Some(Err(super::as_written(
-                McpError::Spawn {
-                    server: entry.name.clone(),
-                    command,
-                    source,
-                    fix,
-                },
-                &entry.substituted,
-            )));
-        }
-        other => return fallback(format!("the daemon answered {other:?}")),
-    };
-    crate::debug!("{}: through the daemon (server pid {pid})", entry.name);
     let (known, _) = tokio::sync::watch::channel(Known::default());
     let tail = StderrTail::default();
     let on_line = {
@@ -415,6 +442,12 @@ pub async fn attach(
                 return;
             };
             match event {
+                Event::Ready { pid } => {
+                    crate::debug!("{server}: through the daemon (server pid {pid})");
+                }
+                not_started @ (Event::SpawnFailed { .. } | Event::Refused { .. }) => {
+                    known.send_modify(|known| known.not_started = Some(not_started));
+                }
                 Event::Stderr(text) => {
                     if debug {
                         crate::printer::to_stderr(&format!(
@@ -443,7 +476,7 @@ pub async fn attach(
         }
     };
     let reader = Watched {
-        inner: reader,
+        inner: BufReader::new(reader),
         known: known.clone(),
     };
     let transport = guard::StdioTransport::over(
@@ -454,36 +487,35 @@ pub async fn attach(
         raw,
         whole,
     );
-    Some(Ok(Attached {
+    Some(Attached {
         relayed: Relayed { tail, known },
         transport,
-    }))
+    })
 }
 
-/// Sends `hello` to the daemon (started first when `start` and none runs)
-/// and reads its reply; the error says why the daemon cannot be reached.
-async fn exchange(
-    place: &Place,
-    hello: &Hello,
-    start: bool,
-) -> Result<
-    (
-        Reply,
-        BufReader<tokio::net::unix::OwnedReadHalf>,
-        tokio::net::unix::OwnedWriteHalf,
-    ),
-    String,
-> {
-    let stream = match UnixStream::connect(&place.socket).await {
-        Ok(stream) => stream,
-        Err(error) if start && is_absent(&error) => start_daemon(place).await?,
-        Err(error) => return Err(format!("cannot reach it: {error}")),
-    };
-    let (reader, mut writer) = stream.into_split();
+/// The hello as a line.
+fn hello_line(hello: &Hello) -> Result<Vec<u8>, String> {
     let mut line = serde_json::to_vec(hello).map_err(|error| error.to_string())?;
     line.push(b'\n');
+    Ok(line)
+}
+
+/// A connection to the daemon, started first when `start` and none runs;
+/// the error says why it cannot be reached.
+async fn reach(place: &Place, start: bool) -> Result<UnixStream, String> {
+    match UnixStream::connect(&place.socket).await {
+        Ok(stream) => Ok(stream),
+        Err(error) if start && is_absent(&error) => start_daemon(place).await,
+        Err(error) => Err(format!("cannot reach it: {error}")),
+    }
+}
+
+/// Sends `hello` (`status`, `stop`) to a running daemon and reads its reply.
+async fn exchange(place: &Place, hello: &Hello) -> Result<Reply, String> {
+    let stream = reach(place, false).await?;
+    let (reader, mut writer) = stream.into_split();
     writer
-        .write_all(&line)
+        .write_all(&hello_line(hello)?)
         .await
         .map_err(|error| format!("cannot write to it: {error}"))?;
     let mut reader = BufReader::new(reader);
@@ -492,9 +524,8 @@ async fn exchange(
         .read_until(b'\n', &mut answer)
         .await
         .map_err(|error| format!("cannot read from it: {error}"))?;
-    let reply = serde_json::from_slice::<Reply>(&answer)
-        .map_err(|_| "it closed the connection without answering".to_owned())?;
-    Ok((reply, reader, writer))
+    serde_json::from_slice::<Reply>(&answer)
+        .map_err(|_| "it closed the connection without answering".to_owned())
 }
 
 /// Whether connecting failed because no daemon listens.
@@ -559,8 +590,8 @@ async fn start_daemon(place: &Place) -> Result<UnixStream, String> {
 
 /// `mcp-cli daemon status`: what the daemon holds, if one runs.
 pub async fn status(place: &Place) -> Option<Status> {
-    match exchange(place, &Hello::Status, false).await {
-        Ok((Reply::Status(status), ..)) => Some(status),
+    match exchange(place, &Hello::Status).await {
+        Ok(Reply::Status(status)) => Some(status),
         _ => None,
     }
 }
@@ -568,8 +599,8 @@ pub async fn status(place: &Place) -> Option<Status> {
 /// `mcp-cli daemon stop`: stops the daemon and its servers; how many
 /// servers it held, if one ran.
 pub async fn stop(place: &Place) -> Option<usize> {
-    match exchange(place, &Hello::Stop, false).await {
-        Ok((Reply::Stopped { servers }, ..)) => Some(servers),
+    match exchange(place, &Hello::Stop).await {
+        Ok(Reply::Stopped { servers }) => Some(servers),
         _ => None,
     }
 }

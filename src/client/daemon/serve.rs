@@ -154,13 +154,7 @@ impl Daemon {
             tokio::select! {
                 accepted = accept => {
                     if let Some((stream, _)) = accepted {
-                        let daemon = self.clone();
-                        daemon.clients.fetch_add(1, Ordering::SeqCst);
-                        tokio::spawn(async move {
-                            daemon.client(stream).await;
-                            daemon.clients.fetch_sub(1, Ordering::SeqCst);
-                            daemon.changed.notify_one();
-                        });
+                        self.serve_client(stream);
                     }
                 }
                 () = self.changed.notified() => {}
@@ -184,14 +178,21 @@ impl Daemon {
                 continue;
             }
             // Nothing held: no new command may reach this daemon from now
-            // on (the next starts another), then it goes once the commands
-            // that just connected, if any, are done.
-            if listening.take().is_some() {
-                let _ = std::fs::remove_file(&self.place.socket);
-                idle_since = None;
-                continue;
+            // on (the next starts another); one that connected just before
+            // is served, and the daemon goes once it is done.
+            let Some(listener) = listening.take() else {
+                break;
+            };
+            let _ = std::fs::remove_file(&self.place.socket);
+            let mut late = false;
+            while let Some(Ok((stream, _))) = futures::FutureExt::now_or_never(listener.accept()) {
+                late = true;
+                self.serve_client(stream);
             }
-            break;
+            if !late {
+                break;
+            }
+            idle_since = None;
         }
         // The socket, unless taken away already (a daemon started since
         // may have one of the same name).
@@ -200,6 +201,17 @@ impl Daemon {
         }
         let _ = std::fs::remove_file(self.place.file("servers"));
         self.log.write("exiting");
+    }
+
+    /// Serves a command that connected, counted among the clients.
+    fn serve_client(self: &Arc<Self>, stream: UnixStream) {
+        let daemon = self.clone();
+        daemon.clients.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            daemon.client(stream).await;
+            daemon.clients.fetch_sub(1, Ordering::SeqCst);
+            daemon.changed.notify_one();
+        });
     }
 
     /// Serves one connected command.
@@ -244,16 +256,20 @@ impl Daemon {
                 let pooled = match self.pooled(&connect) {
                     Ok(pooled) => pooled,
                     Err(failed) => {
-                        let _ = writer.write_all(&reply(&failed)).await;
+                        // Said, and then what the command sent meanwhile
+                        // (its `initialize`) read to its end, so that the
+                        // command reads why before its writes fail.
+                        let _ = writer.write_all(&event(&failed)).await;
+                        let _ = writer.shutdown().await;
+                        let drain = async {
+                            while let Ok(true) = read_line(&mut reader, &mut line, 1 << 20).await {}
+                        };
+                        let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
                         return;
                     }
                 };
                 let (id, mut lines) = pooled.attach(connect.idle_ms);
-                let ready = reply(&Reply::Ready { pid: pooled.pid });
                 let write = async move {
-                    if writer.write_all(&ready).await.is_err() {
-                        return;
-                    }
                     while let Some(line) = lines.recv().await {
                         if writer.write_all(&line).await.is_err() {
                             return;
@@ -276,17 +292,17 @@ impl Daemon {
                 self.changed.notify_one();
             }
             Ok(Hello::Connect(_)) => {
-                let refused = Reply::Refused {
-                    reason: format!("the daemon speaks version {PROTOCOL} of its wire"),
+                let refused = Event::Refused {
+                    reason: format!("it speaks version {PROTOCOL} of its wire"),
                 };
-                let _ = writer.write_all(&reply(&refused)).await;
+                let _ = writer.write_all(&event(&refused)).await;
             }
             Err(_) => {}
         }
     }
 
     /// The pooled server for `connect`, started if there is none.
-    fn pooled(self: &Arc<Self>, connect: &Connect) -> Result<Arc<Pooled>, Reply> {
+    fn pooled(self: &Arc<Self>, connect: &Connect) -> Result<Arc<Pooled>, Event> {
         let key = key(connect);
         let mut pool = self.pool.lock().expect("pool lock");
         // One being stopped is not used again: it is replaced.
@@ -295,8 +311,6 @@ impl Daemon {
         {
             return Ok(pooled.clone());
         }
-        let dir = std::path::Path::new(&connect.dir);
-        let cwd = connect.cwd.as_ref().map(|cwd| dir.join(cwd));
         let env: Vec<crate::config::Setting> = connect
             .env
             .iter()
@@ -316,10 +330,10 @@ impl Daemon {
             command: &connect.command,
             args: &connect.args,
             env: &env,
-            // The caller's directory when the entry names none, as a
-            // command started there would run.
-            cwd: Some(cwd.as_deref().unwrap_or(dir)),
+            cwd: connect.cwd.as_deref().map(std::path::Path::new),
             base_env: Some(&inherit),
+            // Where the caller runs, as a command started there would.
+            dir: Some(std::path::Path::new(&connect.dir)),
             debug: false,
             supervisor: self.supervisor,
         });
@@ -335,7 +349,7 @@ impl Daemon {
                     "{}: could not start: {source}",
                     crate::printer::one_line(&connect.server)
                 ));
-                return Err(Reply::SpawnFailed {
+                return Err(Event::SpawnFailed {
                     command,
                     os: source.raw_os_error(),
                     message: source.to_string(),
@@ -343,12 +357,12 @@ impl Daemon {
                 });
             }
             Err(other) => {
-                return Err(Reply::Refused {
+                return Err(Event::Refused {
                     reason: other.to_string(),
                 });
             }
         };
-        let (process, stdout, stdin) = started.attach().map_err(|error| Reply::Refused {
+        let (process, stdout, stdin) = started.attach().map_err(|error| Event::Refused {
             reason: error.to_string(),
         })?;
         let pooled = Arc::new(Pooled {
@@ -782,6 +796,7 @@ impl Pooled {
     /// Attaches a command: its number, and where its lines come from.
     fn attach(&self, idle_ms: u64) -> (u64, mpsc::UnboundedReceiver<Line>) {
         let (sender, receiver) = mpsc::unbounded_channel();
+        let _ = sender.send(event(&Event::Ready { pid: self.pid }));
         // What it missed: the server's lines so far, and whether it is stuck.
         for line in self.tail.lines() {
             let _ = sender.send(event(&Event::Stderr(line)));
