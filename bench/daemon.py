@@ -47,13 +47,12 @@ def timed(argv, env, cwd):
 
 
 def run_rss(argv, env, cwd):
-    """Peak RSS in KiB of one run (wait4 on the child)."""
-    process = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    if status != 0:
-        sys.exit(f"failed: {' '.join(argv)}")
-    return usage.ru_maxrss
+    """Peak RSS in KiB of one run, by GNU time (Python's own rusage of a
+    child counts the interpreter it forked from)."""
+    result = subprocess.run(["/usr/bin/time", "-f", "%M", *argv], env=env, cwd=cwd,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, check=True)
+    return int(result.stderr.decode().strip().splitlines()[-1])
 
 
 def rss_kib(pid):
@@ -71,6 +70,8 @@ def main():
     args = parser.parse_args()
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet"], cwd=ROOT, check=True)
+    if not os.path.exists("/usr/bin/time"):
+        sys.exit("GNU time (/usr/bin/time) is needed to measure peak RSS")
     if not os.path.exists(EVERYTHING):
         sys.exit(f"{EVERYTHING} is missing: run tests/servers/install.sh")
     home = tempfile.mkdtemp(prefix="mcp-bench-daemon-")

@@ -27,7 +27,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ab import ROOT, build  # noqa: E402
+from ab import ENV, ROOT, build  # noqa: E402
 from run import sampled_peak_kib  # noqa: E402
 
 
@@ -36,7 +36,7 @@ def run(argv):
     started = time.perf_counter()
     with tempfile.TemporaryFile() as err:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=err)
+                                   stderr=err, env=ENV)
         peak = sampled_peak_kib(process)
         elapsed = time.perf_counter() - started
         err.seek(0)

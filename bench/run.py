@@ -140,7 +140,10 @@ def main():
             "demo": {"command": TEST_SERVER},
             "everything": {"command": EVERYTHING, "args": ["stdio"]},
         }}, file)
+    # A cold call, as the baselines make it: no daemon keeping the server
+    # warm (bench/daemon.py measures that).
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_")}
+    env["MCP_NO_DAEMON"] = "1"
     # Listing one server: a config with only server-everything.
     only_everything = os.path.join(work, "everything.json")
     with open(only_everything, "w") as file:

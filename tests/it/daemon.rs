@@ -392,3 +392,85 @@ fn the_log_holds_no_secret() {
         assert!(!log.contains(secret), "{secret} in {log}");
     }
 }
+
+/// A daemon killed outright leaves a server that ignores both its stdin's
+/// end and SIGTERM: the next daemon finds it recorded, still the same
+/// process (its start time), and stops it.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_next_daemon_stops_what_a_killed_one_left() {
+    let sandbox = sandbox();
+    sandbox.write_config(&json!({"mcpServers": {
+        "deaf": sandbox.server(&["--ignore-stdin-eof", "--ignore-sigterm"]),
+        "demo": {"command": crate::support::test_server()},
+    }}));
+    assert_eq!(sandbox.run(&["call", "deaf", "readonly"]).ok(), "read\n");
+    let server = servers(&sandbox);
+    let daemon = daemons(&sandbox);
+    assert_eq!((server.len(), daemon.len()), (1, 1));
+    // SAFETY: kill(2) of the test's own daemon.
+    unsafe { libc::kill(daemon[0] as i32, libc::SIGKILL) };
+    assert!(wait_for(Duration::from_secs(5), || daemons(&sandbox).is_empty()));
+    // Its stdin closed and SIGTERM sent (the parent-death signal): ignored.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(alive(server[0]));
+    assert_eq!(sandbox.log("stop.log"), ["eof", "signal TERM"]);
+    // Any command that starts the next daemon.
+    assert_eq!(
+        sandbox
+            .run(&["call", "demo", "echo", r#"{"text": "x"}"#])
+            .ok(),
+        "x\n"
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || !alive(server[0])),
+        "the next daemon left it running"
+    );
+    let log =
+        std::fs::read_to_string(sandbox.path().join(".local/state/mcp-cli/daemon.log")).unwrap();
+    assert_contains(
+        &log,
+        &format!("stopping pid {}, left by a daemon that died", server[0]),
+    );
+}
+
+/// server-everything (which sends notifications of its own) stays warm
+/// through the daemon: one process serves a listing, calls and a long call
+/// whose progress keeps it within its request timeout.
+#[test]
+fn server_everything_stays_warm() {
+    let mut sandbox = sandbox();
+    sandbox.write_config(&json!({"mcpServers": {
+        "everything": {
+            "command": crate::support::real_server("node_modules/.bin/mcp-server-everything"),
+            "args": ["stdio"],
+        },
+    }}));
+    let first = sandbox.run(&["info", "everything"]);
+    assert_contains(first.ok(), "echo");
+    let pid = |sandbox: &Sandbox| {
+        let status = sandbox.run(&["daemon", "status", "--json"]).json();
+        assert_eq!(status["servers"].as_array().unwrap().len(), 1, "{status}");
+        status["servers"][0]["pid"].as_u64().unwrap()
+    };
+    let server = pid(&sandbox);
+    let started = Instant::now();
+    let warm = sandbox.run(&["info", "everything"]);
+    assert_eq!(warm.ok(), first.stdout);
+    // Warm: no node start (which takes some 200 ms here).
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let echo = sandbox.run(&["call", "everything", "echo", r#"{"message":"hi"}"#]);
+    assert_eq!(echo.ok(), "Echo: hi\n");
+    sandbox.env("MCP_REQUEST_TIMEOUT", "1");
+    let long = sandbox.run(&[
+        "call",
+        "everything",
+        "trigger-long-running-operation",
+        r#"{"duration": 2, "steps": 4}"#,
+    ]);
+    assert_eq!(
+        long.ok(),
+        "Long running operation completed. Duration: 2 seconds, Steps: 4.\n"
+    );
+    assert_eq!(pid(&sandbox), server);
+}

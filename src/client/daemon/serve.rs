@@ -630,7 +630,11 @@ fn stop_recorded(place: &Place, log: &Log) {
             unsafe {
                 libc::killpg(group, libc::SIGTERM);
             }
-            std::thread::sleep(Duration::from_millis(500));
+            let deadline = Instant::now() + Duration::from_millis(500);
+            // SAFETY: signal 0 only checks that the group still exists.
+            while Instant::now() < deadline && unsafe { libc::killpg(group, 0) } == 0 {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             // SAFETY: as above.
             unsafe {
                 libc::killpg(group, libc::SIGKILL);
