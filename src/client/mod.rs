@@ -66,6 +66,9 @@ pub struct ConnectOptions {
     pub whole_results: bool,
     /// The daemon to reach servers through, unless turned off.
     pub daemon: Option<daemon::Use>,
+    /// Every progress notification, whichever request it is for (the
+    /// daemon routes them by token); `progress` is then unused.
+    pub all_progress: Option<Arc<dyn Fn(ProgressNotificationParam) + Send + Sync>>,
 }
 
 /// One progress notification of the call in flight.
@@ -390,6 +393,8 @@ fn launch(
 #[derive(Clone)]
 struct Handler {
     progress: Option<Arc<dyn Fn(Progress) + Send + Sync>>,
+    /// See [`ConnectOptions::all_progress`].
+    all_progress: Option<Arc<dyn Fn(ProgressNotificationParam) + Send + Sync>>,
     /// The progress token of the call in flight; notifications for any other
     /// token (late ones, after a timeout) are dropped.
     active: Arc<Mutex<Option<ProgressToken>>>,
@@ -408,6 +413,9 @@ impl ClientHandler for Handler {
         params: ProgressNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
+        if let Some(route) = &self.all_progress {
+            return route(params);
+        }
         let Some(progress) = &self.progress else {
             return;
         };
@@ -467,34 +475,47 @@ impl Session {
         let active = Arc::new(Mutex::new(None));
         let handler = Handler {
             progress: options.progress.clone(),
+            all_progress: options.all_progress.clone(),
             active: active.clone(),
         };
         let raw = guard::RawResults::default();
-        let (link, result) = match &entry.transport {
-            ServerConfig::Stdio { .. }
-                if started.is_none()
-                    && let Some(daemon) = &options.daemon
-                    && let Some(attached) = daemon::attach(
-                        daemon,
-                        entry,
-                        raw.clone(),
-                        options.whole_results,
-                        options.debug,
-                    )
-                    .await =>
-            {
-                let daemon::Attached { relayed, transport } = attached;
-                let link = link::Link::Daemon(relayed);
-                let result = handshake(handler.serve(transport), options, &link).await;
-                if !matches!(result, Ok(Ok(_)))
-                    && let link::Link::Daemon(relayed) = &link
-                    && let Some(error) = relayed.not_started(entry)
-                {
-                    return Err(error);
+        // Through the daemon, unless the server was started already, or
+        // the daemon says to connect directly.
+        let mut relayed = None;
+        if started.is_none()
+            && let Some(daemon) = &options.daemon
+            && let Some(attached) = daemon::attach(
+                daemon,
+                entry,
+                raw.clone(),
+                options.whole_results,
+                options.debug,
+                options.deadline,
+            )
+            .await
+        {
+            let link = link::Link::Daemon(attached.relayed);
+            let result = handshake(handler.clone().serve(attached.transport), options, &link).await;
+            let not_relayed = match &link {
+                link::Link::Daemon(relayed) if !matches!(result, Ok(Ok(_))) => {
+                    relayed.not_relayed(entry)
                 }
-                (link, result)
+                _ => None,
+            };
+            match not_relayed {
+                Some(daemon::NotRelayed::Error(error)) => return Err(error),
+                Some(daemon::NotRelayed::Direct(why)) => {
+                    crate::debug!(
+                        "{}: not through the daemon ({why}); connecting directly",
+                        entry.name
+                    );
+                }
+                None => relayed = Some((link, result)),
             }
-            ServerConfig::Stdio { .. } => {
+        }
+        let (link, result) = match (relayed, &entry.transport) {
+            (Some(relayed), _) => relayed,
+            (None, ServerConfig::Stdio { .. }) => {
                 let started = match started.and_then(|Started(started)| started.transpose()) {
                     Some(started) => started?,
                     None => launch(entry, options.debug, options.supervisor)?,
@@ -514,7 +535,7 @@ impl Session {
                 let result = handshake(handler.serve(transport), options, &link).await;
                 (link, result)
             }
-            ServerConfig::Http { url, headers, kind } => {
+            (None, ServerConfig::Http { url, headers, kind }) => {
                 let link = link::Link::remote(&entry.name, &entry.shown);
                 let endpoint = http::Endpoint {
                     server: &entry.name,
@@ -715,6 +736,19 @@ impl Session {
         request: ClientRequest,
         track_progress: bool,
     ) -> Result<(ServerResult, RequestId), McpError> {
+        self.request_telling(method, request, track_progress, |_| {})
+            .await
+    }
+
+    /// [`Session::request`], telling `sent` the progress token the request
+    /// went out with.
+    async fn request_telling(
+        &self,
+        method: &'static str,
+        request: ClientRequest,
+        track_progress: bool,
+        sent: impl FnOnce(&ProgressToken),
+    ) -> Result<(ServerResult, RequestId), McpError> {
         let mut options = PeerRequestOptions::default();
         options.timeout = self.request_timeout;
         options.reset_timeout_on_progress = track_progress;
@@ -724,6 +758,7 @@ impl Session {
             Err(error) => return Err(self.request_error(method, error, false).await),
         };
         let id = handle.id.clone();
+        sent(&handle.progress_token);
         let mut guard = CancelOnDrop {
             peer,
             id: Some(id.clone()),
@@ -906,6 +941,29 @@ impl Session {
         }
     }
 
+    /// Sends a request as a command the daemon relays for sent it, telling
+    /// `sent` its progress token; the result as the server's JSON. Dropped,
+    /// the request is cancelled (`notifications/cancelled`).
+    pub(crate) async fn forward(
+        &self,
+        request: ClientRequest,
+        sent: impl FnOnce(&ProgressToken),
+    ) -> Result<Value, McpError> {
+        let (result, _) = self
+            .request_telling("request", request, false, sent)
+            .await?;
+        Ok(serde_json::to_value(&result).unwrap_or(Value::Null))
+    }
+
+    /// The server's answer to `initialize`, as JSON (the daemon answers
+    /// every command with it).
+    pub(crate) fn initialize_result(&self) -> Value {
+        self.service
+            .peer_info()
+            .and_then(|info| serde_json::to_value(&*info).ok())
+            .unwrap_or(Value::Null)
+    }
+
     /// Closes the connection and stops the server (see [`process::Stop`]).
     pub async fn close(mut self) {
         // Let a pending `notifications/cancelled` go out first.
@@ -1058,6 +1116,10 @@ impl Drop for CancelOnDrop {
 /// too large to parse or that it could not read (see `guard`), or the
 /// server's own.
 fn answer_error(server: String, method: String, error: ErrorData, stderr: Vec<String>) -> McpError {
+    // A remote server's failure, relayed by the daemon as it met it.
+    if let Some(relayed) = daemon::relayed_error(error.data.as_ref(), &server, &method) {
+        return relayed;
+    }
     let ErrorData {
         code,
         message,

@@ -92,9 +92,11 @@ fn shown_status(status: Option<&daemon::Status>, json: bool) -> String {
     }
     for server in &status.servers {
         out.push_str(&format!(
-            "{}  pid {}  {}  idle {}  {} requests ({} calls)  {} attached{}\n",
+            "{}  {}  {}  idle {}  {} requests ({} calls)  {} attached{}\n",
             crate::printer::one_line(&server.server),
-            server.pid,
+            server
+                .pid
+                .map_or_else(|| "remote".to_owned(), |pid| format!("pid {pid}")),
             server.state,
             crate::error::format_duration(Duration::from_secs_f64(server.idle_secs.floor())),
             server.requests,

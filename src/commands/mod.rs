@@ -168,6 +168,7 @@ impl Context {
             deadline: Some(self.deadline),
             whole_results: self.printer.json(),
             daemon: self.daemon.clone(),
+            all_progress: None,
         }
     }
 

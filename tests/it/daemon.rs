@@ -411,10 +411,13 @@ fn the_next_daemon_stops_what_a_killed_one_left() {
     // SAFETY: kill(2) of the test's own daemon.
     unsafe { libc::kill(daemon[0] as i32, libc::SIGKILL) };
     assert!(wait_for(Duration::from_secs(5), || daemons(&sandbox).is_empty()));
-    // Its stdin closed and SIGTERM sent (the parent-death signal): ignored.
+    // Its stdin closed and SIGTERM sent (the parent-death signal), in
+    // either order: both ignored.
     std::thread::sleep(Duration::from_millis(500));
     assert!(alive(server[0]));
-    assert_eq!(sandbox.log("stop.log"), ["eof", "signal TERM"]);
+    let mut stop = sandbox.log("stop.log");
+    stop.sort();
+    assert_eq!(stop, ["eof", "signal TERM"]);
     // Any command that starts the next daemon.
     assert_eq!(
         sandbox
@@ -473,4 +476,102 @@ fn server_everything_stays_warm() {
         "Long running operation completed. Duration: 2 seconds, Steps: 4.\n"
     );
     assert_eq!(pid(&sandbox), server);
+}
+
+/// A remote server through the daemon: one HTTP session serves every
+/// command (one `initialize`), a 503 is retried as without the daemon (the
+/// tool ran once), other headers are another session, and other proxies
+/// than the daemon's connect directly. (Progress over HTTP: below, with
+/// server-everything.)
+#[test]
+fn a_remote_server_is_one_session_for_every_command() {
+    let mut sandbox = sandbox();
+    let server =
+        crate::remote::http_server(&sandbox, &["--http-fault", "status:503:1:0:tools/call"]);
+    sandbox.write_config(&json!({"mcpServers": {"t": {"url": server.url}}}));
+    let initializes = |sandbox: &Sandbox| {
+        sandbox
+            .log("http.log")
+            .iter()
+            .filter(|line| line.contains(" initialize 200"))
+            .count()
+    };
+    // The first call meets a 503, retried after its Retry-After: 0.
+    assert_eq!(
+        sandbox
+            .run(&["call", "t", "echo", r#"{"text": "one"}"#])
+            .ok(),
+        "one\n"
+    );
+    assert_eq!(
+        sandbox
+            .run(&["call", "t", "echo", r#"{"text": "two"}"#])
+            .ok(),
+        "two\n"
+    );
+    assert_eq!(initializes(&sandbox), 1, "{:?}", sandbox.log("http.log"));
+    assert_eq!(sandbox.log("calls.log"), ["echo", "echo"]);
+    let status = sandbox.run(&["daemon", "status", "--json"]).json();
+    assert_eq!(
+        status["servers"][0]["pid"],
+        serde_json::Value::Null,
+        "{status}"
+    );
+    assert_eq!(status["servers"][0]["state"], "ready", "{status}");
+    // Another header: another session.
+    sandbox.write_config(
+        &json!({"mcpServers": {"t": {"url": server.url, "headers": {"X-Team": "b"}}}}),
+    );
+    assert_eq!(
+        sandbox
+            .run(&["call", "t", "echo", r#"{"text": "three"}"#])
+            .ok(),
+        "three\n"
+    );
+    assert_eq!(initializes(&sandbox), 2);
+    // Other proxies than the daemon's (loopback bypasses them): directly.
+    sandbox.env("NO_PROXY", "example.com");
+    let run = sandbox.run(&["call", "t", "echo", r#"{"text": "four"}"#]);
+    assert_eq!(run.ok(), "four\n");
+    assert_eq!(initializes(&sandbox), 3);
+    let run = sandbox.run(&["call", "t", "echo", r#"{"text": "five"}"#]);
+    assert_eq!(run.ok(), "five\n");
+    assert_eq!(initializes(&sandbox), 4);
+    // Stopped, the daemon ends its sessions.
+    sandbox.stop_daemon().ok();
+    let deletes = sandbox
+        .log("http.log")
+        .iter()
+        .filter(|line| line.starts_with("DELETE "))
+        .count();
+    assert_eq!(deletes, 4, "{:?}", sandbox.log("http.log"));
+}
+
+/// server-everything over Streamable HTTP, warm through the daemon: its
+/// notifications break nothing, and a long call's progress keeps it alive.
+#[test]
+fn server_everything_over_http_stays_warm() {
+    let mut sandbox = sandbox();
+    let server = crate::remote::everything("streamableHttp");
+    sandbox.write_config(&json!({"mcpServers": {"everything": {"url": server.url}}}));
+    let first = sandbox.run(&["info", "everything"]);
+    assert_contains(first.ok(), "echo");
+    assert_eq!(sandbox.run(&["info", "everything"]).ok(), first.stdout);
+    let echo = sandbox.run(&["call", "everything", "echo", r#"{"message":"hi"}"#]);
+    assert_eq!(echo.ok(), "Echo: hi\n");
+    sandbox.env("MCP_REQUEST_TIMEOUT", "1");
+    let long = sandbox.run(&[
+        "call",
+        "everything",
+        "trigger-long-running-operation",
+        r#"{"duration": 2, "steps": 4}"#,
+    ]);
+    assert_eq!(
+        long.ok(),
+        "Long running operation completed. Duration: 2 seconds, Steps: 4.\n"
+    );
+    let status = sandbox.run(&["daemon", "status", "--json"]).json();
+    let servers = status["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 1, "{status}");
+    assert_eq!(servers[0]["requests"], 4, "{status}");
 }

@@ -56,7 +56,7 @@ fn free_port() -> u16 {
 }
 
 /// server-everything in `mode`, once it accepts connections.
-fn everything(mode: &str) -> Listening {
+pub fn everything(mode: &str) -> Listening {
     let port = free_port();
     let child = Command::new(real_server("node_modules/.bin/mcp-server-everything"))
         .arg(mode)
@@ -293,6 +293,10 @@ fn an_expired_session_is_initialized_again() {
     sandbox.write_config(&json!({"mcpServers": {"t": {"url": server.url}}}));
     let run = sandbox.run(&["call", "t", "write", "{}"]);
     assert_eq!(run.ok(), "written\n");
+    // The daemon ends the session it held when it stops.
+    if sandbox.through_daemon() {
+        sandbox.stop_daemon().ok();
+    }
     let log = sandbox.log("http.log");
     let initialized = log
         .iter()

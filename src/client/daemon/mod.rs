@@ -33,7 +33,7 @@ pub use place::Place;
 
 use super::guard;
 use super::process::StderrTail;
-use crate::config::{ServerConfig, ServerEntry};
+use crate::config::{HttpKind, ServerConfig, ServerEntry};
 use crate::error::McpError;
 
 /// The version of the wire between a command and the daemon.
@@ -99,6 +99,263 @@ struct Connect {
     inherit: Vec<(String, String)>,
     /// How long the connection may stay unused, in milliseconds.
     idle_ms: u64,
+    /// A remote server: then `command` and the rest of a child's are empty.
+    #[serde(default)]
+    http: Option<Http>,
+}
+
+/// A remote server as the command would reach it itself.
+#[derive(Debug, Serialize, Deserialize)]
+struct Http {
+    url: String,
+    /// The URL as written, secrets masked.
+    shown: String,
+    /// Its headers, substituted.
+    headers: Vec<(String, String)>,
+    /// `auto`, `streamable` or `sse`.
+    kind: String,
+    /// How long the first connection may take, in milliseconds (what is
+    /// left of the command's deadline).
+    connect_ms: u64,
+}
+
+/// The variables that change how a remote server is reached (proxies, the
+/// certificates trusted): the daemon relays to a remote server only for a
+/// command that has the same as it has, and it connects directly otherwise.
+pub const NETWORK: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "REQUEST_METHOD",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
+
+/// A failure of a remote server's, as it crosses the daemon's socket: the
+/// command makes the same error of it as it would have met itself (the
+/// server and the method are its own).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Failure {
+    HttpStatus {
+        status: u16,
+        retry_after_ms: Option<u64>,
+        challenge: Option<String>,
+        body: Option<String>,
+    },
+    Unreachable {
+        url: String,
+        reason: String,
+        causes: Vec<String>,
+        transient: bool,
+        fix: String,
+    },
+    NotJsonRpc {
+        found: String,
+        body: Option<String>,
+    },
+    ConnectionClosed {
+        request_sent: bool,
+        exit_status: Option<String>,
+    },
+    MessageTooLarge {
+        why: String,
+    },
+    Server {
+        code: i32,
+        message: String,
+        data: Option<String>,
+    },
+    InvalidSetting {
+        var: String,
+        value: String,
+        expected: String,
+    },
+    Other {
+        message: String,
+    },
+}
+
+/// The key of the `data` of a JSON-RPC error that carries a [`Failure`].
+pub const RELAYED: &str = "mcp-cli/relayed";
+
+impl Failure {
+    fn of(error: &McpError) -> Failure {
+        match error.clone_relayable() {
+            Some(failure) => failure,
+            None => Failure::Other {
+                message: error.to_string(),
+            },
+        }
+    }
+
+    fn into_error(self, server: String, method: String) -> McpError {
+        match self {
+            Failure::HttpStatus {
+                status,
+                retry_after_ms,
+                challenge,
+                body,
+            } => McpError::HttpStatus {
+                server,
+                method,
+                status,
+                retry_after: retry_after_ms.map(Duration::from_millis),
+                challenge,
+                body,
+            },
+            Failure::Unreachable {
+                url,
+                reason,
+                causes,
+                transient,
+                fix,
+            } => McpError::Unreachable {
+                server,
+                url,
+                reason,
+                causes,
+                transient,
+                fix,
+            },
+            Failure::NotJsonRpc { found, body } => McpError::NotJsonRpc {
+                server,
+                method,
+                found,
+                body,
+            },
+            Failure::ConnectionClosed {
+                request_sent,
+                exit_status,
+            } => McpError::ConnectionClosed {
+                server,
+                method,
+                request_sent,
+                exit_status,
+                stderr: Vec::new(),
+            },
+            Failure::MessageTooLarge { why } => McpError::MessageTooLarge {
+                server,
+                method,
+                why,
+            },
+            Failure::Server {
+                code,
+                message,
+                data,
+            } => McpError::ServerError {
+                server,
+                method,
+                code,
+                message,
+                data,
+            },
+            Failure::InvalidSetting {
+                var,
+                value,
+                expected,
+            } => McpError::InvalidSetting {
+                var: var.into(),
+                value,
+                expected: expected.into(),
+            },
+            Failure::Other { message } => McpError::Protocol {
+                server,
+                method,
+                message,
+                stderr: Vec::new(),
+            },
+        }
+    }
+}
+
+impl McpError {
+    /// The failure as it crosses the daemon's socket, for the errors a
+    /// remote server's connection makes.
+    fn clone_relayable(&self) -> Option<Failure> {
+        Some(match self {
+            McpError::HttpStatus {
+                status,
+                retry_after,
+                challenge,
+                body,
+                ..
+            } => Failure::HttpStatus {
+                status: *status,
+                retry_after_ms: retry_after
+                    .map(|after| u64::try_from(after.as_millis()).unwrap_or(u64::MAX)),
+                challenge: challenge.clone(),
+                body: body.clone(),
+            },
+            McpError::Unreachable {
+                url,
+                reason,
+                causes,
+                transient,
+                fix,
+                ..
+            } => Failure::Unreachable {
+                url: url.clone(),
+                reason: reason.clone(),
+                causes: causes.clone(),
+                transient: *transient,
+                fix: fix.clone(),
+            },
+            McpError::NotJsonRpc { found, body, .. } => Failure::NotJsonRpc {
+                found: found.clone(),
+                body: body.clone(),
+            },
+            McpError::ConnectionClosed {
+                request_sent,
+                exit_status,
+                ..
+            } => Failure::ConnectionClosed {
+                request_sent: *request_sent,
+                exit_status: exit_status.clone(),
+            },
+            McpError::MessageTooLarge { why, .. } => Failure::MessageTooLarge { why: why.clone() },
+            McpError::ServerError {
+                code,
+                message,
+                data,
+                ..
+            } => Failure::Server {
+                code: *code,
+                message: message.clone(),
+                data: data.clone(),
+            },
+            McpError::InvalidSetting {
+                var,
+                value,
+                expected,
+            } => Failure::InvalidSetting {
+                var: var.to_string(),
+                value: value.clone(),
+                expected: expected.to_string(),
+            },
+            McpError::Protocol { message, .. } => Failure::Other {
+                message: message.clone(),
+            },
+            _ => return None,
+        })
+    }
+}
+
+/// The error a JSON-RPC error's `data` carries across the daemon's socket,
+/// if it carries one.
+pub fn relayed_error(
+    data: Option<&serde_json::Value>,
+    server: &str,
+    method: &str,
+) -> Option<McpError> {
+    let failure = data?.get(RELAYED)?;
+    let failure: Failure = serde_json::from_value(failure.clone()).ok()?;
+    Some(failure.into_error(server.to_owned(), method.to_owned()))
 }
 
 /// The daemon's answer to a hello other than `connect` (whose answer is
@@ -132,8 +389,8 @@ pub struct Status {
 pub struct Pooled {
     /// Its name in the config of the command that started it.
     pub server: String,
-    /// Its process id.
-    pub pid: u32,
+    /// Its process id (none for a remote server).
+    pub pid: Option<u32>,
     /// `starting`, `ready`, `stopping` or `exited`.
     pub state: String,
     /// Seconds since it was last used.
@@ -166,6 +423,11 @@ enum Event {
     },
     /// The first and last line: the daemon will not do it.
     Refused { reason: String },
+    /// The first and last line: the command is to connect itself (a remote
+    /// server, with other proxies than the daemon's).
+    Direct { reason: String },
+    /// The first and last line: the remote server could not be reached.
+    Failed(Failure),
     /// A line the server wrote to stderr (or stdout, not JSON-RPC).
     Stderr(String),
     /// The server wrote what is not JSON-RPC to stdout.
@@ -255,11 +517,12 @@ impl Relayed {
             .await;
     }
 
-    /// The error a command would have met starting the server itself, when
-    /// the daemon could not start it.
-    pub fn not_started(&self, entry: &ServerEntry) -> Option<McpError> {
+    /// Why the daemon did not relay to the server, when it did not: the
+    /// error the command would have met itself, or that it is to connect
+    /// itself.
+    pub fn not_relayed(&self, entry: &ServerEntry) -> Option<NotRelayed> {
         let known = self.known.borrow();
-        match known.not_started.as_ref()? {
+        let error = match known.not_started.as_ref()? {
             Event::SpawnFailed {
                 command,
                 os,
@@ -276,7 +539,7 @@ impl Relayed {
                     ),
                     None => std::io::Error::other(message.clone()),
                 };
-                Some(super::as_written(
+                super::as_written(
                     McpError::Spawn {
                         server: entry.name.clone(),
                         command: command.clone(),
@@ -284,17 +547,22 @@ impl Relayed {
                         fix: fix.clone(),
                     },
                     &entry.substituted,
-                ))
+                )
             }
-            Event::Refused { reason } => Some(McpError::ConnectionClosed {
+            Event::Refused { reason } => McpError::ConnectionClosed {
                 server: entry.name.clone(),
                 method: "initialize".to_owned(),
                 request_sent: false,
                 exit_status: Some(format!("the mcp-cli daemon refused it: {reason}")),
                 stderr: Vec::new(),
-            }),
-            _ => None,
-        }
+            },
+            Event::Failed(failure) => failure
+                .clone()
+                .into_error(entry.name.clone(), "initialize".to_owned()),
+            Event::Direct { reason } => return Some(NotRelayed::Direct(reason.clone())),
+            _ => return None,
+        };
+        Some(NotRelayed::Error(error))
     }
 
     /// Its last lines, how it ended, whether it wrote garbage.
@@ -309,6 +577,14 @@ impl Relayed {
             ),
         }
     }
+}
+
+/// Why the daemon did not relay to a server.
+pub enum NotRelayed {
+    /// The error the command would have met itself.
+    Error(McpError),
+    /// The command is to connect itself, for this reason.
+    Direct(String),
 }
 
 /// A reader that notes the end of the daemon's stream.
@@ -356,16 +632,8 @@ pub async fn attach(
     raw: guard::RawResults,
     whole: bool,
     debug: bool,
+    deadline: Option<tokio::time::Instant>,
 ) -> Option<Attached> {
-    let ServerConfig::Stdio {
-        command,
-        args,
-        env,
-        cwd,
-    } = &entry.transport
-    else {
-        return None;
-    };
     let fallback = |why: String| {
         crate::debug!(
             "{}: not through the daemon ({why}); connecting directly",
@@ -384,28 +652,61 @@ pub async fn attach(
         Ok(Ok(dir)) => dir,
         _ => return fallback("the working directory is not UTF-8 or is gone".to_owned()),
     };
-    let cwd = match cwd
-        .as_ref()
-        .map(|cwd| cwd.clone().into_os_string().into_string())
-    {
-        Some(Err(_)) => return fallback("the server's `cwd` is not UTF-8".to_owned()),
-        Some(Ok(cwd)) => Some(cwd),
-        None => None,
+    let hello = match &entry.transport {
+        ServerConfig::Stdio {
+            command,
+            args,
+            env,
+            cwd,
+        } => {
+            let cwd = match cwd
+                .as_ref()
+                .map(|cwd| cwd.clone().into_os_string().into_string())
+            {
+                Some(Err(_)) => return fallback("the server's `cwd` is not UTF-8".to_owned()),
+                Some(Ok(cwd)) => Some(cwd),
+                None => None,
+            };
+            Connect {
+                v: PROTOCOL,
+                server: entry.name.clone(),
+                command: command.clone(),
+                args: args.clone(),
+                env: pairs(env),
+                cwd,
+                dir,
+                inherit,
+                idle_ms: millis(daemon.idle),
+                http: None,
+            }
+        }
+        ServerConfig::Http { url, headers, kind } => Connect {
+            v: PROTOCOL,
+            server: entry.name.clone(),
+            command: String::new(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+            dir,
+            inherit,
+            idle_ms: millis(daemon.idle),
+            http: Some(Http {
+                url: url.clone(),
+                shown: entry.shown.clone(),
+                headers: pairs(headers),
+                kind: match kind {
+                    HttpKind::Auto => "auto",
+                    HttpKind::Streamable => "streamable",
+                    HttpKind::LegacySse => "sse",
+                }
+                .to_owned(),
+                connect_ms: millis(deadline.map_or(Duration::from_secs(1800), |deadline| {
+                    deadline.saturating_duration_since(tokio::time::Instant::now())
+                })),
+            }),
+        },
     };
-    let hello = Hello::Connect(Box::new(Connect {
-        v: PROTOCOL,
-        server: entry.name.clone(),
-        command: command.clone(),
-        args: args.clone(),
-        env: env
-            .iter()
-            .map(|setting| (setting.name.clone(), setting.value.clone()))
-            .collect(),
-        cwd,
-        dir,
-        inherit,
-        idle_ms: u64::try_from(daemon.idle.as_millis()).unwrap_or(u64::MAX),
-    }));
+    let hello = Hello::Connect(Box::new(hello));
     // The hello, and at once the MCP handshake behind it: the daemon's
     // answer comes first on the way back, as a line of its own.
     let reached = tokio::time::timeout(REACH, async {
@@ -445,7 +746,10 @@ pub async fn attach(
                 Event::Ready { pid } => {
                     crate::debug!("{server}: through the daemon (server pid {pid})");
                 }
-                not_started @ (Event::SpawnFailed { .. } | Event::Refused { .. }) => {
+                not_started @ (Event::SpawnFailed { .. }
+                | Event::Refused { .. }
+                | Event::Direct { .. }
+                | Event::Failed(_)) => {
                     known.send_modify(|known| known.not_started = Some(not_started));
                 }
                 Event::Stderr(text) => {
@@ -491,6 +795,19 @@ pub async fn attach(
         relayed: Relayed { tail, known },
         transport,
     })
+}
+
+/// Settings as name and value.
+fn pairs(settings: &[crate::config::Setting]) -> Vec<(String, String)> {
+    settings
+        .iter()
+        .map(|setting| (setting.name.clone(), setting.value.clone()))
+        .collect()
+}
+
+/// A duration in whole milliseconds.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The hello as a line.

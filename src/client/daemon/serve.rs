@@ -311,6 +311,11 @@ impl Daemon {
         {
             return Ok(pooled.clone());
         }
+        if let Some(http) = &connect.http {
+            let pooled = self.pooled_remote(connect, http, key.clone())?;
+            pool.insert(key, pooled.clone());
+            return Ok(pooled);
+        }
         let env: Vec<crate::config::Setting> = connect
             .env
             .iter()
@@ -388,6 +393,7 @@ impl Daemon {
                 stopping: false,
             }),
             stop: Notify::new(),
+            remote: None,
         });
         {
             let weak = Arc::downgrade(&pooled);
@@ -415,6 +421,201 @@ impl Daemon {
             daemon.changed.notify_one();
         });
         Ok(pooled)
+    }
+
+    /// A new pooled connection to a remote server, connecting in the
+    /// background: commands that come meanwhile wait for its `initialize`.
+    /// A command whose proxies or certificates differ from the daemon's is
+    /// told to connect itself.
+    fn pooled_remote(
+        self: &Arc<Self>,
+        connect: &Connect,
+        http: &super::Http,
+        key: String,
+    ) -> Result<Arc<Pooled>, Event> {
+        let theirs = |name: &str| {
+            connect
+                .inherit
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.as_str())
+        };
+        if let Some(name) = super::NETWORK
+            .iter()
+            .find(|name| theirs(name) != std::env::var(name).ok().as_deref())
+        {
+            return Err(Event::Direct {
+                reason: format!("its {name} is not the daemon's"),
+            });
+        }
+        let kind = match http.kind.as_str() {
+            "streamable" => crate::config::HttpKind::Streamable,
+            "sse" => crate::config::HttpKind::LegacySse,
+            _ => crate::config::HttpKind::Auto,
+        };
+        let setting = |(name, value): &(String, String)| crate::config::Setting {
+            name: name.clone(),
+            value: value.clone(),
+            display: String::new(),
+        };
+        let entry = crate::config::ServerEntry {
+            name: connect.server.clone(),
+            transport: crate::config::ServerConfig::Http {
+                url: http.url.clone(),
+                headers: http.headers.iter().map(setting).collect(),
+                kind,
+            },
+            shown: http.shown.clone(),
+            runs: String::new(),
+            substituted: Vec::new(),
+            unresolved: None,
+            filter: crate::config::ToolFilter::default(),
+            timeout: None,
+            source: std::path::PathBuf::new(),
+        };
+        let pooled = Arc::new(Pooled {
+            key,
+            server: connect.server.clone(),
+            pid: 0,
+            stdin: tokio::sync::Mutex::new(None),
+            tail: process::StderrTail::default(),
+            activity: process::Activity::default(),
+            state: Mutex::new(State {
+                clients: HashMap::new(),
+                next_client: 0,
+                pending: HashMap::new(),
+                // Sent by the daemon itself, as it connects.
+                init: Init::Sent(-1),
+                waiting: Vec::new(),
+                stuck: false,
+                garbage: false,
+                requests: 0,
+                calls: 0,
+                last_used: Instant::now(),
+                last_error: None,
+                idle: Duration::from_millis(connect.idle_ms),
+                stopping: false,
+            }),
+            stop: Notify::new(),
+            remote: Some(Remote {
+                session: Mutex::new(None),
+                calls: Mutex::new(HashMap::new()),
+                progress: Mutex::new(HashMap::new()),
+            }),
+        });
+        self.log.write(&format!(
+            "{}: connecting to {}",
+            crate::printer::one_line(&connect.server),
+            crate::printer::one_line(&http.shown)
+        ));
+        let daemon = self.clone();
+        let watched = pooled.clone();
+        let within = Duration::from_millis(http.connect_ms);
+        self.live.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            daemon.watch_remote(watched, entry, within).await;
+            daemon.live.fetch_sub(1, Ordering::SeqCst);
+            daemon.changed.notify_one();
+        });
+        Ok(pooled)
+    }
+
+    /// Connects to a remote server, then holds the connection until it is
+    /// stopped (unused, `daemon stop`, or found broken).
+    async fn watch_remote(
+        &self,
+        pooled: Arc<Pooled>,
+        entry: crate::config::ServerEntry,
+        within: Duration,
+    ) {
+        let weak = Arc::downgrade(&pooled);
+        let options = crate::client::ConnectOptions {
+            supervisor: self.supervisor,
+            request_timeout: None,
+            debug: false,
+            progress: None,
+            // Bounded below; its end is not the command's.
+            deadline: None,
+            whole_results: false,
+            daemon: None,
+            all_progress: Some(Arc::new(move |progress| {
+                if let Some(pooled) = weak.upgrade() {
+                    pooled.remote_progress(progress);
+                }
+            })),
+        };
+        let connected = tokio::select! {
+            connected = tokio::time::timeout(
+                within,
+                crate::client::Session::connect_started(&entry, &options, None),
+            ) => connected,
+            () = pooled.stop.notified() => Ok(Err(crate::error::McpError::ConnectionClosed {
+                server: entry.name.clone(),
+                method: "initialize".to_owned(),
+                request_sent: true,
+                exit_status: Some("stopped by the daemon".to_owned()),
+                stderr: Vec::new(),
+            })),
+        };
+        let session = match connected {
+            Ok(Ok(session)) => session,
+            failed => {
+                let error = match failed {
+                    Ok(Err(error)) => error,
+                    _ => crate::error::McpError::Timeout {
+                        server: entry.name.clone(),
+                        method: "initialize".to_owned(),
+                        duration: within,
+                        stderr: Vec::new(),
+                    },
+                };
+                self.forget(&pooled);
+                self.log.write(&format!(
+                    "{}: could not connect ({})",
+                    crate::printer::one_line(&entry.name),
+                    error.error_type()
+                ));
+                pooled.gone(Event::Failed(super::Failure::of(&error)));
+                return;
+            }
+        };
+        let result = session.initialize_result();
+        let remote = pooled.remote.as_ref().expect("a remote server");
+        *remote.session.lock().expect("session lock") = Some(Arc::new(session));
+        pooled.initialized_remote(&result);
+        self.log.write(&format!(
+            "{}: connected",
+            crate::printer::one_line(&entry.name)
+        ));
+        pooled.stop.notified().await;
+        self.forget(&pooled);
+        for (_, (_, call)) in remote.calls.lock().expect("calls lock").drain() {
+            call.abort();
+        }
+        // Ended as a command ends its own, once the requests let go of it
+        // (the HTTP session's DELETE).
+        let mut session = remote.session.lock().expect("session lock").take();
+        for _ in 0..100 {
+            match session.map(Arc::try_unwrap) {
+                Some(Ok(session)) => {
+                    session.close().await;
+                    break;
+                }
+                Some(Err(shared)) => session = Some(shared),
+                None => break,
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.log.write(&format!(
+            "{}: disconnected",
+            crate::printer::one_line(&entry.name)
+        ));
+        pooled.gone(Event::Gone {
+            ended: Some("the mcp-cli daemon ended the session".to_owned()),
+            lines: Vec::new(),
+            garbage: false,
+            overflowed: false,
+        });
     }
 
     /// Relays the server's lines until it is gone or stopped, then tells
@@ -555,7 +756,7 @@ impl Daemon {
                 let state = pooled.lock();
                 super::Pooled {
                     server: pooled.server.clone(),
-                    pid: pooled.pid,
+                    pid: (pooled.remote.is_none()).then_some(pooled.pid),
                     state: if state.stopping {
                         "stopping"
                     } else if matches!(state.init, Init::Done(_)) {
@@ -594,6 +795,7 @@ impl Daemon {
             .lock()
             .expect("pool lock")
             .values()
+            .filter(|pooled| pooled.remote.is_none())
             .map(|pooled| pooled.pid)
             .collect();
         let text: String = pids
@@ -669,21 +871,36 @@ fn start_time(pid: u32) -> Option<u64> {
 /// without the daemon) and everything that changes what is started, less
 /// the variables that change with every shell.
 fn key(connect: &Connect) -> String {
-    let mut inherit: Vec<&(String, String)> = connect
-        .inherit
-        .iter()
-        .filter(|(name, _)| !VOLATILE.contains(&name.as_str()))
-        .collect();
-    inherit.sort();
-    let keyed = serde_json::json!([
-        connect.server,
-        connect.command,
-        connect.args,
-        connect.env,
-        connect.cwd,
-        connect.dir,
-        inherit,
-    ]);
+    let keyed = match &connect.http {
+        // What reaches it: the URL, the headers, the transport, and the
+        // variables that change the route (the rest of the environment and
+        // the directory mean nothing to it).
+        Some(http) => {
+            let network: Vec<&(String, String)> = connect
+                .inherit
+                .iter()
+                .filter(|(name, _)| super::NETWORK.contains(&name.as_str()))
+                .collect();
+            serde_json::json!([connect.server, http.url, http.headers, http.kind, network])
+        }
+        None => {
+            let mut inherit: Vec<&(String, String)> = connect
+                .inherit
+                .iter()
+                .filter(|(name, _)| !VOLATILE.contains(&name.as_str()))
+                .collect();
+            inherit.sort();
+            serde_json::json!([
+                connect.server,
+                connect.command,
+                connect.args,
+                connect.env,
+                connect.cwd,
+                connect.dir,
+                inherit,
+            ])
+        }
+    };
     let digest = sha2::Sha256::digest(keyed.to_string().as_bytes());
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
 }
@@ -737,6 +954,21 @@ struct Pooled {
     state: Mutex<State>,
     /// Asks its watcher to stop it.
     stop: Notify,
+    /// A remote server's connection (a child's has `stdin`).
+    remote: Option<Remote>,
+}
+
+/// A remote server's connection, through the daemon's own client: requests
+/// are sent on it one task each, and answered as the server's JSON.
+struct Remote {
+    /// Set once connected; taken to end it.
+    session: Mutex<Option<Arc<crate::client::Session>>>,
+    /// Requests in flight: wire id → the command, and the task sending it
+    /// (aborted, it cancels the request).
+    calls: Mutex<HashMap<i64, (u64, tokio::task::AbortHandle)>>,
+    /// Progress tokens of the requests in flight → the command and the
+    /// request's wire id.
+    progress: Mutex<HashMap<String, (u64, i64)>>,
 }
 
 /// Where the server's `initialize` stands.
@@ -838,6 +1070,16 @@ impl Pooled {
             }
             mine
         };
+        if let Some(remote) = &self.remote {
+            let mut calls = remote.calls.lock().expect("calls lock");
+            calls.retain(|_, (owner, call)| {
+                if *owner == client {
+                    call.abort();
+                }
+                *owner != client
+            });
+            return;
+        }
         for wire in abandoned {
             let cancel = format!(
                 r#"{{"jsonrpc":"2.0","method":"notifications/cancelled","params":{{"requestId":{wire},"reason":"the mcp-cli command went away"}}}}"#
@@ -899,7 +1141,7 @@ impl Pooled {
     }
 
     /// A line from command `client`.
-    async fn client_line(&self, client: u64, line: &[u8]) {
+    async fn client_line(self: &Arc<Self>, client: u64, line: &[u8]) {
         let Ok(head) = serde_json::from_slice::<Head<'_>>(line) else {
             return;
         };
@@ -930,6 +1172,37 @@ impl Pooled {
             }
             // The daemon sent it once, for all.
             (Some("notifications/initialized"), None) => {}
+            (Some(_), Some(id)) if self.remote.is_some() => {
+                let Some(wire) = wire else { return };
+                self.forward(client, wire, id, line);
+            }
+            (Some("notifications/cancelled"), None) if let Some(remote) = &self.remote => {
+                #[derive(Deserialize)]
+                struct Cancelled<'a> {
+                    #[serde(borrow)]
+                    params: Option<CancelledParams<'a>>,
+                }
+                #[derive(Deserialize)]
+                struct CancelledParams<'a> {
+                    #[serde(borrow, rename = "requestId")]
+                    request_id: Option<&'a RawValue>,
+                }
+                let wire = serde_json::from_slice::<Cancelled<'_>>(line)
+                    .ok()
+                    .and_then(|cancelled| cancelled.params?.request_id)
+                    .and_then(wire_of);
+                let call =
+                    wire.and_then(|wire| remote.calls.lock().expect("calls lock").remove(&wire));
+                if let Some((owner, call)) = call
+                    && owner == client
+                {
+                    // Dropped, the request is cancelled upstream.
+                    call.abort();
+                }
+            }
+            // Nothing else is passed on to a remote server: its own client
+            // in the daemon answers its requests, as a command's would.
+            _ if self.remote.is_some() => {}
             (Some(method), Some(_)) => {
                 {
                     let mut state = self.lock();
@@ -1095,6 +1368,115 @@ impl Pooled {
                 None => with_id(text, &id),
             };
             self.to_client(client, answer);
+        }
+    }
+
+    /// Sends command `client`'s request `wire` (`id` as it wrote it) to the
+    /// remote server, on a task of its own; its answer, or the failure as
+    /// the command would have met it, goes back under the same id.
+    fn forward(self: &Arc<Self>, client: u64, wire: i64, id: &RawValue, line: &[u8]) {
+        let Some(remote) = &self.remote else { return };
+        let Ok(rmcp::model::JsonRpcMessage::Request(request)) =
+            serde_json::from_slice::<rmcp::model::ClientJsonRpcMessage>(line)
+        else {
+            return;
+        };
+        {
+            let mut state = self.lock();
+            state.requests += 1;
+            if matches!(
+                request.request,
+                rmcp::model::ClientRequest::CallToolRequest(_)
+            ) {
+                state.calls += 1;
+            }
+            state.last_used = Instant::now();
+        }
+        let pooled = self.clone();
+        let id = id.to_owned();
+        let task = tokio::spawn(async move {
+            let Some(remote) = &pooled.remote else { return };
+            let Some(session) = remote.session.lock().expect("session lock").clone() else {
+                return;
+            };
+            let token = std::sync::Mutex::new(None);
+            let result = session
+                .forward(request.request, |sent| {
+                    let key = serde_json::to_string(sent).unwrap_or_default();
+                    remote
+                        .progress
+                        .lock()
+                        .expect("progress lock")
+                        .insert(key.clone(), (client, wire));
+                    *token.lock().expect("token lock") = Some(key);
+                })
+                .await;
+            if let Some(key) = token.lock().expect("token lock").take() {
+                remote.progress.lock().expect("progress lock").remove(&key);
+            }
+            remote.calls.lock().expect("calls lock").remove(&wire);
+            let line = match &result {
+                Ok(value) => format!(
+                    "{{\"jsonrpc\":\"2.0\",\"id\":{},\"result\":{value}}}\n",
+                    id.get()
+                ),
+                Err(error) => {
+                    let error = serde_json::json!({
+                        "code": -32603,
+                        "message": error.to_string(),
+                        "data": {super::RELAYED: super::Failure::of(error)},
+                    });
+                    format!(
+                        "{{\"jsonrpc\":\"2.0\",\"id\":{},\"error\":{error}}}\n",
+                        id.get()
+                    )
+                }
+            };
+            pooled.to_client(client, Arc::new(line.into_bytes()));
+            // A connection that broke is not used again.
+            if let Err(crate::error::McpError::ConnectionClosed { .. }) = result {
+                pooled.lock().stopping = true;
+                pooled.stop.notify_one();
+            }
+        });
+        remote
+            .calls
+            .lock()
+            .expect("calls lock")
+            .insert(wire, (client, task.abort_handle()));
+    }
+
+    /// A remote server's progress notification, to the command whose
+    /// request it reports on, under that request's wire id.
+    fn remote_progress(&self, mut progress: rmcp::model::ProgressNotificationParam) {
+        let Some(remote) = &self.remote else { return };
+        let key = serde_json::to_string(&progress.progress_token).unwrap_or_default();
+        let Some(&(client, wire)) = remote.progress.lock().expect("progress lock").get(&key) else {
+            return;
+        };
+        progress.progress_token =
+            rmcp::model::ProgressToken(rmcp::model::NumberOrString::Number(wire));
+        let line = serde_json::json!({
+            "jsonrpc": "2.0",
+            "method": "notifications/progress",
+            "params": progress,
+        });
+        self.to_client(client, Arc::new(format!("{line}\n").into_bytes()));
+    }
+
+    /// The remote server is connected: its answer to `initialize` goes to
+    /// every command waiting, and is kept for those to come.
+    fn initialized_remote(&self, result: &serde_json::Value) {
+        let Ok(result) = serde_json::value::to_raw_value(result) else {
+            return;
+        };
+        let waiting = {
+            let mut state = self.lock();
+            state.init = Init::Done(result.clone());
+            std::mem::take(&mut state.waiting)
+        };
+        for (client, id) in waiting {
+            self.to_client(client, answer_with(&id, &result));
         }
     }
 
