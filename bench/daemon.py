@@ -7,6 +7,9 @@ In one interleaved run (shuffled rounds, so machine noise hits all alike):
   cold call         the same with MCP_NO_DAEMON=1: a server started per call
   warm listing      `info everything`: server-everything's 13 tools, warm
   cold listing      the same with MCP_NO_DAEMON=1
+  warm http call    `call <url> echo` to the bundled server's HTTP front end
+                    on 127.0.0.1, its session held by the daemon
+  cold http call    the same with MCP_NO_DAEMON=1 (a session per call)
 and, in rounds of their own (each needs the daemon stopped first):
   first call        `call demo echo` with no daemon running: it starts
                     the daemon, which starts the server
@@ -75,6 +78,10 @@ def main():
     if not os.path.exists(EVERYTHING):
         sys.exit(f"{EVERYTHING} is missing: run tests/servers/install.sh")
     home = tempfile.mkdtemp(prefix="mcp-bench-daemon-")
+    http = subprocess.Popen([TEST_SERVER, "--http", "--state", os.path.join(home, "http")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    url = http.stdout.readline().decode().strip().removeprefix("listening on ")
     runtime = os.path.join(home, "run")
     os.mkdir(runtime, 0o700)
     with open(os.path.join(home, "mcp_servers.json"), "w") as config:
@@ -88,12 +95,15 @@ def main():
     config = ["-c", os.path.join(home, "mcp_servers.json")]
     call = [MCP_CLI, *config, "call", "demo", "echo", '{"text":"hi"}']
     listing = [MCP_CLI, *config, "info", "everything"]
+    http_call = [MCP_CLI, "call", url, "echo", '{"text":"hi"}']
     sides = {
         "--version": ([MCP_CLI, "--version"], env),
         "warm call": (call, env),
         "cold call": (call, direct),
         "warm listing": (listing, env),
         "cold listing": (listing, direct),
+        "warm http call": (http_call, env),
+        "cold http call": (http_call, direct),
     }
     times = {name: [] for name in sides}
     first = []
@@ -109,7 +119,7 @@ def main():
             [MCP_CLI, "daemon", "status", "--json"], env=env, capture_output=True,
             check=True).stdout)
         daemon_rss = rss_kib(status["pid"])
-        servers_rss = sum(rss_kib(server["pid"]) for server in status["servers"])
+        servers_rss = sum(rss_kib(server["pid"]) for server in status["servers"] if server["pid"])
         cli_rss = max(run_rss(call, env, home) for _ in range(10))
         cli_rss_cold = max(run_rss(call, direct, home) for _ in range(10))
         for _ in range(max(args.runs // 3, 5)):
@@ -117,6 +127,8 @@ def main():
             first.append(timed(call, env, home))
     finally:
         subprocess.run([MCP_CLI, "daemon", "stop"], env=env, capture_output=True)
+        http.kill()
+        http.wait()
         shutil.rmtree(home, ignore_errors=True)
     median = {name: statistics.median(values) * 1000 for name, values in times.items()}
     median["first call"] = statistics.median(first) * 1000
@@ -127,6 +139,7 @@ def main():
     print(f"warm call / cold call:     {median['warm call'] / median['cold call']:.3f}")
     print(f"first call / cold call:    {median['first call'] / median['cold call']:.3f}")
     print(f"warm listing of server-everything: {median['warm listing']:.2f} ms  (goal <= 20)")
+    print(f"warm http call / cold http call: {median['warm http call'] / median['cold http call']:.3f}")
     print(f"daemon RSS: {daemon_rss / 1024:.1f} MiB (goal <= 15), its servers: {servers_rss / 1024:.1f} MiB")
     print(f"CLI peak RSS, warm call: {cli_rss / 1024:.1f} MiB (goal <= 8); cold call: {cli_rss_cold / 1024:.1f} MiB")
 

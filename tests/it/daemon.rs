@@ -237,9 +237,11 @@ fn idle_servers_and_then_the_daemon_go() {
         wait_for(Duration::from_secs(10), || !alive(server[0])),
         "the idle server was never stopped"
     );
+    // About 2 s after its last use (which the daemon saw as the command
+    // closed its connection, a moment before it exited).
     let stopped = used.elapsed();
     assert!(
-        stopped >= Duration::from_millis(1900),
+        stopped >= Duration::from_millis(1500),
         "stopped after {stopped:?}"
     );
     assert_eq!(sandbox.log("stop.log"), ["eof"]);

@@ -872,36 +872,32 @@ async fn start_daemon(place: &Place) -> Result<UnixStream, String> {
         return Ok(stream);
     }
     let exe = std::env::current_exe().map_err(|error| format!("cannot find mcp-cli: {error}"))?;
-    let mut command = std::process::Command::new(exe);
-    command
+    // Spawned plainly (posix_spawn: no copy of this process), it leaves
+    // this session itself, and says on its stdout when it listens.
+    let mut child = std::process::Command::new(exe)
         .arg(serve::VERB)
         .arg(&place.dir)
         .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    // SAFETY: setsid is async-signal-safe; the daemon leaves the caller's
-    // session and terminal, so a Ctrl-C there never reaches it.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .map_err(|error| format!("cannot start it: {error}"))?;
     super::process::spare(child.id());
     crate::debug!("started the daemon, pid {}", child.id());
-    loop {
-        match UnixStream::connect(&place.socket).await {
-            Ok(stream) => return Ok(stream),
-            Err(error) if is_absent(&error) => {}
-            Err(error) => return Err(format!("cannot reach it: {error}")),
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("it exited at start ({status})"));
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
+    if let Some(stdout) = child.stdout.take()
+        && let Ok(stdout) = tokio::net::unix::pipe::Receiver::from_owned_fd(stdout.into())
+    {
+        // A line when it listens; the end of the stream if it exits first
+        // (another daemon won the race: it may be listening).
+        let mut ready = Vec::new();
+        let _ = BufReader::new(stdout).read_until(b'\n', &mut ready).await;
+    }
+    match UnixStream::connect(&place.socket).await {
+        Ok(stream) => Ok(stream),
+        Err(error) => match child.try_wait() {
+            Ok(Some(status)) => Err(format!("it exited at start ({status})")),
+            _ => Err(format!("cannot reach it: {error}")),
+        },
     }
 }
 

@@ -51,6 +51,12 @@ type Line = Arc<Vec<u8>>;
 /// Runs the daemon in `dir` until it has nothing left to hold; returns the
 /// exit code.
 pub fn run(dir: &std::path::Path) -> u8 {
+    // Out of the caller's session and away from its terminal: a Ctrl-C or
+    // a hang-up there is not the daemon's.
+    // SAFETY: setsid has no memory-safety preconditions.
+    unsafe {
+        libc::setsid();
+    }
     let Ok(place) = Place::at(dir.to_path_buf()) else {
         return 1;
     };
@@ -82,6 +88,7 @@ pub fn run(dir: &std::path::Path) -> u8 {
     // What a server leaves outside its group (a `setsid` grandchild)
     // becomes the daemon's, to stop with it.
     process::become_subreaper();
+    listening(&log);
     let supervisor = Supervisor::new();
     let (signals, watch_signals) = crate::signals::watch(false, supervisor);
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
@@ -115,6 +122,23 @@ pub fn run(dir: &std::path::Path) -> u8 {
     supervisor.stop_all(Duration::from_millis(500));
     process::stop_orphans(Duration::from_millis(500), None);
     0
+}
+
+/// Tells the command that started the daemon that it listens (a line on
+/// stdout, a pipe to it), then points stdout at `/dev/null`.
+fn listening(log: &Log) {
+    use std::os::fd::AsRawFd;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(b"listening\n");
+    let _ = stdout.flush();
+    match std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        // SAFETY: dup2 onto the process's own stdout, from a descriptor
+        // open for the call.
+        Ok(null) => unsafe {
+            libc::dup2(null.as_raw_fd(), libc::STDOUT_FILENO);
+        },
+        Err(error) => log.write(&format!("cannot open /dev/null: {error}")),
+    }
 }
 
 /// The daemon's state.
