@@ -893,6 +893,7 @@ pub fn spare(pid: u32) {
 }
 
 /// Whether child `pid` is one [`spare`] named.
+#[cfg(target_os = "linux")]
 fn spared(pid: i32) -> bool {
     u32::try_from(pid).is_ok_and(|pid| SPARED.iter().any(|slot| slot.load(Ordering::SeqCst) == pid))
 }

@@ -577,3 +577,119 @@ fn server_everything_over_http_stays_warm() {
     assert_eq!(servers.len(), 1, "{status}");
     assert_eq!(servers[0]["requests"], 4, "{status}");
 }
+
+/// The same command, with the daemon and without, against servers broken
+/// in many ways: the same stdout, stderr and exit code.
+#[test]
+fn broken_servers_say_the_same_with_and_without_the_daemon() {
+    /// The server's switches, the command line, the variables.
+    type Case<'a> = (&'a [&'a str], &'a [&'a str], &'a [(&'a str, &'a str)]);
+    let cases: &[Case<'_>] = &[
+        (
+            &["--crash-on-call", "--stderr-on-exit", "bye"],
+            &["call", "s", "echo", r#"{"text":"x"}"#],
+            &[],
+        ),
+        (
+            &["--crash-on-call-tool", "readonly"],
+            &["call", "s", "readonly"],
+            &[],
+        ),
+        (
+            &["--exit-before-init", "--stderr-on-exit", "no"],
+            &["call", "s", "echo", "{}"],
+            &[("MCP_MAX_RETRIES", "1")],
+        ),
+        (
+            &["--garbage"],
+            &["call", "s", "echo", r#"{"text":"x"}"#],
+            &[],
+        ),
+        (
+            &["--bad-answer", "nan"],
+            &["call", "s", "echo", r#"{"text":"x"}"#],
+            &[],
+        ),
+        (
+            &["--bad-answer", "pretty"],
+            &["call", "s", "echo", r#"{"text":"x"}"#],
+            &[],
+        ),
+        (
+            &["--odd-results"],
+            &["call", "s", "echo", r#"{"text":"x"}"#],
+            &[],
+        ),
+        (&["--odd-results"], &["--json", "call", "s", "fail"], &[]),
+        (&["--odd-tools"], &["info", "s"], &[]),
+        (&["--hostile"], &["info", "s"], &[]),
+        (
+            &["--hang-on-call"],
+            &["call", "s", "echo", "{}"],
+            &[("MCP_REQUEST_TIMEOUT", "0.5")],
+        ),
+        (
+            &["--protocol-version", "1999-01-01"],
+            &["call", "s", "echo", "{}"],
+            &[],
+        ),
+        (
+            &["--endless-line-on-call"],
+            &["call", "s", "echo", "{}"],
+            &[("MCP_TIMEOUT", "20")],
+        ),
+        (&[], &["call", "s", "nope", "{}"], &[]),
+        (&[], &["call", "s", "add", r#"{"a":"x"}"#], &[]),
+        (&[], &["--json", "call", "s", "mixed"], &[]),
+        (&[], &["call", "s", "huge", r#"{"bytes": 3000000}"#], &[]),
+        (
+            &["--noisy-stderr", "3", "--crash-on-call"],
+            &["call", "s", "write", "{}"],
+            &[],
+        ),
+    ];
+    for (switches, args, env) in cases {
+        let mut sandbox = Sandbox::new();
+        for (key, value) in *env {
+            sandbox.env(key, value);
+        }
+        sandbox.write_config(&json!({"mcpServers": {"s": sandbox.server(switches)}}));
+        let outcomes: Vec<_> = ["0", "1"]
+            .iter()
+            .map(|no_daemon| {
+                sandbox.env("MCP_NO_DAEMON", no_daemon);
+                let run = sandbox.run(args);
+                // Durations vary from run to run, and so do request ids
+                // (random) and a parser's column after one.
+                let steady = |text: &str| {
+                    let words: Vec<&str> = text.split_whitespace().collect();
+                    words
+                        .iter()
+                        .enumerate()
+                        .map(|(at, word)| {
+                            let after_column = at > 0 && words[at - 1] == "column";
+                            let bare = word.trim_end_matches([',', ')', ':']);
+                            let id = bare.len() >= 10 && bare.bytes().all(|b| b.is_ascii_digit());
+                            if after_column || id || bare.ends_with("ms") {
+                                "<varies>"
+                            } else {
+                                word
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                (
+                    run.code,
+                    run.stdout.len(),
+                    run.stdout.chars().take(2000).collect::<String>(),
+                    steady(&run.stderr),
+                )
+            })
+            .collect();
+        assert_eq!(
+            outcomes[0], outcomes[1],
+            "{switches:?} {args:?}: through the daemon (left) and directly (right)"
+        );
+    }
+}
