@@ -564,7 +564,7 @@ struct CallAnswer<'a> {
 }
 
 /// The wire id an `id` names: a number, or a numeric string.
-fn wire_of(id: &RawValue) -> Option<i64> {
+pub(super) fn wire_of(id: &RawValue) -> Option<i64> {
     let text = id.get();
     text.strip_prefix('"')
         .and_then(|quoted| quoted.strip_suffix('"'))

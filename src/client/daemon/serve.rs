@@ -31,7 +31,7 @@ use tokio::sync::{Notify, mpsc};
 
 use super::place::{self, Place};
 use super::{Connect, Event, Hello, PROTOCOL, Reply, Status, VOLATILE};
-use crate::client::guard::{self, Id};
+use crate::client::guard::{self, Id, wire_of};
 use crate::client::process::{
     self, EOF_GRACE, MAX_MESSAGE_BYTES, ServerProcess, Stop, Supervisor, WatchedStdout,
 };
@@ -401,21 +401,7 @@ impl Daemon {
             stdin: tokio::sync::Mutex::new(Some(stdin)),
             tail: process.stderr_tail(),
             activity: stdout.activity(),
-            state: Mutex::new(State {
-                clients: HashMap::new(),
-                next_client: 0,
-                pending: HashMap::new(),
-                init: Init::NotSent,
-                waiting: Vec::new(),
-                stuck: false,
-                garbage: false,
-                requests: 0,
-                calls: 0,
-                last_used: Instant::now(),
-                last_error: None,
-                idle: Duration::from_millis(connect.idle_ms),
-                stopping: false,
-            }),
+            state: Mutex::new(State::new(Init::NotSent, connect.idle_ms)),
             stop: Notify::new(),
             remote: None,
         });
@@ -504,22 +490,8 @@ impl Daemon {
             stdin: tokio::sync::Mutex::new(None),
             tail: process::StderrTail::default(),
             activity: process::Activity::default(),
-            state: Mutex::new(State {
-                clients: HashMap::new(),
-                next_client: 0,
-                pending: HashMap::new(),
-                // Sent by the daemon itself, as it connects.
-                init: Init::Sent(-1),
-                waiting: Vec::new(),
-                stuck: false,
-                garbage: false,
-                requests: 0,
-                calls: 0,
-                last_used: Instant::now(),
-                last_error: None,
-                idle: Duration::from_millis(connect.idle_ms),
-                stopping: false,
-            }),
+            // Sent by the daemon itself, as it connects.
+            state: Mutex::new(State::new(Init::Sent(-1), connect.idle_ms)),
             stop: Notify::new(),
             remote: Some(Remote {
                 session: Mutex::new(None),
@@ -1024,6 +996,26 @@ struct State {
     stopping: bool,
 }
 
+impl State {
+    fn new(init: Init, idle_ms: u64) -> State {
+        State {
+            clients: HashMap::new(),
+            next_client: 0,
+            pending: HashMap::new(),
+            init,
+            waiting: Vec::new(),
+            stuck: false,
+            garbage: false,
+            requests: 0,
+            calls: 0,
+            last_used: Instant::now(),
+            last_error: None,
+            idle: Duration::from_millis(idle_ms),
+            stopping: false,
+        }
+    }
+}
+
 /// The top of a command's line.
 #[derive(Deserialize)]
 struct Head<'a> {
@@ -1521,16 +1513,6 @@ impl Pooled {
         };
         self.to_server(answer.as_bytes()).await;
     }
-}
-
-/// The wire id an id names (a number, or a numeric string).
-fn wire_of(id: &RawValue) -> Option<i64> {
-    let text = id.get();
-    text.strip_prefix('"')
-        .and_then(|quoted| quoted.strip_suffix('"'))
-        .unwrap_or(text)
-        .parse()
-        .ok()
 }
 
 /// A result answer under `id`.
