@@ -481,7 +481,7 @@ impl Session {
         let raw = guard::RawResults::default();
         // Through the daemon, unless the server was started already, or
         // the daemon says to connect directly.
-        let mut relayed = None;
+        let mut relayed_to = None;
         if started.is_none()
             && let Some(daemon) = &options.daemon
             && let Some(attached) = daemon::attach(
@@ -495,12 +495,23 @@ impl Session {
             .await
         {
             let link = link::Link::Daemon(attached.relayed);
-            let result = handshake(handler.clone().serve(attached.transport), options, &link).await;
-            let not_relayed = match &link {
-                link::Link::Daemon(relayed) if !matches!(result, Ok(Ok(_))) => {
-                    relayed.not_relayed(entry)
+            let link::Link::Daemon(relayed) = &link else {
+                unreachable!("a relayed link")
+            };
+            // A daemon that takes a command in but then says nothing (it is
+            // stopped) is given up on.
+            let result = tokio::select! {
+                result = handshake(handler.clone().serve(attached.transport), options, &link) => {
+                    Some(result)
                 }
-                _ => None,
+                () = relayed.silent() => None,
+            };
+            let not_relayed = match &result {
+                Some(Ok(Ok(_))) => None,
+                Some(_) => relayed.not_relayed(entry),
+                None => Some(daemon::NotRelayed::Direct(
+                    "it did not answer within 3 s".to_owned(),
+                )),
             };
             match not_relayed {
                 Some(daemon::NotRelayed::Error(error)) => return Err(error),
@@ -510,10 +521,10 @@ impl Session {
                         entry.name
                     );
                 }
-                None => relayed = Some((link, result)),
+                None => relayed_to = result.map(|result| (link, result)),
             }
         }
-        let (link, result) = match (relayed, &entry.transport) {
+        let (link, result) = match (relayed_to, &entry.transport) {
             (Some(relayed), _) => relayed,
             (None, ServerConfig::Stdio { .. }) => {
                 let started = match started.and_then(|Started(started)| started.transpose()) {

@@ -81,7 +81,7 @@ fn shown_status(status: Option<&daemon::Status>, json: bool) -> String {
     let mut out = format!(
         "daemon pid {}, up {}, {} command{} connected\nsocket {}\n",
         status.pid,
-        crate::error::format_duration(Duration::from_secs_f64(status.uptime_secs.floor())),
+        crate::error::format_duration(Duration::from_secs_f64(status.uptime_secs)),
         status.clients,
         if status.clients == 1 { "" } else { "s" },
         status.socket
@@ -98,7 +98,7 @@ fn shown_status(status: Option<&daemon::Status>, json: bool) -> String {
                 .pid
                 .map_or_else(|| "remote".to_owned(), |pid| format!("pid {pid}")),
             server.state,
-            crate::error::format_duration(Duration::from_secs_f64(server.idle_secs.floor())),
+            crate::error::format_duration(Duration::from_secs_f64(server.idle_secs)),
             server.requests,
             server.calls,
             server.clients,

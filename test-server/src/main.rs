@@ -38,6 +38,8 @@
 //! - `--hang-on-call`: never reply to `tools/call` (calls and cancellations
 //!   are still recorded).
 //! - `--hang-on-list`: never reply to `tools/list`.
+//! - `--serial`: run each call on the main thread, reading nothing until it
+//!   is done (a cancellation is then read too late).
 //! - `--endless-line-on-call`: answer `tools/call` with a line that never
 //!   ends (text, written until stdout closes).
 //! - `--slow-start MS`: sleep MS milliseconds before reading stdin.
@@ -96,6 +98,7 @@ mixed, huge, write, idem, readonly).
   --hang                     never reply to anything
   --hang-on-call             never reply to tools/call
   --hang-on-list             never reply to tools/list
+  --serial                   run calls one at a time, reading nothing meanwhile
   --endless-line-on-call     answer tools/call with a line that never ends
   --slow-start MS            sleep MS milliseconds before reading stdin
   --noisy-stderr N           N noise lines at start, one line per message
@@ -160,6 +163,7 @@ struct Config {
     hang: bool,
     hang_on_call: bool,
     hang_on_list: bool,
+    serial: bool,
     endless_line_on_call: bool,
     slow_start_ms: Option<u64>,
     noisy_stderr: Option<u64>,
@@ -199,6 +203,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Config, String> 
             "--hang" => cfg.hang = true,
             "--hang-on-call" => cfg.hang_on_call = true,
             "--hang-on-list" => cfg.hang_on_list = true,
+            "--serial" => cfg.serial = true,
             "--endless-line-on-call" => cfg.endless_line_on_call = true,
             "--slow-start" => cfg.slow_start_ms = Some(parse_number(&arg, &value()?)?),
             "--noisy-stderr" => cfg.noisy_stderr = Some(parse_number(&arg, &value()?)?),
@@ -522,6 +527,8 @@ fn handle_message(srv: &Arc<Server>, msg: Value) -> Option<JoinHandle<()>> {
         "ping" => srv.send_result(&id, json!({})),
         "tools/list" if srv.cfg.hang_on_list => {}
         "tools/list" => handle_list(srv, &id, &params),
+        // One request at a time: a long call holds up everything else.
+        "tools/call" if srv.cfg.serial => handle_call(srv, &id, &params),
         "tools/call" => {
             let srv = Arc::clone(srv);
             return Some(thread::spawn(move || handle_call(&srv, &id, &params)));

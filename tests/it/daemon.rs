@@ -402,14 +402,26 @@ fn the_log_holds_no_secret() {
 #[test]
 fn the_next_daemon_stops_what_a_killed_one_left() {
     let sandbox = sandbox();
+    let kid_state = sandbox.path().join("kid");
     sandbox.write_config(&json!({"mcpServers": {
         "deaf": sandbox.server(&["--ignore-stdin-eof", "--ignore-sigterm"]),
+        "kid": {"command": crate::support::test_server(), "args": ["--state", kid_state, "--spawn-grandchild"]},
         "demo": {"command": crate::support::test_server()},
     }}));
     assert_eq!(sandbox.run(&["call", "deaf", "readonly"]).ok(), "read\n");
+    assert_eq!(sandbox.run(&["call", "kid", "readonly"]).ok(), "read\n");
     let server = servers(&sandbox);
     let daemon = daemons(&sandbox);
     assert_eq!((server.len(), daemon.len()), (1, 1));
+    // The other server's child, in its group: it outlives its server (the
+    // parent-death signal stops the server alone).
+    let grandchild: u32 = std::fs::read_to_string(kid_state.join("events.log"))
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("grandchild "))
+        .unwrap()
+        .parse()
+        .unwrap();
     // SAFETY: kill(2) of the test's own daemon.
     unsafe { libc::kill(daemon[0] as i32, libc::SIGKILL) };
     assert!(wait_for(Duration::from_secs(5), || daemons(&sandbox).is_empty()));
@@ -430,6 +442,10 @@ fn the_next_daemon_stops_what_a_killed_one_left() {
     assert!(
         wait_for(Duration::from_secs(5), || !alive(server[0])),
         "the next daemon left it running"
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || !alive(grandchild)),
+        "the next daemon left the other server's child running"
     );
     let log =
         std::fs::read_to_string(sandbox.path().join(".local/state/mcp-cli/daemon.log")).unwrap();
@@ -692,4 +708,79 @@ fn broken_servers_say_the_same_with_and_without_the_daemon() {
             "{switches:?} {args:?}: through the daemon (left) and directly (right)"
         );
     }
+}
+
+/// A server that stops reading (busy for good with a call it runs one at a
+/// time): a command's request stuck behind it holds up nothing, the server
+/// does not answer the daemon's ping after the cancellation and is set
+/// aside, the next command gets a new one, and the stuck one is stopped
+/// once its commands are done.
+#[test]
+fn an_unresponsive_server_is_set_aside() {
+    let mut sandbox = sandbox();
+    sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&["--serial"])}}));
+    sandbox.env("MCP_TIMEOUT", "2");
+    let busy = sandbox.run(&["call", "demo", "slow", r#"{"seconds": 30}"#]);
+    busy.expect_error(3, "OPERATION_CANCELLED");
+    // A request larger than a pipe holds, behind the busy call.
+    let big = json!({"text": "a".repeat(300_000)}).to_string();
+    let stuck = sandbox.run_with_stdin(&["call", "demo", "echo"], &big);
+    stuck.expect_error(3, "OPERATION_CANCELLED");
+    let first = servers(&sandbox);
+    assert_eq!(first.len(), 1);
+    // Past the ping's time (0.5 + 2 s), a new server answers at once.
+    std::thread::sleep(Duration::from_secs(3));
+    sandbox.env("MCP_TIMEOUT", "20");
+    let run = sandbox.run(&["call", "demo", "echo", r#"{"text": "fresh"}"#]);
+    assert_eq!(run.ok(), "fresh\n");
+    run.expect_elapsed(..Duration::from_secs(2));
+    assert_eq!(spawns(&sandbox), 2);
+    assert!(
+        wait_for(Duration::from_secs(10), || !alive(first[0])),
+        "the unresponsive server was never stopped"
+    );
+    let log =
+        std::fs::read_to_string(sandbox.path().join(".local/state/mcp-cli/daemon.log")).unwrap();
+    assert_contains(
+        &log,
+        "did not answer a ping after a cancellation; set aside",
+    );
+}
+
+/// What the first command's shell left open, its umask and directory are
+/// not the daemon's: a pipe the command wrote to is not held open by the
+/// daemon, and a server started with another umask is another server.
+#[test]
+fn the_daemon_keeps_nothing_of_the_command_that_started_it() {
+    let sandbox = sandbox();
+    sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
+    let cli = crate::support::mcp_cli().display().to_string();
+    let shell = |script: &str| {
+        let started = Instant::now();
+        let output = std::process::Command::new("sh")
+            .args(["-c", &script.replace("CLI", &format!("'{cli}'"))])
+            .current_dir(sandbox.path())
+            .env("HOME", sandbox.path())
+            .envs(sandbox.daemon_env())
+            .env("MCP_NO_DAEMON", "0")
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            started.elapsed(),
+        )
+    };
+    // The reader of a pipe on descriptor 5 sees its end when the command
+    // exits, not when the daemon does.
+    let (out, took) =
+        shell(r#"{ CLI call demo echo '{"text":"x"}' 5>&1 >/dev/null; } | cat; echo done"#);
+    assert_eq!(out, "done\n");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert_eq!(daemons(&sandbox).len(), 1);
+    let daemon = daemons(&sandbox)[0];
+    let cwd = std::fs::read_link(format!("/proc/{daemon}/cwd")).unwrap();
+    assert_eq!(cwd, std::path::Path::new("/"));
+    let (out, _) = shell(r#"umask 077; CLI call demo echo '{"text":"y"}'"#);
+    assert_eq!(out, "y\n");
+    assert_eq!(spawns(&sandbox), 2);
 }

@@ -45,7 +45,8 @@ const REACH: Duration = Duration::from_secs(3);
 
 /// Variables left out of the key: they change with every shell and mean
 /// nothing to a server, or they are mcp-cli's own settings. (A server the
-/// daemon starts still gets them, from the first caller.)
+/// daemon starts still gets them, from the first caller.) Not `MCP_DEBUG`:
+/// debugging gets a server of its own, whose start is seen.
 pub const VOLATILE: &[&str] = &[
     "_",
     "SHLVL",
@@ -62,7 +63,6 @@ pub const VOLATILE: &[&str] = &[
     "MCP_CONCURRENCY",
     "MCP_MAX_RETRIES",
     "MCP_RETRY_DELAY",
-    "MCP_DEBUG",
     "MCP_STRICT_ENV",
     "MCP_NO_DAEMON",
     "MCP_DAEMON_TIMEOUT",
@@ -99,6 +99,9 @@ struct Connect {
     inherit: Vec<(String, String)>,
     /// How long the connection may stay unused, in milliseconds.
     idle_ms: u64,
+    /// The caller's file mode creation mask.
+    #[serde(default)]
+    umask: u32,
     /// A remote server: then `command` and the rest of a child's are empty.
     #[serde(default)]
     http: Option<Http>,
@@ -434,10 +437,9 @@ enum Event {
     Garbage,
     /// It did so, and then nothing at all for a long time: it will not answer.
     Stuck,
-    /// The server is gone: how it ended and its last lines.
+    /// The server is gone: how it ended (its last lines came before).
     Gone {
         ended: Option<String>,
-        lines: Vec<String>,
         garbage: bool,
         overflowed: bool,
     },
@@ -464,6 +466,8 @@ impl Use {
 /// What the command's side knows of the relayed server.
 #[derive(Default)]
 struct Known {
+    /// The daemon took the command in (its first line).
+    ready: bool,
     garbage: bool,
     stuck: bool,
     gone: Option<Gone>,
@@ -475,7 +479,6 @@ struct Known {
 
 struct Gone {
     ended: Option<String>,
-    lines: Vec<String>,
     garbage: bool,
     overflowed: bool,
 }
@@ -507,6 +510,18 @@ impl Relayed {
         let mut known = self.known.subscribe();
         let _ = known.wait_for(|known| known.stuck).await;
         // The sender lives as long as `self`.
+    }
+
+    /// Resolves when the daemon has said nothing at all for [`REACH`]
+    /// (stopped with SIGSTOP, say): the command then connects itself.
+    pub async fn silent(&self) {
+        let mut known = self.known.subscribe();
+        let answered =
+            known.wait_for(|known| known.ready || known.lost || known.not_started.is_some());
+        if tokio::time::timeout(REACH, answered).await.is_err() {
+            return;
+        }
+        std::future::pending().await
     }
 
     /// Resolves when the server (or the daemon) is gone.
@@ -569,7 +584,7 @@ impl Relayed {
     pub fn explain(&self) -> (Vec<String>, Option<String>, bool) {
         let known = self.known.borrow();
         match &known.gone {
-            Some(gone) => (gone.lines.clone(), gone.ended.clone(), gone.garbage),
+            Some(gone) => (self.tail.lines(), gone.ended.clone(), gone.garbage),
             None => (
                 self.tail.lines(),
                 known.lost.then(|| "the mcp-cli daemon stopped".to_owned()),
@@ -677,6 +692,7 @@ pub async fn attach(
                 dir,
                 inherit,
                 idle_ms: millis(daemon.idle),
+                umask: umask(),
                 http: None,
             }
         }
@@ -690,6 +706,7 @@ pub async fn attach(
             dir,
             inherit,
             idle_ms: millis(daemon.idle),
+            umask: umask(),
             http: Some(Http {
                 url: url.clone(),
                 shown: entry.shown.clone(),
@@ -745,6 +762,7 @@ pub async fn attach(
             match event {
                 Event::Ready { pid } => {
                     crate::debug!("{server}: through the daemon (server pid {pid})");
+                    known.send_modify(|known| known.ready = true);
                 }
                 not_started @ (Event::SpawnFailed { .. }
                 | Event::Refused { .. }
@@ -765,13 +783,11 @@ pub async fn attach(
                 Event::Stuck => known.send_modify(|known| known.stuck = true),
                 Event::Gone {
                     ended,
-                    lines,
                     garbage,
                     overflowed,
                 } => known.send_modify(|known| {
                     known.gone = Some(Gone {
                         ended,
-                        lines,
                         garbage,
                         overflowed,
                     });
@@ -803,6 +819,30 @@ fn pairs(settings: &[crate::config::Setting]) -> Vec<(String, String)> {
         .iter()
         .map(|setting| (setting.name.clone(), setting.value.clone()))
         .collect()
+}
+
+/// This process's file mode creation mask, which a server it starts
+/// inherits: from `/proc` on Linux, else set and put back (nothing else
+/// creates files meanwhile).
+fn umask() -> u32 {
+    #[cfg(target_os = "linux")]
+    if let Some(mask) = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|line| line.starts_with("Umask:"))?;
+            u32::from_str_radix(line.trim_start_matches("Umask:").trim(), 8).ok()
+        })
+    {
+        return mask;
+    }
+    // SAFETY: umask has no memory-safety preconditions; the mask is put
+    // back at once.
+    unsafe {
+        let mask = libc::umask(0o022);
+        libc::umask(mask);
+        #[allow(clippy::useless_conversion, reason = "mode_t is u16 on macOS")]
+        u32::from(mask)
+    }
 }
 
 /// A duration in whole milliseconds.

@@ -25,7 +25,6 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::Digest;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::unix::pipe;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Notify, mpsc};
 
@@ -48,25 +47,37 @@ const LOG_BYTES: u64 = 512 * 1024;
 /// A line to send, with its newline.
 type Line = Arc<Vec<u8>>;
 
+/// How long after a cancellation the server is pinged, and how long it
+/// has to answer before it is set aside.
+const PING_AFTER: Duration = Duration::from_millis(500);
+/// See [`PING_AFTER`].
+const PING_WITHIN: Duration = Duration::from_secs(2);
+
+/// Servers held at the most.
+const MAX_POOLED: usize = 64;
+
+/// Lines queued for a server's stdin at the most.
+const STDIN_QUEUE: usize = 1024;
+
+/// Stderr lines queued for a command at the most: past them, a command
+/// that does not read (stopped with Ctrl-Z) or a server that floods its
+/// stderr gets no more until the queue drains.
+const STDERR_QUEUE: usize = 64;
+
 /// Runs the daemon in `dir` until it has nothing left to hold; returns the
 /// exit code.
 pub fn run(dir: &std::path::Path) -> u8 {
-    // Out of the caller's session and away from its terminal: a Ctrl-C or
-    // a hang-up there is not the daemon's.
-    // SAFETY: setsid has no memory-safety preconditions.
-    unsafe {
-        libc::setsid();
-    }
+    detach();
     let Ok(place) = Place::at(dir.to_path_buf()) else {
         return 1;
     };
-    // One daemon per place: a second one started in a race leaves at once
-    // (after a moment for one that is exiting to let go).
+    // One daemon per place: a second one started in a race leaves (after
+    // a moment for one that is stopping its servers to let go).
     let started = Instant::now();
     let _held = loop {
         match place::try_lock(&place.file("daemon.lock")) {
             Ok(Some(lock)) => break lock,
-            Ok(None) if started.elapsed() < Duration::from_secs(2) => {
+            Ok(None) if started.elapsed() < Duration::from_secs(5) => {
                 std::thread::sleep(Duration::from_millis(10));
             }
             _ => return 0,
@@ -116,12 +127,44 @@ pub fn run(dir: &std::path::Path) -> u8 {
             place,
             changed: Notify::new(),
             stopping: Notify::new(),
+            unlinked: std::sync::atomic::AtomicBool::new(false),
         });
         daemon.serve(listener, signals).await;
     });
     supervisor.stop_all(Duration::from_millis(500));
     process::stop_orphans(Duration::from_millis(500), None);
     0
+}
+
+/// Leaves what the daemon got from the command that started it and that
+/// is not its own: the session and terminal (a Ctrl-C or a hang-up there
+/// is not the daemon's), descriptors left open without close-on-exec (a
+/// shell's `5>&1`: the reader of that pipe would wait for the daemon), the
+/// working directory (it would keep a file system busy), and a low limit
+/// on descriptors (raised to the hard limit).
+fn detach() {
+    // SAFETY: setsid, close, chdir and the rlimit calls have no
+    // memory-safety preconditions; nothing is open above 2 yet but what
+    // was inherited.
+    unsafe {
+        libc::setsid();
+        #[cfg(target_os = "linux")]
+        let closed = libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) == 0;
+        #[cfg(not(target_os = "linux"))]
+        let closed = false;
+        if !closed {
+            for fd in 3..1024 {
+                libc::close(fd);
+            }
+        }
+        libc::chdir(c"/".as_ptr());
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max.min(1 << 20);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
 }
 
 /// Tells the command that started the daemon that it listens (a line on
@@ -157,6 +200,9 @@ struct Daemon {
     changed: Notify,
     /// `daemon stop` asked the daemon to exit.
     stopping: Notify,
+    /// Its socket was taken away (by the daemon: another daemon may have
+    /// one of the same name since).
+    unlinked: std::sync::atomic::AtomicBool,
 }
 
 impl Daemon {
@@ -176,11 +222,11 @@ impl Daemon {
                 }
             };
             tokio::select! {
-                accepted = accept => {
-                    if let Some((stream, _)) = accepted {
-                        self.serve_client(stream);
-                    }
-                }
+                accepted = accept => match accepted {
+                    Some((stream, _)) => self.serve_client(stream),
+                    // Out of descriptors, say: not a busy loop.
+                    None => tokio::time::sleep(Duration::from_millis(100)).await,
+                },
                 () = self.changed.notified() => {}
                 () = tokio::time::sleep(Duration::from_millis(250)) => {}
                 _ = signals.changed() => {
@@ -191,6 +237,18 @@ impl Daemon {
                 () = self.stopping.notified() => break,
             }
             self.stop_idle();
+            // Its socket removed by someone else (a cleaner of /tmp): made
+            // again, or commands would start daemons that cannot run.
+            if listening.is_some()
+                && !self.unlinked.load(Ordering::SeqCst)
+                && std::fs::symlink_metadata(&self.place.socket).is_err()
+                && let Ok(listener) = std::os::unix::net::UnixListener::bind(&self.place.socket)
+                && listener.set_nonblocking(true).is_ok()
+                && let Ok(listener) = UnixListener::from_std(listener)
+            {
+                self.log.write("its socket was removed; listening again");
+                listening = Some(listener);
+            }
             let empty =
                 self.live.load(Ordering::SeqCst) == 0 && self.clients.load(Ordering::SeqCst) == 0;
             if !empty {
@@ -207,7 +265,7 @@ impl Daemon {
             let Some(listener) = listening.take() else {
                 break;
             };
-            let _ = std::fs::remove_file(&self.place.socket);
+            self.unlink();
             let mut late = false;
             while let Some(Ok((stream, _))) = futures::FutureExt::now_or_never(listener.accept()) {
                 late = true;
@@ -218,13 +276,16 @@ impl Daemon {
             }
             idle_since = None;
         }
-        // The socket, unless taken away already (a daemon started since
-        // may have one of the same name).
-        if listening.is_some() {
-            let _ = std::fs::remove_file(&self.place.socket);
-        }
+        self.unlink();
         let _ = std::fs::remove_file(self.place.file("servers"));
         self.log.write("exiting");
+    }
+
+    /// Takes its socket away, once: no command reaches it from now on.
+    fn unlink(&self) {
+        if !self.unlinked.swap(true, Ordering::SeqCst) {
+            let _ = std::fs::remove_file(&self.place.socket);
+        }
     }
 
     /// Serves a command that connected, counted among the clients.
@@ -254,11 +315,14 @@ impl Daemon {
         let mut line = Vec::new();
         let hello = tokio::time::timeout(
             Duration::from_secs(5),
-            read_line(&mut reader, &mut line, 1 << 20),
+            read_line(&mut reader, &mut line, HELLO_BYTES),
         )
         .await;
         let Ok(Ok(true)) = hello else {
-            return;
+            let refused = Event::Direct {
+                reason: "its hello was too large or did not come".to_owned(),
+            };
+            return refuse(&mut reader, writer, &refused).await;
         };
         let reply = |reply: &Reply| {
             let mut line = serde_json::to_vec(reply).unwrap_or_default();
@@ -272,6 +336,9 @@ impl Daemon {
                     .await;
             }
             Ok(Hello::Stop) => {
+                // No command starts a server meanwhile: the next one starts
+                // another daemon.
+                self.unlink();
                 let servers = self.stop_all().await;
                 let _ = writer.write_all(&reply(&Reply::Stopped { servers })).await;
                 self.stopping.notify_one();
@@ -279,24 +346,16 @@ impl Daemon {
             Ok(Hello::Connect(connect)) if connect.v == PROTOCOL => {
                 let pooled = match self.pooled(&connect) {
                     Ok(pooled) => pooled,
-                    Err(failed) => {
-                        // Said, and then what the command sent meanwhile
-                        // (its `initialize`) read to its end, so that the
-                        // command reads why before its writes fail.
-                        let _ = writer.write_all(&event(&failed)).await;
-                        let _ = writer.shutdown().await;
-                        let drain = async {
-                            while let Ok(true) = read_line(&mut reader, &mut line, 1 << 20).await {}
-                        };
-                        let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
-                        return;
-                    }
+                    Err(failed) => return refuse(&mut reader, writer, &failed).await,
                 };
-                let (id, mut lines) = pooled.attach(connect.idle_ms);
+                let (id, mut lines, stderr_queued) = pooled.attach(connect.idle_ms);
                 let write = async move {
                     while let Some(line) = lines.recv().await {
                         if writer.write_all(&line).await.is_err() {
                             return;
+                        }
+                        if line.starts_with(br#"#{"stderr""#) {
+                            stderr_queued.fetch_sub(1, Ordering::SeqCst);
                         }
                     }
                     let _ = writer.shutdown().await;
@@ -315,13 +374,12 @@ impl Daemon {
                 writing.abort();
                 self.changed.notify_one();
             }
-            Ok(Hello::Connect(_)) => {
-                let refused = Event::Refused {
+            Ok(Hello::Connect(_)) | Err(_) => {
+                let refused = Event::Direct {
                     reason: format!("it speaks version {PROTOCOL} of its wire"),
                 };
-                let _ = writer.write_all(&event(&refused)).await;
+                refuse(&mut reader, writer, &refused).await;
             }
-            Err(_) => {}
         }
     }
 
@@ -334,6 +392,24 @@ impl Daemon {
             && !pooled.lock().stopping
         {
             return Ok(pooled.clone());
+        }
+        // Room for it: the server unused longest goes first; with all in
+        // use, the command connects itself.
+        if pool.len() >= MAX_POOLED {
+            let unused = pool
+                .values()
+                .filter(|pooled| {
+                    let state = pooled.lock();
+                    state.clients.is_empty() && !state.stopping
+                })
+                .min_by_key(|pooled| pooled.lock().last_used);
+            let Some(unused) = unused else {
+                return Err(Event::Direct {
+                    reason: format!("it holds {MAX_POOLED} servers, all in use"),
+                });
+            };
+            unused.lock().stopping = true;
+            unused.stop.notify_one();
         }
         if let Some(http) = &connect.http {
             let pooled = self.pooled_remote(connect, http, key.clone())?;
@@ -354,6 +430,10 @@ impl Daemon {
             .iter()
             .map(|(name, value)| (name.into(), value.into()))
             .collect();
+        // The caller's mask, for the server to inherit (the daemon's own
+        // is put back at once; nothing else runs meanwhile).
+        // SAFETY: umask has no memory-safety preconditions.
+        let own = unsafe { libc::umask(connect.umask as libc::mode_t) };
         let started = process::start(&process::Launch {
             server: &connect.server,
             command: &connect.command,
@@ -366,6 +446,10 @@ impl Daemon {
             debug: false,
             supervisor: self.supervisor,
         });
+        // SAFETY: as above.
+        unsafe {
+            libc::umask(own);
+        }
         let started = match started {
             Ok(started) => started,
             Err(crate::error::McpError::Spawn {
@@ -374,9 +458,15 @@ impl Daemon {
                 fix,
                 ..
             }) => {
+                // Not the message: it may name a substituted value.
                 self.log.write(&format!(
-                    "{}: could not start: {source}",
-                    crate::printer::one_line(&connect.server)
+                    "{}: could not start ({:?}{})",
+                    crate::printer::one_line(&connect.server),
+                    source.kind(),
+                    source
+                        .raw_os_error()
+                        .map(|os| format!(", os error {os}"))
+                        .unwrap_or_default()
                 ));
                 return Err(Event::SpawnFailed {
                     command,
@@ -391,25 +481,38 @@ impl Daemon {
                 });
             }
         };
-        let (process, stdout, stdin) = started.attach().map_err(|error| Event::Refused {
+        let (process, stdout, mut stdin) = started.attach().map_err(|error| Event::Refused {
             reason: error.to_string(),
         })?;
+        // The server's stdin is written by a task of its own, so that a
+        // server that does not read holds up no command (and its stdin can
+        // still be closed: the task is aborted).
+        let (to_stdin, mut lines) = mpsc::channel::<Vec<u8>>(STDIN_QUEUE);
+        let writer = tokio::spawn(async move {
+            while let Some(line) = lines.recv().await {
+                if stdin.write_all(&line).await.is_err() {
+                    return;
+                }
+            }
+        });
         let pooled = Arc::new(Pooled {
             key: key.clone(),
             server: connect.server.clone(),
             pid: process.id(),
-            stdin: tokio::sync::Mutex::new(Some(stdin)),
+            stdin: Mutex::new(Some(to_stdin)),
+            writer: Mutex::new(Some(writer.abort_handle())),
             tail: process.stderr_tail(),
             activity: stdout.activity(),
             state: Mutex::new(State::new(Init::NotSent, connect.idle_ms)),
             stop: Notify::new(),
+            retire: Notify::new(),
             remote: None,
         });
         {
             let weak = Arc::downgrade(&pooled);
             pooled.tail.listen(move |line| {
                 if let Some(pooled) = weak.upgrade() {
-                    pooled.broadcast(&event(&Event::Stderr(line.to_owned())));
+                    pooled.stderr(line);
                 }
             });
         }
@@ -487,12 +590,14 @@ impl Daemon {
             key,
             server: connect.server.clone(),
             pid: 0,
-            stdin: tokio::sync::Mutex::new(None),
+            stdin: Mutex::new(None),
+            writer: Mutex::new(None),
             tail: process::StderrTail::default(),
             activity: process::Activity::default(),
             // Sent by the daemon itself, as it connects.
             state: Mutex::new(State::new(Init::Sent(-1), connect.idle_ms)),
             stop: Notify::new(),
+            retire: Notify::new(),
             remote: Some(Remote {
                 session: Mutex::new(None),
                 calls: Mutex::new(HashMap::new()),
@@ -608,7 +713,6 @@ impl Daemon {
         ));
         pooled.gone(Event::Gone {
             ended: Some("the mcp-cli daemon ended the session".to_owned()),
-            lines: Vec::new(),
             garbage: false,
             overflowed: false,
         });
@@ -633,12 +737,15 @@ impl Daemon {
             tokio::select! {
                 _ = &mut reader => break false,
                 _ = process.wait() => {
-                    // What it wrote just before it exited is still read
-                    // (its stdout may stay open: a process it started).
+                    // No new command is given it; what it wrote just before
+                    // it exited is still read (its stdout may stay open: a
+                    // process it started).
+                    self.forget(&pooled);
                     let _ = tokio::time::timeout(super::super::link::EXIT_GRACE, &mut reader).await;
                     break false;
                 }
                 () = pooled.stop.notified() => break true,
+                () = pooled.retire.notified() => self.set_aside(&pooled),
                 () = &mut stuck, if !stuck_told => {
                     stuck_told = true;
                     pooled.stuck();
@@ -648,8 +755,9 @@ impl Daemon {
         reader.abort();
         self.forget(&pooled);
         // Its stdin closed: the first step of the MCP order.
-        pooled.stdin.lock().await.take();
-        let (lines, ended) = if stopped {
+        pooled.close_stdin();
+        // Its last lines went to the commands as it wrote them.
+        let ended = if stopped {
             process
                 .shutdown(Stop {
                     eof: EOF_GRACE,
@@ -657,12 +765,9 @@ impl Daemon {
                     deadline: None,
                 })
                 .await;
-            (
-                pooled.tail.lines(),
-                Some("stopped by the daemon".to_owned()),
-            )
+            Some("stopped by the daemon".to_owned())
         } else {
-            let settled = process.settle().await;
+            let (_, ended) = process.settle().await;
             process
                 .shutdown(Stop {
                     eof: Duration::ZERO,
@@ -670,7 +775,7 @@ impl Daemon {
                     deadline: None,
                 })
                 .await;
-            settled
+            ended
         };
         // What it left outside its group, now the daemon's; the other
         // servers stay. (No await meanwhile: none can start unregistered.)
@@ -683,7 +788,6 @@ impl Daemon {
         ));
         pooled.gone(Event::Gone {
             ended,
-            lines,
             garbage: pooled.activity.wrote_garbage(),
             overflowed: pooled.activity.wrote_too_much(),
         });
@@ -691,15 +795,31 @@ impl Daemon {
 
     /// Takes `pooled` out of the pool: the next command starts a new one.
     fn forget(&self, pooled: &Pooled) {
-        let mut pool = self.pool.lock().expect("pool lock");
-        if pool
-            .get(&pooled.key)
-            .is_some_and(|held| std::ptr::eq(Arc::as_ptr(held), pooled))
-        {
-            pool.remove(&pooled.key);
-        }
-        drop(pool);
+        self.pool
+            .lock()
+            .expect("pool lock")
+            .retain(|_, held| !std::ptr::eq(Arc::as_ptr(held), pooled));
         self.record();
+    }
+
+    /// Sets `pooled` aside: held under a key no command asks for, it
+    /// serves the commands attached, and stops once they are done; the
+    /// next command starts a new one.
+    fn set_aside(&self, pooled: &Arc<Pooled>) {
+        let mut pool = self.pool.lock().expect("pool lock");
+        pool.retain(|_, held| !Arc::ptr_eq(held, pooled));
+        pool.insert(
+            format!("{} set aside {}", pooled.key, pooled.pid),
+            pooled.clone(),
+        );
+        drop(pool);
+        pooled.lock().retired = true;
+        self.log.write(&format!(
+            "{}: pid {} did not answer a ping after a cancellation; set aside",
+            crate::printer::one_line(&pooled.server),
+            pooled.pid
+        ));
+        self.changed.notify_one();
     }
 
     /// Stops the servers unused for their idle time.
@@ -709,13 +829,17 @@ impl Daemon {
             let mut state = pooled.lock();
             if state.clients.is_empty()
                 && !state.stopping
-                && state.last_used.elapsed() >= state.idle
+                && (state.retired || state.last_used.elapsed() >= state.idle)
             {
                 state.stopping = true;
                 self.log.write(&format!(
-                    "{}: idle for {}, stopping",
+                    "{}: {}, stopping",
                     crate::printer::one_line(&pooled.server),
-                    crate::error::format_duration(state.idle)
+                    if state.retired {
+                        "unresponsive".to_owned()
+                    } else {
+                        format!("idle for {}", crate::error::format_duration(state.idle))
+                    }
                 ));
                 pooled.stop.notify_one();
             }
@@ -820,9 +944,14 @@ fn stop_recorded(place: &Place, log: &Log) {
         ) else {
             continue;
         };
-        if start_time(pid) == Some(recorded)
-            && let Ok(group) = i32::try_from(pid)
-        {
+        let Ok(group) = i32::try_from(pid) else {
+            continue;
+        };
+        // The group, if its leader still runs; else what is left of it (a
+        // server's child, its leader killed by the parent-death signal),
+        // started after it.
+        let alive = start_time(pid) == Some(recorded) || !group_members(group, recorded).is_empty();
+        if alive {
             log.write(&format!("stopping pid {pid}, left by a daemon that died"));
             // SAFETY: killpg has no memory-safety preconditions.
             unsafe {
@@ -840,6 +969,39 @@ fn stop_recorded(place: &Place, log: &Log) {
         }
     }
     let _ = std::fs::remove_file(place.file("servers"));
+}
+
+/// The processes of group `group` started no earlier than `since` (clock
+/// ticks since boot): what a recorded server left (Linux; none elsewhere).
+fn group_members(group: i32, since: u64) -> Vec<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|&pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|stat| {
+                        let fields: Vec<&str> =
+                            stat.rsplit_once(')')?.1.split_whitespace().collect();
+                        // Fields 5 (pgrp) and 22 (start time), after `(comm)`.
+                        let pgrp: i32 = fields.get(2)?.parse().ok()?;
+                        let started: u64 = fields.get(19)?.parse().ok()?;
+                        Some(pgrp == group && started >= since)
+                    })
+                    .unwrap_or(false)
+            })
+            .collect()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (group, since);
+        Vec::new()
+    }
 }
 
 /// When process `pid` started, in clock ticks since boot (Linux); `None`
@@ -893,6 +1055,7 @@ fn key(connect: &Connect) -> String {
                 connect.env,
                 connect.cwd,
                 connect.dir,
+                connect.umask,
                 inherit,
             ])
         }
@@ -907,6 +1070,26 @@ fn event(event: &Event) -> Line {
     line.extend(serde_json::to_vec(event).unwrap_or_default());
     line.push(b'\n');
     Arc::new(line)
+}
+
+/// The largest hello read (a command's whole environment is in it).
+const HELLO_BYTES: usize = 16 << 20;
+
+/// Says why a command is not relayed to, and then reads what it sent
+/// meanwhile (its `initialize`) to its end, so that it reads why before its
+/// writes fail.
+async fn refuse(
+    reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>,
+    mut writer: tokio::net::unix::OwnedWriteHalf,
+    why: &Event,
+) {
+    let _ = writer.write_all(&event(why)).await;
+    let _ = writer.shutdown().await;
+    let drain = async {
+        let mut line = Vec::new();
+        while let Ok(true) = read_line(reader, &mut line, MAX_MESSAGE_BYTES).await {}
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
 }
 
 /// Reads one line into `line` (cleared first), its newline dropped; `false`
@@ -944,12 +1127,17 @@ struct Pooled {
     /// Its name, as the command that started it knows it.
     server: String,
     pid: u32,
-    stdin: tokio::sync::Mutex<Option<pipe::Sender>>,
+    /// Lines for its stdin, written by its writer task.
+    stdin: Mutex<Option<mpsc::Sender<Vec<u8>>>>,
+    /// The writer task, aborted to close its stdin.
+    writer: Mutex<Option<tokio::task::AbortHandle>>,
     tail: process::StderrTail,
     activity: process::Activity,
     state: Mutex<State>,
     /// Asks its watcher to stop it.
     stop: Notify,
+    /// Asks its watcher to set it aside (see [`State::retired`]).
+    retire: Notify,
     /// A remote server's connection (a child's has `stdin`).
     remote: Option<Remote>,
 }
@@ -967,6 +1155,20 @@ struct Remote {
     progress: Mutex<HashMap<String, (u64, i64)>>,
 }
 
+/// Where a command's lines go: its queue, and how many stderr lines wait
+/// in it (see [`STDERR_QUEUE`]).
+#[derive(Clone)]
+struct ClientEnd {
+    sender: mpsc::UnboundedSender<Line>,
+    stderr_queued: Arc<AtomicUsize>,
+}
+
+impl ClientEnd {
+    fn send(&self, line: Line) {
+        let _ = self.sender.send(line);
+    }
+}
+
 /// Where the server's `initialize` stands.
 enum Init {
     NotSent,
@@ -978,7 +1180,7 @@ enum Init {
 
 struct State {
     /// The commands attached, by number: where their lines go.
-    clients: HashMap<u64, mpsc::UnboundedSender<Line>>,
+    clients: HashMap<u64, ClientEnd>,
     next_client: u64,
     /// Requests sent and not answered: wire id → command.
     pending: HashMap<i64, u64>,
@@ -994,6 +1196,13 @@ struct State {
     last_error: Option<String>,
     idle: Duration,
     stopping: bool,
+    /// Found unresponsive after a request was abandoned: given to no new
+    /// command, and stopped once its commands are done.
+    retired: bool,
+    /// Pings of the daemon's own, waiting for their answer, by wire id.
+    pings: HashMap<i64, tokio::sync::oneshot::Sender<()>>,
+    /// A health check runs.
+    checking: bool,
 }
 
 impl State {
@@ -1012,6 +1221,9 @@ impl State {
             last_error: None,
             idle: Duration::from_millis(idle_ms),
             stopping: false,
+            retired: false,
+            pings: HashMap::new(),
+            checking: false,
         }
     }
 }
@@ -1046,30 +1258,45 @@ impl Pooled {
     }
 
     /// Attaches a command: its number, and where its lines come from.
-    fn attach(&self, idle_ms: u64) -> (u64, mpsc::UnboundedReceiver<Line>) {
+    fn attach(&self, idle_ms: u64) -> (u64, mpsc::UnboundedReceiver<Line>, Arc<AtomicUsize>) {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let _ = sender.send(event(&Event::Ready { pid: self.pid }));
-        // What it missed: the server's lines so far, and whether it is stuck.
-        for line in self.tail.lines() {
-            let _ = sender.send(event(&Event::Stderr(line)));
-        }
+        let end = ClientEnd {
+            sender,
+            stderr_queued: Arc::new(AtomicUsize::new(0)),
+        };
+        end.send(event(&Event::Ready { pid: self.pid }));
+        // Whether it is broken already; the server's stderr from now on
+        // (what it wrote for commands before is theirs).
         let mut state = self.lock();
         if state.garbage {
-            let _ = sender.send(event(&Event::Garbage));
+            end.send(event(&Event::Garbage));
         }
         if state.stuck && !matches!(state.init, Init::Done(_)) {
-            let _ = sender.send(event(&Event::Stuck));
+            end.send(event(&Event::Stuck));
         }
         let id = state.next_client;
         state.next_client += 1;
-        state.clients.insert(id, sender);
+        let queued = end.stderr_queued.clone();
+        state.clients.insert(id, end);
         state.idle = Duration::from_millis(idle_ms);
         state.last_used = Instant::now();
-        (id, receiver)
+        (id, receiver, queued)
+    }
+
+    /// A line the server wrote to stderr, to every command attached that
+    /// is not behind on them.
+    fn stderr(&self, text: &str) {
+        let line = event(&Event::Stderr(text.to_owned()));
+        for end in self.lock().clients.values() {
+            if end.stderr_queued.load(Ordering::SeqCst) < STDERR_QUEUE {
+                end.stderr_queued.fetch_add(1, Ordering::SeqCst);
+                end.send(line.clone());
+            }
+        }
     }
 
     /// Detaches a command: its requests still pending are cancelled.
-    async fn detach(&self, client: u64) {
+    async fn detach(self: &Arc<Self>, client: u64) {
         let abandoned: Vec<i64> = {
             let mut state = self.lock();
             state.clients.remove(&client);
@@ -1084,7 +1311,15 @@ impl Pooled {
             for wire in &mine {
                 state.pending.remove(wire);
             }
-            mine
+            // `initialize` is never cancelled (the spec): its answer is
+            // kept for the next command.
+            let init = match state.init {
+                Init::Sent(wire) => Some(wire),
+                _ => None,
+            };
+            mine.into_iter()
+                .filter(|wire| Some(*wire) != init)
+                .collect()
         };
         if let Some(remote) = &self.remote {
             let mut calls = remote.calls.lock().expect("calls lock");
@@ -1096,18 +1331,54 @@ impl Pooled {
             });
             return;
         }
+        let any = !abandoned.is_empty();
         for wire in abandoned {
             let cancel = format!(
                 r#"{{"jsonrpc":"2.0","method":"notifications/cancelled","params":{{"requestId":{wire},"reason":"the mcp-cli command went away"}}}}"#
             );
             self.to_server(cancel.as_bytes()).await;
         }
+        if any {
+            self.check_health();
+        }
+    }
+
+    /// After a request was abandoned (cancelled, or its command gone):
+    /// checks in a moment that the server still answers a `ping`, and has
+    /// it set aside if it does not (a server busy for good with what was
+    /// cancelled, as a command alone would have stopped it).
+    fn check_health(self: &Arc<Self>) {
+        {
+            let mut state = self.lock();
+            if state.checking || state.retired || self.remote.is_some() {
+                return;
+            }
+            state.checking = true;
+        }
+        let pooled = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(PING_AFTER).await;
+            // Below every command's ids, which are not negative.
+            let wire = -i64::from(pooled.pid) - 1;
+            let (answered, answer) = tokio::sync::oneshot::channel();
+            pooled.lock().pings.insert(wire, answered);
+            let ping = format!(r#"{{"jsonrpc":"2.0","id":{wire},"method":"ping"}}"#);
+            pooled.to_server(ping.as_bytes()).await;
+            let alive = tokio::time::timeout(PING_WITHIN, answer).await.is_ok();
+            let mut state = pooled.lock();
+            state.pings.remove(&wire);
+            state.checking = false;
+            drop(state);
+            if !alive {
+                pooled.retire.notify_one();
+            }
+        });
     }
 
     /// Sends `line` to every command attached.
     fn broadcast(&self, line: &Line) {
-        for sender in self.lock().clients.values() {
-            let _ = sender.send(line.clone());
+        for end in self.lock().clients.values() {
+            end.send(line.clone());
         }
     }
 
@@ -1136,23 +1407,28 @@ impl Pooled {
         {
             state.last_error = Some(ended.clone());
         }
-        for (_, sender) in state.clients.drain() {
-            let _ = sender.send(line.clone());
+        for (_, end) in state.clients.drain() {
+            end.send(line.clone());
         }
     }
 
-    /// Writes one line to the server's stdin.
+    /// Queues one line for the server's stdin; dropped when the server has
+    /// not read the last [`STDIN_QUEUE`] (the request then waits for its
+    /// command's timeout, as it would on a full pipe).
     async fn to_server(&self, line: &[u8]) {
-        let mut stdin = self.stdin.lock().await;
-        let Some(pipe) = stdin.as_mut() else {
-            return;
-        };
         let mut whole = Vec::with_capacity(line.len() + 1);
         whole.extend_from_slice(line);
         whole.push(b'\n');
-        if pipe.write_all(&whole).await.is_err() {
-            // Gone: its watcher tells the commands.
-            stdin.take();
+        if let Some(stdin) = self.stdin.lock().expect("stdin lock").as_ref() {
+            let _ = stdin.try_send(whole);
+        }
+    }
+
+    /// Closes the server's stdin, whatever its writer was doing.
+    fn close_stdin(&self) {
+        self.stdin.lock().expect("stdin lock").take();
+        if let Some(writer) = self.writer.lock().expect("writer lock").take() {
+            writer.abort();
         }
     }
 
@@ -1233,16 +1509,30 @@ impl Pooled {
                 }
                 self.to_server(line).await;
             }
-            // Notifications (`notifications/cancelled`), and answers to the
-            // server's own requests.
-            _ => self.to_server(line).await,
+            // Notifications (`notifications/cancelled`, which settles the
+            // request: not cancelled again when the command goes), and
+            // answers to the server's own requests.
+            (method, _) => {
+                if method == Some("notifications/cancelled")
+                    && let Some(wire) = cancelled_id(line)
+                {
+                    let mut state = self.lock();
+                    if state.pending.get(&wire) == Some(&client) {
+                        state.pending.remove(&wire);
+                    }
+                }
+                self.to_server(line).await;
+                if method == Some("notifications/cancelled") {
+                    self.check_health();
+                }
+            }
         }
     }
 
     /// Sends a line to command `client`, if it is still there.
     fn to_client(&self, client: u64, line: Line) {
-        if let Some(sender) = self.lock().clients.get(&client) {
-            let _ = sender.send(line);
+        if let Some(end) = self.lock().clients.get(&client) {
+            end.send(line);
         }
     }
 
@@ -1302,8 +1592,8 @@ impl Pooled {
                         .and_then(|client| state.clients.get(client).cloned())
                 };
                 match waiting {
-                    Some(sender) => {
-                        let _ = sender.send(whole(text));
+                    Some(end) => {
+                        end.send(whole(text));
                     }
                     None => self.answer_for_nobody(text).await,
                 }
@@ -1323,6 +1613,11 @@ impl Pooled {
                     .and_then(|wire| self.lock().pending.get(&wire).copied());
                 if let Some(client) = client {
                     self.to_client(client, whole(text));
+                }
+            }
+            (Id::Wire(wire), false) if wire < 0 => {
+                if let Some(answered) = self.lock().pings.remove(&wire) {
+                    let _ = answered.send(());
                 }
             }
             (Id::Wire(wire), false) => {
@@ -1346,8 +1641,8 @@ impl Pooled {
                 let state = self.lock();
                 let waiting: std::collections::HashSet<&u64> = state.pending.values().collect();
                 for client in waiting {
-                    if let Some(sender) = state.clients.get(client) {
-                        let _ = sender.send(line.clone());
+                    if let Some(end) = state.clients.get(client) {
+                        end.send(line.clone());
                     }
                 }
             }
@@ -1513,6 +1808,25 @@ impl Pooled {
         };
         self.to_server(answer.as_bytes()).await;
     }
+}
+
+/// The request a `notifications/cancelled` names, by its wire id.
+fn cancelled_id(line: &[u8]) -> Option<i64> {
+    #[derive(Deserialize)]
+    struct Cancelled<'a> {
+        #[serde(borrow)]
+        params: Option<CancelledParams<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct CancelledParams<'a> {
+        #[serde(borrow, rename = "requestId")]
+        request_id: Option<&'a RawValue>,
+    }
+    serde_json::from_slice::<Cancelled<'_>>(line)
+        .ok()?
+        .params?
+        .request_id
+        .and_then(wire_of)
 }
 
 /// A result answer under `id`.
