@@ -822,19 +822,9 @@ fn pairs(settings: &[crate::config::Setting]) -> Vec<(String, String)> {
 }
 
 /// This process's file mode creation mask, which a server it starts
-/// inherits: from `/proc` on Linux, else set and put back (nothing else
-/// creates files meanwhile).
+/// inherits: set and put back at once (this thread creates no file
+/// meanwhile, and no other runs).
 fn umask() -> u32 {
-    #[cfg(target_os = "linux")]
-    if let Some(mask) = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find(|line| line.starts_with("Umask:"))?;
-            u32::from_str_radix(line.trim_start_matches("Umask:").trim(), 8).ok()
-        })
-    {
-        return mask;
-    }
     // SAFETY: umask has no memory-safety preconditions; the mask is put
     // back at once.
     unsafe {
