@@ -1469,24 +1469,10 @@ impl Pooled {
                 self.forward(client, wire, id, line);
             }
             (Some("notifications/cancelled"), None) if let Some(remote) = &self.remote => {
-                #[derive(Deserialize)]
-                struct Cancelled<'a> {
-                    #[serde(borrow)]
-                    params: Option<CancelledParams<'a>>,
-                }
-                #[derive(Deserialize)]
-                struct CancelledParams<'a> {
-                    #[serde(borrow, rename = "requestId")]
-                    request_id: Option<&'a RawValue>,
-                }
-                let wire = serde_json::from_slice::<Cancelled<'_>>(line)
-                    .ok()
-                    .and_then(|cancelled| cancelled.params?.request_id)
-                    .and_then(wire_of);
-                let call =
-                    wire.and_then(|wire| remote.calls.lock().expect("calls lock").remove(&wire));
-                if let Some((owner, call)) = call
-                    && owner == client
+                let mut calls = remote.calls.lock().expect("calls lock");
+                if let Some(wire) = cancelled_id(line)
+                    && calls.get(&wire).is_some_and(|(owner, _)| *owner == client)
+                    && let Some((_, call)) = calls.remove(&wire)
                 {
                     // Dropped, the request is cancelled upstream.
                     call.abort();
