@@ -490,7 +490,6 @@ impl Session {
                 raw.clone(),
                 options.whole_results,
                 options.debug,
-                options.deadline,
             )
             .await
         {
@@ -964,6 +963,11 @@ impl Session {
             .request_telling("request", request, false, sent)
             .await?;
         Ok(serde_json::to_value(&result).unwrap_or(Value::Null))
+    }
+
+    /// Whether the connection is gone for good (its transport closed).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.service.peer().is_transport_closed()
     }
 
     /// The server's answer to `initialize`, as JSON (the daemon answers

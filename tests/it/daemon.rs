@@ -784,3 +784,43 @@ fn the_daemon_keeps_nothing_of_the_command_that_started_it() {
     assert_eq!(out, "y\n");
     assert_eq!(spawns(&sandbox), 2);
 }
+
+/// A server that never answers `initialize` is not kept for the next
+/// command (which finds it fixed), and one command's broken HTTP request
+/// ends no other command's call on the same session.
+#[test]
+fn a_failure_of_one_command_is_not_the_next_ones() {
+    let mut sandbox = sandbox();
+    let fixed = sandbox.path().join("fixed");
+    let server = crate::support::test_server().display().to_string();
+    let state = sandbox.state().display().to_string();
+    sandbox.write_config(&json!({"mcpServers": {"s": {
+        "command": "sh",
+        "args": ["-c", "if [ -e \"$0\" ]; then exec \"$1\" --state \"$2\"; else exec \"$1\" --hang; fi", fixed, server, state],
+    }}}));
+    sandbox
+        .env("MCP_REQUEST_TIMEOUT", "1")
+        .env("MCP_MAX_RETRIES", "0");
+    let run = sandbox.run(&["call", "s", "echo", r#"{"text": "A"}"#]);
+    run.expect_error(3, "TIMEOUT");
+    std::fs::write(&fixed, "").unwrap();
+    let run = sandbox.run(&["call", "s", "echo", r#"{"text": "B"}"#]);
+    assert_eq!(run.ok(), "B\n");
+
+    let http = crate::remote::http_server(&sandbox, &["--http-fault", "reset:tools/list"]);
+    sandbox.write_config(&json!({"mcpServers": {"h": {"url": http.url}}}));
+    let slow = sandbox
+        .command(&["call", "h", "slow", r#"{"seconds": 2}"#])
+        .env("MCP_REQUEST_TIMEOUT", "10")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(10), || sandbox
+        .log("calls.log")
+        .contains(&"slow".to_owned())));
+    let info = sandbox.run(&["info", "h"]);
+    info.expect_error(3, "CONNECTION_CLOSED");
+    assert_eq!(crate::support::finish(slow).ok(), "slept 2 s\n");
+}

@@ -117,9 +117,6 @@ struct Http {
     headers: Vec<(String, String)>,
     /// `auto`, `streamable` or `sse`.
     kind: String,
-    /// How long the first connection may take, in milliseconds (what is
-    /// left of the command's deadline).
-    connect_ms: u64,
 }
 
 /// The variables that change how a remote server is reached (proxies, the
@@ -168,6 +165,9 @@ enum Failure {
     },
     MessageTooLarge {
         why: String,
+    },
+    Timeout {
+        duration_ms: u64,
     },
     Server {
         code: i32,
@@ -247,6 +247,12 @@ impl Failure {
                 method,
                 why,
             },
+            Failure::Timeout { duration_ms } => McpError::Timeout {
+                server,
+                method,
+                duration: Duration::from_millis(duration_ms),
+                stderr: Vec::new(),
+            },
             Failure::Server {
                 code,
                 message,
@@ -322,6 +328,9 @@ impl McpError {
                 exit_status: exit_status.clone(),
             },
             McpError::MessageTooLarge { why, .. } => Failure::MessageTooLarge { why: why.clone() },
+            McpError::Timeout { duration, .. } => Failure::Timeout {
+                duration_ms: millis(*duration),
+            },
             McpError::ServerError {
                 code,
                 message,
@@ -647,7 +656,6 @@ pub async fn attach(
     raw: guard::RawResults,
     whole: bool,
     debug: bool,
-    deadline: Option<tokio::time::Instant>,
 ) -> Option<Attached> {
     let fallback = |why: String| {
         crate::debug!(
@@ -717,9 +725,6 @@ pub async fn attach(
                     HttpKind::LegacySse => "sse",
                 }
                 .to_owned(),
-                connect_ms: millis(deadline.map_or(Duration::from_secs(1800), |deadline| {
-                    deadline.saturating_duration_since(tokio::time::Instant::now())
-                })),
             }),
         },
     };
@@ -761,7 +766,11 @@ pub async fn attach(
             };
             match event {
                 Event::Ready { pid } => {
-                    crate::debug!("{server}: through the daemon (server pid {pid})");
+                    if pid == 0 {
+                        crate::debug!("{server}: through the daemon (a session it holds)");
+                    } else {
+                        crate::debug!("{server}: through the daemon (server pid {pid})");
+                    }
                     known.send_modify(|known| known.ready = true);
                 }
                 not_started @ (Event::SpawnFailed { .. }

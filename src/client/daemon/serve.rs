@@ -53,6 +53,10 @@ const PING_AFTER: Duration = Duration::from_millis(500);
 /// See [`PING_AFTER`].
 const PING_WITHIN: Duration = Duration::from_secs(2);
 
+/// How long the daemon tries to connect to a remote server at the most
+/// (it gives up sooner when no command waits any more).
+const REMOTE_CONNECT: Duration = Duration::from_secs(300);
+
 /// Servers held at the most.
 const MAX_POOLED: usize = 64;
 
@@ -498,6 +502,7 @@ impl Daemon {
         let pooled = Arc::new(Pooled {
             key: key.clone(),
             server: connect.server.clone(),
+            logged: crate::printer::one_line(&connect.server).into_owned(),
             pid: process.id(),
             stdin: Mutex::new(Some(to_stdin)),
             writer: Mutex::new(Some(writer.abort_handle())),
@@ -589,6 +594,10 @@ impl Daemon {
         let pooled = Arc::new(Pooled {
             key,
             server: connect.server.clone(),
+            logged: format!(
+                "a remote server at {}",
+                crate::printer::one_line(crate::client::host_of(&http.shown))
+            ),
             pid: 0,
             stdin: Mutex::new(None),
             writer: Mutex::new(None),
@@ -604,14 +613,10 @@ impl Daemon {
                 progress: Mutex::new(HashMap::new()),
             }),
         });
-        self.log.write(&format!(
-            "{}: connecting to {}",
-            crate::printer::one_line(&connect.server),
-            crate::printer::one_line(&http.shown)
-        ));
+        self.log.write(&format!("{}: connecting", pooled.logged));
         let daemon = self.clone();
         let watched = pooled.clone();
-        let within = Duration::from_millis(http.connect_ms);
+        let within = REMOTE_CONNECT;
         self.live.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             daemon.watch_remote(watched, entry, within).await;
@@ -650,7 +655,12 @@ impl Daemon {
                 within,
                 crate::client::Session::connect_started(&entry, &options, None),
             ) => connected,
-            () = pooled.stop.notified() => Ok(Err(crate::error::McpError::ConnectionClosed {
+            () = async {
+                tokio::select! {
+                    () = pooled.stop.notified() => {}
+                    () = pooled.retire.notified() => {}
+                }
+            } => Ok(Err(crate::error::McpError::ConnectionClosed {
                 server: entry.name.clone(),
                 method: "initialize".to_owned(),
                 request_sent: true,
@@ -673,7 +683,7 @@ impl Daemon {
                 self.forget(&pooled);
                 self.log.write(&format!(
                     "{}: could not connect ({})",
-                    crate::printer::one_line(&entry.name),
+                    pooled.logged,
                     error.error_type()
                 ));
                 pooled.gone(Event::Failed(super::Failure::of(&error)));
@@ -684,10 +694,7 @@ impl Daemon {
         let remote = pooled.remote.as_ref().expect("a remote server");
         *remote.session.lock().expect("session lock") = Some(Arc::new(session));
         pooled.initialized_remote(&result);
-        self.log.write(&format!(
-            "{}: connected",
-            crate::printer::one_line(&entry.name)
-        ));
+        self.log.write(&format!("{}: connected", pooled.logged));
         pooled.stop.notified().await;
         self.forget(&pooled);
         for (_, (_, call)) in remote.calls.lock().expect("calls lock").drain() {
@@ -707,10 +714,7 @@ impl Daemon {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        self.log.write(&format!(
-            "{}: disconnected",
-            crate::printer::one_line(&entry.name)
-        ));
+        self.log.write(&format!("{}: disconnected", pooled.logged));
         pooled.gone(Event::Gone {
             ended: Some("the mcp-cli daemon ended the session".to_owned()),
             garbage: false,
@@ -782,7 +786,7 @@ impl Daemon {
         process::stop_orphans(Duration::from_millis(500), Some(self.supervisor));
         self.log.write(&format!(
             "{}: pid {} {}",
-            crate::printer::one_line(&pooled.server),
+            pooled.logged,
             pooled.pid,
             ended.as_deref().unwrap_or("gone")
         ));
@@ -816,8 +820,7 @@ impl Daemon {
         pooled.lock().retired = true;
         self.log.write(&format!(
             "{}: pid {} did not answer a ping after a cancellation; set aside",
-            crate::printer::one_line(&pooled.server),
-            pooled.pid
+            pooled.logged, pooled.pid
         ));
         self.changed.notify_one();
     }
@@ -834,7 +837,7 @@ impl Daemon {
                 state.stopping = true;
                 self.log.write(&format!(
                     "{}: {}, stopping",
-                    crate::printer::one_line(&pooled.server),
+                    pooled.logged,
                     if state.retired {
                         "unresponsive".to_owned()
                     } else {
@@ -1126,6 +1129,9 @@ struct Pooled {
     key: String,
     /// Its name, as the command that started it knows it.
     server: String,
+    /// How the log names it: by its name, or a remote server by its host
+    /// (a URL target is named by its URL, which may hold a token).
+    logged: String,
     pid: u32,
     /// Lines for its stdin, written by its writer task.
     stdin: Mutex<Option<mpsc::Sender<Vec<u8>>>>,
@@ -1311,12 +1317,19 @@ impl Pooled {
             for wire in &mine {
                 state.pending.remove(wire);
             }
-            // `initialize` is never cancelled (the spec): its answer is
-            // kept for the next command.
+            // `initialize` is never cancelled (the spec). Unanswered when
+            // its command gave up, it says the server does not start: the
+            // next command gets another (as does a remote one still being
+            // connected to when no command is left waiting).
             let init = match state.init {
                 Init::Sent(wire) => Some(wire),
                 _ => None,
             };
+            let gave_up = init.is_some_and(|init| mine.contains(&init))
+                || (self.remote.is_some() && init.is_some() && state.clients.is_empty());
+            if gave_up && !state.retired {
+                self.retire.notify_one();
+            }
             mine.into_iter()
                 .filter(|wire| Some(*wire) != init)
                 .collect()
@@ -1730,8 +1743,9 @@ impl Pooled {
                 }
             };
             pooled.to_client(client, Arc::new(line.into_bytes()));
-            // A connection that broke is not used again.
-            if let Err(crate::error::McpError::ConnectionClosed { .. }) = result {
+            // A session whose connection is gone is not used again (one
+            // request's reset is not that).
+            if result.is_err() && session.is_closed() {
                 pooled.lock().stopping = true;
                 pooled.stop.notify_one();
             }
