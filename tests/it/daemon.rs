@@ -455,6 +455,24 @@ fn the_next_daemon_stops_what_a_killed_one_left() {
     );
 }
 
+/// An echo on server-everything, then a long call whose progress keeps it
+/// within a 1 s request timeout.
+fn calls_on_everything(sandbox: &mut Sandbox) {
+    let echo = sandbox.run(&["call", "everything", "echo", r#"{"message":"hi"}"#]);
+    assert_eq!(echo.ok(), "Echo: hi\n");
+    sandbox.env("MCP_REQUEST_TIMEOUT", "1");
+    let long = sandbox.run(&[
+        "call",
+        "everything",
+        "trigger-long-running-operation",
+        r#"{"duration": 2, "steps": 4}"#,
+    ]);
+    assert_eq!(
+        long.ok(),
+        "Long running operation completed. Duration: 2 seconds, Steps: 4.\n"
+    );
+}
+
 /// server-everything (which sends notifications of its own) stays warm
 /// through the daemon: one process serves a listing, calls and a long call
 /// whose progress keeps it within its request timeout.
@@ -480,19 +498,7 @@ fn server_everything_stays_warm() {
     assert_eq!(warm.ok(), first.stdout);
     // Warm: no node start (which takes some 200 ms here).
     assert!(started.elapsed() < Duration::from_secs(2));
-    let echo = sandbox.run(&["call", "everything", "echo", r#"{"message":"hi"}"#]);
-    assert_eq!(echo.ok(), "Echo: hi\n");
-    sandbox.env("MCP_REQUEST_TIMEOUT", "1");
-    let long = sandbox.run(&[
-        "call",
-        "everything",
-        "trigger-long-running-operation",
-        r#"{"duration": 2, "steps": 4}"#,
-    ]);
-    assert_eq!(
-        long.ok(),
-        "Long running operation completed. Duration: 2 seconds, Steps: 4.\n"
-    );
+    calls_on_everything(&mut sandbox);
     assert_eq!(pid(&sandbox), server);
 }
 
@@ -575,19 +581,7 @@ fn server_everything_over_http_stays_warm() {
     let first = sandbox.run(&["info", "everything"]);
     assert_contains(first.ok(), "echo");
     assert_eq!(sandbox.run(&["info", "everything"]).ok(), first.stdout);
-    let echo = sandbox.run(&["call", "everything", "echo", r#"{"message":"hi"}"#]);
-    assert_eq!(echo.ok(), "Echo: hi\n");
-    sandbox.env("MCP_REQUEST_TIMEOUT", "1");
-    let long = sandbox.run(&[
-        "call",
-        "everything",
-        "trigger-long-running-operation",
-        r#"{"duration": 2, "steps": 4}"#,
-    ]);
-    assert_eq!(
-        long.ok(),
-        "Long running operation completed. Duration: 2 seconds, Steps: 4.\n"
-    );
+    calls_on_everything(&mut sandbox);
     let status = sandbox.run(&["daemon", "status", "--json"]).json();
     let servers = status["servers"].as_array().unwrap();
     assert_eq!(servers.len(), 1, "{status}");
