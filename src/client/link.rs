@@ -3,11 +3,11 @@
 //!
 //! The session above asks any link the same questions: what did the far
 //! end say lately, is it gone, did it overflow, what explains a failure,
-//! and stop it. Today the one link is a child process over its stdin and
-//! stdout, explained by its exit status and the lines it wrote. Streamable
-//! HTTP (explained by a status, headers and the first bytes of a body) and
-//! the daemon's socket are links to come: each is a variant here, and
-//! nothing above `client` changes for them.
+//! and stop it. A child process over its stdin and stdout is explained by
+//! its exit status and the lines it wrote; a remote server by an HTTP
+//! status, headers and the first bytes of a body; a server the daemon
+//! holds by what the daemon relays of it (its stderr, how it ended).
+//! Nothing above `client` knows which it is.
 
 use std::time::Duration;
 

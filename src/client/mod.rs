@@ -1,9 +1,10 @@
 //! The only module that knows how MCP travels: connections to servers.
 //!
 //! A [`Session`] is one initialized connection. It hides the transport (a
-//! child process over stdio today; Streamable HTTP and the daemon's socket
-//! plug in here) and rmcp's types: commands see plain JSON values and
-//! [`McpError`]s that name the server, the method and the duration.
+//! child process over stdio, Streamable HTTP or legacy SSE, or the
+//! daemon's socket, see [`daemon`]) and rmcp's types: commands see plain
+//! JSON values and [`McpError`]s that name the server, the method and the
+//! duration.
 
 pub mod daemon;
 mod guard;
