@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{Sandbox, alive, assert_contains, pids_matching, wait_for};
+use crate::support::{Sandbox, alive, assert_contains, pids_matching, spawn_slow_call, wait_for};
 
 /// A sandbox whose commands go through its daemon.
 fn sandbox() -> Sandbox {
@@ -185,18 +185,9 @@ fn a_changed_config_or_variable_reaches_a_new_server() {
 fn kill_9_of_the_daemon_mid_call() {
     let sandbox = sandbox();
     sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
-    let child = sandbox
-        .command(&["call", "demo", "slow", r#"{"seconds": 30}"#])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(
-        wait_for(Duration::from_secs(10), || sandbox
-            .log("calls.log")
-            .contains(&"slow".to_owned())),
-        "the call never started"
+    let child = spawn_slow_call(
+        &sandbox,
+        sandbox.command(&["call", "demo", "slow", r#"{"seconds": 30}"#]),
     );
     let daemon = daemons(&sandbox);
     let server = servers(&sandbox);
@@ -292,16 +283,10 @@ fn daemon_stop_follows_the_mcp_order() {
 fn ctrl_c_cancels_the_request_not_the_server() {
     let sandbox = sandbox();
     sandbox.write_config(&json!({"mcpServers": {"demo": sandbox.server(&[])}}));
-    let child = sandbox
-        .command(&["call", "demo", "slow", r#"{"seconds": 30}"#])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(wait_for(Duration::from_secs(10), || sandbox
-        .log("calls.log")
-        .contains(&"slow".to_owned())));
+    let child = spawn_slow_call(
+        &sandbox,
+        sandbox.command(&["call", "demo", "slow", r#"{"seconds": 30}"#]),
+    );
     // SAFETY: kill(2) of the test's own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let run = crate::support::finish(child);

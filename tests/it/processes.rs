@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Sandbox, alive, assert_contains, finish, pids_matching, wait_for};
+use crate::support::{
+    Sandbox, alive, assert_contains, finish, pids_matching, spawn_slow_call, wait_for,
+};
 
 /// Asserts that the sandbox's servers, and with `grandchild` the one a
 /// server recorded starting, are gone (within 2 s: a killed group takes a
@@ -129,24 +131,6 @@ fn start_slow_call(switches: &[&str]) -> (Sandbox, std::process::Child) {
         sandbox.command(&["call", "demo", "slow", r#"{"seconds": 30}"#]),
     );
     (sandbox, child)
-}
-
-/// Spawns `command` (a `call demo slow`) and returns once the server has
-/// started the call.
-fn spawn_slow_call(sandbox: &Sandbox, mut command: std::process::Command) -> std::process::Child {
-    let child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(
-        wait_for(Duration::from_secs(10), || sandbox
-            .log("calls.log")
-            .contains(&"slow".to_owned())),
-        "the call never started"
-    );
-    child
 }
 
 fn kill(signal: &str, pid: u32) {

@@ -422,3 +422,24 @@ pub fn mkfifo(path: &Path) {
         .unwrap();
     assert!(status.success(), "mkfifo {}", path.display());
 }
+
+/// Spawns `command` (a `call demo slow`) and returns once the server has
+/// started the call.
+pub fn spawn_slow_call(
+    sandbox: &Sandbox,
+    mut command: std::process::Command,
+) -> std::process::Child {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || sandbox
+            .log("calls.log")
+            .contains(&"slow".to_owned())),
+        "the call never started"
+    );
+    child
+}
