@@ -130,6 +130,10 @@ pub const HOME: &str = "HOME";
 /// directory spec; `~/.local/state` when unset.
 pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
 
+/// The browser `mcp-cli auth` opens the login page with (commands
+/// separated by `:`, `%s` for the URL); else `xdg-open` or `open`.
+pub const BROWSER: &str = "BROWSER";
+
 /// Where per-user runtime files go (the daemon's socket), after the XDG
 /// base directory spec.
 pub const XDG_RUNTIME_DIR: &str = "XDG_RUNTIME_DIR";

@@ -168,6 +168,18 @@ pub enum McpError {
         reason: String,
     },
 
+    /// Logging in to a server (OAuth) failed, or its kept tokens cannot be
+    /// used.
+    #[error("OAuth for `{server}` failed: {message}")]
+    AuthFailed {
+        /// The server.
+        server: String,
+        /// What failed.
+        message: String,
+        /// What to do about it.
+        suggestion: String,
+    },
+
     /// mcp-cli's own state (the trusted configs) could not be written.
     #[error("cannot write `{}`", path.display())]
     StateWrite {
@@ -518,6 +530,7 @@ impl McpError {
             McpError::ConfigUntrusted { .. } => "CONFIG_UNTRUSTED",
             McpError::ConfigInsecure { .. } => "CONFIG_INSECURE",
             McpError::StateWrite { .. } => "STATE_WRITE_FAILED",
+            McpError::AuthFailed { .. } => "AUTH_FAILED",
             McpError::MissingEnvVar { .. } => "MISSING_ENV_VAR",
             McpError::InvalidSetting { .. } => "INVALID_SETTING",
             McpError::ServerNotFound { .. } => "SERVER_NOT_FOUND",
@@ -580,7 +593,8 @@ impl McpError {
             | McpError::NotJsonRpc { .. } => exit::SERVER,
             McpError::HttpStatus {
                 status: 401 | 403, ..
-            } => exit::AUTH,
+            }
+            | McpError::AuthFailed { .. } => exit::AUTH,
             McpError::HttpStatus { status, .. } if *status >= 500 || *status == 429 => {
                 exit::NETWORK
             }
@@ -735,7 +749,8 @@ impl McpError {
             McpError::Several(first, _) => return first.suggestion(),
             McpError::Usage { suggestion, .. } => suggestion.clone()?,
             McpError::MissingArgument { suggestion, .. }
-            | McpError::UnknownOption { suggestion, .. } => suggestion.clone(),
+            | McpError::UnknownOption { suggestion, .. }
+            | McpError::AuthFailed { suggestion, .. } => suggestion.clone(),
             McpError::TooManyArguments { usage, .. } => {
                 format!("Usage: {usage}; see `mcp-cli --help`")
             }
@@ -887,8 +902,17 @@ impl McpError {
             McpError::ConnectionClosed { server, .. } => format!(
                 "the server `{server}` exited; run it by hand or with MCP_DEBUG=1 to see why"
             ),
+            McpError::HttpStatus { status: 401 | 403, server, challenge, .. }
+                if challenge.as_deref().is_some_and(|challenge| {
+                    challenge.trim_start().to_ascii_lowercase().starts_with("bearer")
+                }) =>
+            {
+                format!(
+                    "log in with `mcp-cli auth {server}` (OAuth: a browser, or `oauth.grant: client_credentials` in its config for a machine); or give a token in the `headers` of `{server}` (`\"Authorization\": \"Bearer ${{TOKEN}}\"`), or with --header for a URL"
+                )
+            }
             McpError::HttpStatus { status: 401 | 403, server, .. } => format!(
-                "the server wants credentials: give them in the `headers` of `{server}` in the config (for example `\"Authorization\": \"Bearer ${{TOKEN}}\"`), or with --header for a URL"
+                "the server wants credentials: give them in the `headers` of `{server}` in the config (for example `\"Authorization\": \"Bearer ${{TOKEN}}\"`), or with --header for a URL; for OAuth, `mcp-cli auth {server}`"
             ),
             McpError::HttpStatus { status: 300..=399, .. } => {
                 "the server redirects elsewhere; mcp-cli follows redirects only within the URL's origin, so that headers never go to another host: use the URL it points to (`curl -sI <url>` shows it)".to_owned()

@@ -64,6 +64,19 @@ pub fn main(argv: Vec<std::ffi::OsString>) -> u8 {
             Ok(()) => exit::SUCCESS,
             Err(error) => report(&printer, &error),
         },
+        // Needs no config: what is kept.
+        Ok(Parsed::Run(Args {
+            command:
+                Some(Command::Auth {
+                    target: None,
+                    action: cli::AuthAction::Status,
+                }),
+            json,
+            ..
+        })) => match commands::auth_status(&Printer::new(json)) {
+            Ok(()) => exit::SUCCESS,
+            Err(error) => report(&printer, &error),
+        },
         // Needs no config either.
         Ok(Parsed::Run(Args {
             command: Some(Command::Daemon { action }),
@@ -166,6 +179,8 @@ fn prepare(
         headers,
         stdio,
         no_daemon,
+        status: _,
+        logout: _,
         command,
     } = args;
     // The deadline counts from here: reading a config that is a pipe is
@@ -200,6 +215,10 @@ fn prepare(
                 Some(
                     Command::Call { target, .. }
                     | Command::Info {
+                        target: Some(target),
+                        ..
+                    }
+                    | Command::Auth {
                         target: Some(target),
                         ..
                     },
@@ -298,6 +317,10 @@ fn ad_hoc(
             | Command::Info {
                 target: Some(target),
                 ..
+            }
+            | Command::Auth {
+                target: Some(target),
+                ..
             },
         ) if config::is_url(target) => Some(target.clone()),
         _ => None,
@@ -342,6 +365,9 @@ async fn run(context: &Context, command: Command) -> Result<(), McpError> {
         Command::Grep { pattern } => commands::grep(context, &pattern).await,
         Command::Call { target, rest } => commands::call(context, &target, &rest).await,
         Command::Servers => commands::servers(context),
+        Command::Auth { target, action } => {
+            commands::auth(context, target.as_deref(), action).await
+        }
         Command::Trust { .. } | Command::Daemon { .. } => unreachable!("main runs it"),
         Command::Bare(_) => unreachable!("prepare resolves it"),
     }

@@ -396,6 +396,18 @@ impl Printer {
         }
     }
 
+    /// A line for the person at the terminal, on stderr (a login's URL);
+    /// under `--json`, `{"message": ...}`.
+    pub fn note(&self, message: &str) {
+        self.clear_progress();
+        if self.json {
+            let note = serde_json::json!({ "message": message });
+            to_stderr(&format!("{}\n", json_string(&note, false)));
+            return;
+        }
+        to_stderr(&format!("{}\n", lines(message)));
+    }
+
     /// An error on stderr, in the human or the JSON form.
     pub fn error(&self, error: &McpError) {
         self.clear_progress();

@@ -125,6 +125,7 @@ pub fn is_transient(error: &McpError) -> bool {
         | McpError::ConfigUntrusted { .. }
         | McpError::ConfigInsecure { .. }
         | McpError::StateWrite { .. }
+        | McpError::AuthFailed { .. }
         | McpError::MissingEnvVar { .. }
         | McpError::InvalidSetting { .. }
         | McpError::ServerNotFound { .. }

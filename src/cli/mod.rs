@@ -34,6 +34,10 @@ pub struct Args {
     pub stdio: Option<String>,
     /// `--no-daemon`.
     pub no_daemon: bool,
+    /// `--status` (`auth`).
+    pub status: bool,
+    /// `--logout` (`auth`).
+    pub logout: bool,
     /// The verb; none means `list`.
     pub command: Option<Command>,
 }
@@ -68,6 +72,13 @@ pub enum Command {
         /// The file; `./mcp_servers.json` when none.
         path: Option<String>,
     },
+    /// Log in to a server (OAuth), or show or forget its tokens.
+    Auth {
+        /// The server's name or URL.
+        target: Option<String>,
+        /// What to do.
+        action: AuthAction,
+    },
     /// Show or stop the connection daemon.
     Daemon {
         /// `status` or `stop`.
@@ -78,6 +89,17 @@ pub enum Command {
     /// Words that start with no verb: `mcp-cli <server>` (its info), or a
     /// mistake to explain once the config is known.
     Bare(Vec<String>),
+}
+
+/// What `mcp-cli auth` does.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum AuthAction {
+    /// Log in.
+    Login,
+    /// List the servers with kept tokens.
+    Status,
+    /// Forget the server's tokens.
+    Logout,
 }
 
 /// What `mcp-cli daemon` does.
@@ -193,6 +215,8 @@ fn parse_into(
                 "json" => args.json = true,
                 "raw" => args.raw = true,
                 "no-daemon" => args.no_daemon = true,
+                "status" => args.status = true,
+                "logout" => args.logout = true,
                 "header" => args
                     .headers
                     .extend(value.map(|value| value.to_string_lossy().into_owned())),
@@ -270,6 +294,25 @@ fn parse_into(
             rest,
         },
         "trust" => Command::Trust { path: rest.pop() },
+        "auth" => {
+            let action = match (args.status, args.logout) {
+                (true, true) => {
+                    return Err(McpError::usage("--status and --logout do not go together"));
+                }
+                (true, false) => AuthAction::Status,
+                (false, true) => AuthAction::Logout,
+                (false, false) => AuthAction::Login,
+            };
+            let target = rest.pop();
+            if target.is_none() && action != AuthAction::Status {
+                return Err(McpError::MissingArgument {
+                    command: "auth".to_owned(),
+                    argument: "server".to_owned(),
+                    suggestion: "mcp-cli auth <server|url> (`mcp-cli auth --status` lists those with kept tokens)".to_owned(),
+                });
+            }
+            Command::Auth { target, action }
+        }
         "daemon" => Command::Daemon {
             action: match rest[0].as_str() {
                 "status" => DaemonAction::Status,
@@ -552,6 +595,8 @@ mod tests {
                 headers: Vec::new(),
                 stdio: None,
                 no_daemon: false,
+                status: false,
+                logout: false,
                 command: Some(Command::Call {
                     target: "s".into(),
                     rest: vec!["t".into(), "{}".into()]

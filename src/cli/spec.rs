@@ -134,6 +134,20 @@ pub const FLAGS: &[Flag] = &[
     },
     Flag {
         short: None,
+        long: "status",
+        value: None,
+        help: "list the servers with kept OAuth tokens and their state (never a token)",
+        verbs: &["auth"],
+    },
+    Flag {
+        short: None,
+        long: "logout",
+        value: None,
+        help: "forget the server's OAuth tokens",
+        verbs: &["auth"],
+    },
+    Flag {
+        short: None,
         long: "no-daemon",
         value: None,
         help: "connect to servers directly, not through the connection daemon",
@@ -290,6 +304,45 @@ someone else owns, or that others may write, is refused.",
                 "trust ./mcp_servers.json, after reading it",
             ),
             ("mcp-cli trust tools/mcp_servers.json", "another file"),
+        ],
+    },
+    Verb {
+        name: "auth",
+        aliases: &["login"],
+        mistaken_for: &["oauth", "logout", "signin"],
+        args: &[arg("server", Kind::Server, false)],
+        summary: "log in to a remote server (OAuth), or show or forget its tokens",
+        about: "Logs in to a server that asks for OAuth, so that every verb then just works:
+mcp-cli finds the server's authorization server (from its 401 challenge or
+the well-known paths), registers itself there unless the config names a
+client (`oauth.clientId`, `oauth.clientMetadataUrl`), and opens the login
+page in the browser ($BROWSER, else xdg-open or open). The browser comes back
+to a listener on 127.0.0.1; on another machine (over SSH), paste here the
+address it was sent to instead. The URL is always printed on stderr. With
+`oauth.grant: \"client_credentials\"` (and `clientSecret` or `privateKey`)
+no browser is involved: for agents and CI, and verbs then get tokens by
+themselves.
+
+Tokens are kept per server URL in your state directory
+(XDG_STATE_HOME/mcp-cli/oauth, else ~/.local/state/mcp-cli/oauth), files
+mode 0600 in a folder 0700 (wider ones are refused), and refreshed before
+they expire, by one process at a time. A verb that meets a 401 without a
+usable token fails with AUTH_REQUIRED (exit 4), naming this command; after
+a 403 `insufficient_scope`, logging in again asks for the missing scope too.
+
+  --status   each server with kept tokens: its state, scopes and expiry
+  --logout   forget the server's tokens (the server may still hold them)",
+        examples: &[
+            (
+                "mcp-cli auth linear",
+                "log in to the configured server `linear`",
+            ),
+            (
+                "mcp-cli auth https://mcp.example.com/mcp",
+                "a server by URL",
+            ),
+            ("mcp-cli auth --status", "what is kept, never a token"),
+            ("mcp-cli auth --logout linear", "forget its tokens"),
         ],
     },
     Verb {

@@ -42,13 +42,66 @@ pub(super) struct Endpoint<'a> {
     pub shown: &'a str,
     /// Extra request headers.
     pub headers: &'a [Setting],
+    /// Its `oauth` settings.
+    pub oauth: Option<&'a crate::config::OAuth>,
+    /// Where OAuth tokens are kept; `None`: OAuth is not used (the
+    /// anonymous probe of a login).
+    pub tokens: Option<&'a std::path::Path>,
+}
+
+impl Endpoint<'_> {
+    /// OAuth for this endpoint over `client`, unless its headers carry
+    /// credentials of their own or tokens have no place.
+    fn access(&self, client: &reqwest::Client) -> Option<Arc<super::oauth::Access>> {
+        let tokens = self.tokens?;
+        if self
+            .headers
+            .iter()
+            .any(|header| header.name.eq_ignore_ascii_case("authorization"))
+        {
+            return None;
+        }
+        Some(Arc::new(super::oauth::Access::new(
+            self.server,
+            self.url,
+            self.shown,
+            self.oauth,
+            tokens,
+            client.clone(),
+        )))
+    }
+}
+
+/// OAuth for `endpoint` (over its own HTTP client); `None` when its
+/// headers carry credentials of their own.
+pub(super) fn oauth_access(
+    endpoint: &Endpoint<'_>,
+) -> Result<Option<Arc<super::oauth::Access>>, McpError> {
+    Ok(endpoint.access(&client(endpoint)?))
+}
+
+/// A new HTTP client for the server at `url`, as [`transport`] would make.
+pub(super) fn fresh_client(
+    server: &str,
+    url: &str,
+    shown: &str,
+) -> Result<reqwest::Client, McpError> {
+    client(&Endpoint {
+        server,
+        url,
+        shown,
+        headers: &[],
+        oauth: None,
+        tokens: None,
+    })
 }
 
 /// The Streamable HTTP transport to `endpoint`.
 pub(super) fn transport(
     endpoint: &Endpoint<'_>,
-) -> Result<StreamableHttpClientTransport<Paced>, McpError> {
+) -> Result<StreamableHttpClientTransport<Authed>, McpError> {
     let client = client(endpoint)?;
+    let oauth = endpoint.access(&client);
     let headers: HashMap<HeaderName, HeaderValue> = headers(endpoint)?
         .into_iter()
         .filter_map(|(name, value)| Some((name?, value)))
@@ -65,12 +118,251 @@ pub(super) fn transport(
         .reinit_on_expired_session(true);
     config.retry_config = Arc::new(retry);
     Ok(StreamableHttpClientTransport::with_client(
-        Paced {
-            client,
-            last_stream: Arc::default(),
+        Authed {
+            plain: Paced {
+                client,
+                last_stream: Arc::default(),
+            },
+            oauth,
         },
         config,
     ))
+}
+
+type Failed = StreamableHttpError<reqwest::Error>;
+
+/// The client rmcp sends with: rmcp's OAuth client over [`Paced`] when
+/// tokens are kept for the server (looked up at each request, so that a
+/// login in another shell, or by the daemon, is seen at once), else
+/// [`Paced`] alone. A 403 `insufficient_scope` is noted for the next login;
+/// a client credentials client gets a new token on a 401, once.
+#[derive(Clone)]
+pub(super) struct Authed {
+    plain: Paced,
+    oauth: Option<Arc<super::oauth::Access>>,
+}
+
+impl Authed {
+    /// Runs `send` with rmcp's OAuth client when tokens are kept, else
+    /// with the plain client (`None`).
+    async fn with<T, F, Fut>(&self, send: F) -> Result<T, Failed>
+    where
+        F: Fn(Option<rmcp::transport::auth::AuthClient<Paced>>) -> Fut,
+        Fut: Future<Output = Result<T, Failed>>,
+    {
+        let Some(oauth) = &self.oauth else {
+            return send(None).await;
+        };
+        let client = oauth.client(&self.plain).await?;
+        // The token a machine sends, to tell a refused one from one another
+        // process has just replaced.
+        let sent = match &client {
+            Some(client) if oauth.is_machine() => client.get_access_token().await.ok(),
+            _ => None,
+        };
+        let result = send(client).await;
+        match &result {
+            Err(StreamableHttpError::InsufficientScope(scope)) => {
+                oauth.note_step_up(&scope.www_authenticate_header);
+            }
+            Err(StreamableHttpError::AuthRequired(auth)) if oauth.is_machine() => {
+                // The request was refused, not run: sent again with a new token.
+                oauth
+                    .obtain_client_credentials(Some(&auth.www_authenticate_header), sent.as_deref())
+                    .await?;
+                return send(oauth.client(&self.plain).await?).await;
+            }
+            _ => {}
+        }
+        result
+    }
+}
+
+impl StreamableHttpClient for Authed {
+    type Error = reqwest::Error;
+
+    async fn post_message(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<StreamableHttpPostResponse, Failed> {
+        self.with(|client| {
+            let (uri, message, session_id, auth_header, custom_headers) = (
+                uri.clone(),
+                message.clone(),
+                session_id.clone(),
+                auth_header.clone(),
+                custom_headers.clone(),
+            );
+            async move {
+                match client {
+                    Some(client) => {
+                        client
+                            .post_message(uri, message, session_id, auth_header, custom_headers)
+                            .await
+                    }
+                    None => {
+                        self.plain
+                            .post_message(uri, message, session_id, auth_header, custom_headers)
+                            .await
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    async fn post_message_with_response_limits(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        limits: StreamableHttpResponseLimits,
+    ) -> Result<StreamableHttpPostResponse, Failed> {
+        self.with(|client| {
+            let (uri, message, session_id, auth_header, custom_headers) = (
+                uri.clone(),
+                message.clone(),
+                session_id.clone(),
+                auth_header.clone(),
+                custom_headers.clone(),
+            );
+            async move {
+                match client {
+                    Some(client) => {
+                        client
+                            .post_message_with_response_limits(
+                                uri,
+                                message,
+                                session_id,
+                                auth_header,
+                                custom_headers,
+                                limits,
+                            )
+                            .await
+                    }
+                    None => {
+                        self.plain
+                            .post_message_with_response_limits(
+                                uri,
+                                message,
+                                session_id,
+                                auth_header,
+                                custom_headers,
+                                limits,
+                            )
+                            .await
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    async fn delete_session(
+        &self,
+        uri: Arc<str>,
+        session_id: Arc<str>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<(), Failed> {
+        self.with(|client| {
+            let (uri, session_id, auth_header, custom_headers) = (
+                uri.clone(),
+                session_id.clone(),
+                auth_header.clone(),
+                custom_headers.clone(),
+            );
+            async move {
+                match client {
+                    Some(client) => {
+                        client
+                            .delete_session(uri, session_id, auth_header, custom_headers)
+                            .await
+                    }
+                    None => {
+                        self.plain
+                            .delete_session(uri, session_id, auth_header, custom_headers)
+                            .await
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    async fn get_stream(
+        &self,
+        uri: Arc<str>,
+        session_id: Option<Arc<str>>,
+        last_event_id: Option<String>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<SseStream, Failed> {
+        self.get_stream_with_max_sse_event_size(
+            uri,
+            session_id,
+            last_event_id,
+            auth_header,
+            custom_headers,
+            MAX_MESSAGE_BYTES,
+        )
+        .await
+    }
+
+    async fn get_stream_with_max_sse_event_size(
+        &self,
+        uri: Arc<str>,
+        session_id: Option<Arc<str>>,
+        last_event_id: Option<String>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        max_sse_event_size: usize,
+    ) -> Result<SseStream, Failed> {
+        self.with(|client| {
+            let (uri, session_id, last_event_id, auth_header, custom_headers) = (
+                uri.clone(),
+                session_id.clone(),
+                last_event_id.clone(),
+                auth_header.clone(),
+                custom_headers.clone(),
+            );
+            async move {
+                match client {
+                    Some(client) => {
+                        client
+                            .get_stream_with_max_sse_event_size(
+                                uri,
+                                session_id,
+                                last_event_id,
+                                auth_header,
+                                custom_headers,
+                                max_sse_event_size,
+                            )
+                            .await
+                    }
+                    None => {
+                        self.plain
+                            .get_stream_with_max_sse_event_size(
+                                uri,
+                                session_id,
+                                last_event_id,
+                                auth_header,
+                                custom_headers,
+                                max_sse_event_size,
+                            )
+                            .await
+                    }
+                }
+            }
+        })
+        .await
+    }
 }
 
 /// The shortest time between two event streams opened (GETs: resuming a
@@ -82,7 +374,7 @@ const STREAM_SPACING: Duration = Duration::from_millis(250);
 /// [`STREAM_SPACING`]; everything else goes to it unchanged (the methods
 /// left to the trait's defaults end in those below).
 #[derive(Clone)]
-pub(super) struct Paced {
+pub(crate) struct Paced {
     client: reqwest::Client,
     last_stream: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
 }
@@ -199,8 +491,30 @@ impl StreamableHttpClient for Paced {
 }
 
 /// The client and headers for the legacy HTTP+SSE transport to `endpoint`.
-pub(super) fn legacy(endpoint: &Endpoint<'_>) -> Result<(reqwest::Client, HeaderMap), McpError> {
-    Ok((client(endpoint)?, headers(endpoint)?))
+pub(super) async fn legacy(
+    endpoint: &Endpoint<'_>,
+) -> Result<(reqwest::Client, HeaderMap), McpError> {
+    let client = client(endpoint)?;
+    let mut headers = headers(endpoint)?;
+    // The kept OAuth token, refreshed if due (the legacy transport has no
+    // per-request hook: a token that expires during the session is not
+    // refreshed).
+    if let Some(access) = endpoint.access(&client) {
+        let plain = Paced {
+            client: client.clone(),
+            last_stream: Arc::default(),
+        };
+        match access.token(&plain).await {
+            Ok(Some(token)) => {
+                if let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}")) {
+                    headers.insert(reqwest::header::AUTHORIZATION, value);
+                }
+            }
+            Ok(None) => {}
+            Err(error) => return Err(super::oauth::auth_failed(endpoint.server, &error)),
+        }
+    }
+    Ok((client, headers))
 }
 
 /// The config's headers, checked (the config's loader checked them too).
@@ -359,6 +673,8 @@ pub(super) fn failure(
             expected: "a header mcp-cli does not set itself (Accept, Mcp-Session-Id and Last-Event-ID are its own)".into(),
         },
         StreamableHttpError::Client(error) => from_reqwest(server, shown, method, error, sent),
+        // The kept token could not be read, refreshed or obtained.
+        StreamableHttpError::Auth(error) => super::oauth::auth_failed(server, error),
         // rmcp's own limit on one event (its type is private): not a
         // dropped connection, and not worth fetching again.
         StreamableHttpError::Sse(error) if error.to_string().contains("exceeded the maximum size") => {

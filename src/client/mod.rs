@@ -10,6 +10,7 @@ pub mod daemon;
 mod guard;
 mod http;
 mod link;
+pub(crate) mod oauth;
 mod process;
 mod spawn;
 mod sse;
@@ -70,6 +71,9 @@ pub struct ConnectOptions {
     /// Every progress notification, whichever request it is for (the
     /// daemon routes them by token); `progress` is then unused.
     pub all_progress: Option<Arc<dyn Fn(ProgressNotificationParam) + Send + Sync>>,
+    /// Where OAuth tokens are kept ([`oauth::dir`]); `None`: no OAuth
+    /// (requests go without a token).
+    pub tokens: Option<std::path::PathBuf>,
 }
 
 /// One progress notification of the call in flight.
@@ -546,13 +550,23 @@ impl Session {
                 let result = handshake(handler.serve(transport), options, &link).await;
                 (link, result)
             }
-            (None, ServerConfig::Http { url, headers, kind }) => {
+            (
+                None,
+                ServerConfig::Http {
+                    url,
+                    headers,
+                    kind,
+                    oauth,
+                },
+            ) => {
                 let link = link::Link::remote(&entry.name, &entry.shown);
                 let endpoint = http::Endpoint {
                     server: &entry.name,
                     url,
                     shown: &entry.shown,
                     headers,
+                    oauth: oauth.as_deref(),
+                    tokens: options.tokens.as_deref(),
                 };
                 let result = remote(&endpoint, *kind, handler, options, &link).await?;
                 (link, result)
@@ -1007,6 +1021,113 @@ type Handshake = Result<
     Option<Duration>,
 >;
 
+/// Logs in to the remote server of `entry` (OAuth): first, without a token,
+/// what a verb would do (`initialize`, then `tools/list`), for the 401's
+/// challenge; then [`oauth::login`].
+pub async fn login(
+    entry: &ServerEntry,
+    options: &ConnectOptions,
+    prompt: &oauth::Prompt<'_>,
+) -> Result<(oauth::LoggedIn, std::path::PathBuf), McpError> {
+    let access = oauth_access(entry, options)?;
+    let anonymous = ConnectOptions {
+        tokens: None,
+        daemon: None,
+        ..options.clone()
+    };
+    let probed = match Session::connect_started(entry, &anonymous, None).await {
+        Ok(session) => {
+            let listed = session.list_tools().await;
+            session.close().await;
+            listed.map(|_| ())
+        }
+        Err(error) => Err(error),
+    };
+    let challenge = match probed {
+        Ok(()) => None,
+        Err(McpError::HttpStatus {
+            status: 401 | 403,
+            challenge,
+            ..
+        }) => challenge,
+        // Not reached: no login either.
+        Err(error @ (McpError::Unreachable { .. } | McpError::Timeout { .. })) => {
+            return Err(error);
+        }
+        Err(error) => {
+            crate::debug!(
+                "{}: without a token: {} (logging in anyway)",
+                entry.name,
+                error.error_type()
+            );
+            None
+        }
+    };
+    let logged_in = oauth::login(&access, challenge.as_deref(), prompt).await?;
+    Ok((logged_in, access.store.path().to_owned()))
+}
+
+/// Forgets the OAuth tokens kept for the remote server of `entry`; returns
+/// the file, if there was one.
+pub fn logout(
+    entry: &ServerEntry,
+    options: &ConnectOptions,
+) -> Result<Option<std::path::PathBuf>, McpError> {
+    let access = oauth_access(entry, options)?;
+    let removed = access.store.remove().map_err(|why| McpError::AuthFailed {
+        server: entry.name.clone(),
+        message: why,
+        suggestion: "remove the file by hand".to_owned(),
+    })?;
+    Ok(removed.then(|| access.store.path().to_owned()))
+}
+
+/// OAuth for the remote server of `entry`, or why there is none.
+fn oauth_access(
+    entry: &ServerEntry,
+    options: &ConnectOptions,
+) -> Result<Arc<oauth::Access>, McpError> {
+    let ServerConfig::Http {
+        url,
+        headers,
+        oauth,
+        ..
+    } = &entry.transport
+    else {
+        return Err(McpError::Usage {
+            message: format!(
+                "`{}` is a stdio server: OAuth is for remote servers",
+                entry.name
+            ),
+            suggestion: Some(
+                "give a stdio server its credentials in the `env` of its entry".to_owned(),
+            ),
+        });
+    };
+    let Some(tokens) = options.tokens.as_deref() else {
+        return Err(McpError::usage(
+            "cannot tell where to keep OAuth tokens: set HOME or XDG_STATE_HOME",
+        ));
+    };
+    let endpoint = http::Endpoint {
+        server: &entry.name,
+        url,
+        shown: &entry.shown,
+        headers,
+        oauth: oauth.as_deref(),
+        tokens: Some(tokens),
+    };
+    http::oauth_access(&endpoint)?.ok_or_else(|| McpError::Usage {
+        message: format!(
+            "`{}` sends an Authorization header of its own (its `headers`): OAuth is not used for it",
+            entry.name
+        ),
+        suggestion: Some(
+            "remove that header from its entry to log in with OAuth instead".to_owned(),
+        ),
+    })
+}
+
 /// The handshake with a remote server: over Streamable HTTP, then, with no
 /// `type` in the config, when the server refuses that POST (400, 404, 405,
 /// as a server of the 2024-11-05 revision does), over its legacy event
@@ -1021,7 +1142,7 @@ async fn remote(
 ) -> Result<Handshake, McpError> {
     use rmcp::service::ClientInitializeError;
     let legacy = |handler: Handler| async move {
-        let (client, headers) = http::legacy(endpoint)?;
+        let (client, headers) = http::legacy(endpoint).await?;
         let connect = async {
             match sse::LegacySse::connect(client, endpoint.url, headers).await {
                 Ok(transport) => handler.serve(transport).await,

@@ -1,6 +1,7 @@
 //! The verbs, one module each, and what they share: reaching a server with
 //! retries under the overall deadline, and stopping on a signal.
 
+mod auth;
 mod call;
 mod daemon;
 mod grep;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+pub use auth::{auth, status as auth_status};
 pub use call::call;
 pub use daemon::daemon;
 pub use grep::grep;
@@ -102,6 +104,7 @@ impl Context {
                 .collect(),
             Command::Servers
             | Command::Trust { .. }
+            | Command::Auth { .. }
             | Command::Daemon { .. }
             | Command::Bare(_) => Vec::new(),
         };
@@ -169,6 +172,7 @@ impl Context {
             whole_results: self.printer.json(),
             daemon: self.daemon.clone(),
             all_progress: None,
+            tokens: crate::client::oauth::dir(),
         }
     }
 

@@ -157,7 +157,47 @@ pub enum ServerConfig {
         headers: Vec<Setting>,
         /// Which transport: the config's `type`.
         kind: HttpKind,
+        /// Its `oauth` settings, when the entry has them.
+        oauth: Option<Box<OAuth>>,
     },
+}
+
+/// `oauth` of a remote server: who mcp-cli is to the server's
+/// authorization server, and how it obtains tokens. Without it, a server
+/// that asks for OAuth is still logged in to: by dynamic registration.
+#[derive(Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuth {
+    /// `clientId`: a client registered with the authorization server.
+    pub client_id: Option<String>,
+    /// `clientSecret`, `${VAR}` substituted.
+    pub client_secret: Option<String>,
+    /// `clientMetadataUrl`: an https URL of a client ID metadata document.
+    pub client_metadata_url: Option<String>,
+    /// `scopes`: asked for instead of those the server suggests.
+    pub scopes: Vec<String>,
+    /// `grant`: `client_credentials` for machines (no browser).
+    pub client_credentials: bool,
+    /// `privateKey` (PEM), or the content of `privateKeyFile`: the client
+    /// authenticates with a signed JWT (client credentials).
+    pub private_key: Option<String>,
+    /// `signingAlgorithm` of that JWT (RS256 unless said).
+    pub signing_algorithm: Option<String>,
+}
+
+impl std::fmt::Debug for OAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |value: &Option<String>| value.as_ref().map(|_| "***");
+        f.debug_struct("OAuth")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &hidden(&self.client_secret))
+            .field("client_metadata_url", &self.client_metadata_url)
+            .field("scopes", &self.scopes)
+            .field("client_credentials", &self.client_credentials)
+            .field("private_key", &hidden(&self.private_key))
+            .field("signing_algorithm", &self.signing_algorithm)
+            .finish()
+    }
 }
 
 /// Which HTTP transport a remote server is reached with (its `type`).
@@ -656,6 +696,7 @@ const SERVER_KEYS: &[&str] = &[
     "headers",
     "type",
     "timeout",
+    "oauth",
     "allowedTools",
     "disabledTools",
     "disabled",
@@ -884,6 +925,7 @@ impl Loader<'_> {
                     url,
                     headers: self.settings(name, at, entry, "headers")?,
                     kind,
+                    oauth: self.oauth(name, at, entry)?.map(Box::new),
                 }
             }
         };
@@ -981,6 +1023,138 @@ impl Loader<'_> {
                 &format!("{at}.{key}"),
                 &format!("expected a string, found {}", type_name(other)),
             )),
+        }
+    }
+
+    /// The `oauth` object of a remote server's entry.
+    fn oauth(
+        &mut self,
+        server: &str,
+        at: &str,
+        entry: &Map<String, Value>,
+    ) -> Result<Option<OAuth>, McpError> {
+        const KEYS: &[&str] = &[
+            "clientId",
+            "clientSecret",
+            "clientMetadataUrl",
+            "scopes",
+            "grant",
+            "privateKey",
+            "privateKeyFile",
+            "signingAlgorithm",
+        ];
+        let object = match entry.get("oauth") {
+            None | Some(Value::Null) => return Ok(None),
+            Some(Value::Object(object)) => object,
+            Some(other) => {
+                return Err(self.invalid(
+                    &format!("{at}.oauth"),
+                    &format!("expected an object, found {}", type_name(other)),
+                ));
+            }
+        };
+        let at = format!("{at}.oauth");
+        for key in object.keys() {
+            if !KEYS.contains(&key.as_str()) {
+                self.warnings.push(format!(
+                    "`{}`: unknown key `{at}.{key}` ignored (known: {})",
+                    self.path.display(),
+                    KEYS.join(", ")
+                ));
+            }
+        }
+        macro_rules! text {
+            ($key:literal) => {
+                self.opt_string(server, &at, object, $key)?
+                    .map(|(value, _)| value)
+                    .filter(|value| !value.is_empty())
+            };
+        }
+        let client_id = text!("clientId");
+        let client_secret = text!("clientSecret");
+        let client_metadata_url = text!("clientMetadataUrl");
+        let grant = text!("grant");
+        let private_key = text!("privateKey");
+        let private_key_file = text!("privateKeyFile");
+        let signing_algorithm = text!("signingAlgorithm");
+        let scopes = match object.get("scopes") {
+            // One string of scopes, as OAuth writes them, or a list.
+            Some(Value::String(_)) => text!("scopes")
+                .map(|scopes| scopes.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default(),
+            _ => self.string_list(server, &at, object, "scopes")?,
+        };
+        let client_credentials = match grant.as_deref() {
+            None | Some("authorization_code") => false,
+            Some("client_credentials") => true,
+            Some(other) => {
+                return Err(self.invalid(
+                    &format!("{at}.grant"),
+                    &format!(
+                        "`{}` is not a grant mcp-cli uses: \"authorization_code\" (the default, a person logs in) or \"client_credentials\" (a machine)",
+                        crate::printer::one_line(other)
+                    ),
+                ));
+            }
+        };
+        if client_secret.is_some() && client_id.is_none() {
+            return Err(self.invalid(
+                &at,
+                "has `clientSecret` without `clientId`: a secret goes with the client it was issued to",
+            ));
+        }
+        if client_credentials && client_id.is_none() {
+            return Err(self.invalid(
+                &at,
+                "`grant: client_credentials` needs `clientId` (and `clientSecret` or `privateKey`)",
+            ));
+        }
+        if let Some(url) = &client_metadata_url
+            && !url.starts_with("https://")
+        {
+            return Err(self.invalid(
+                &format!("{at}.clientMetadataUrl"),
+                "must be an https:// URL (a client ID metadata document)",
+            ));
+        }
+        let private_key = match (private_key, private_key_file) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    self.invalid(&at, "has both `privateKey` and `privateKeyFile`; keep one")
+                );
+            }
+            (Some(key), None) => Some(key),
+            (None, Some(file)) => {
+                let path = self.relative(&file);
+                match std::fs::read_to_string(&path) {
+                    Ok(key) => Some(key),
+                    Err(error) => {
+                        return Err(self.invalid(
+                            &format!("{at}.privateKeyFile"),
+                            &format!("cannot read `{}`: {error}", path.display()),
+                        ));
+                    }
+                }
+            }
+            (None, None) => None,
+        };
+        Ok(Some(OAuth {
+            client_id,
+            client_secret,
+            client_metadata_url,
+            scopes,
+            client_credentials,
+            private_key,
+            signing_algorithm,
+        }))
+    }
+
+    /// A path the config names, relative to the config's folder.
+    fn relative(&self, path: &str) -> PathBuf {
+        let path = Path::new(path);
+        match self.path.parent() {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_owned(),
         }
     }
 

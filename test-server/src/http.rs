@@ -128,6 +128,8 @@ struct Front {
     posts: AtomicU64,
     /// Answers held back by `drop`, by event id.
     held: Mutex<HashMap<String, String>>,
+    /// What `oauth` has issued.
+    oauth: Mutex<crate::oauth::State>,
 }
 
 pub fn serve(options: Options, rest: Vec<String>) -> ! {
@@ -155,6 +157,7 @@ pub fn serve(options: Options, rest: Vec<String>) -> ! {
         next: AtomicU64::new(1),
         posts: AtomicU64::new(0),
         held: Mutex::new(HashMap::new()),
+        oauth: Mutex::default(),
     });
     for stream in listener.incoming().flatten() {
         let front = Arc::clone(&front);
@@ -255,7 +258,10 @@ fn read_request(reader: &mut BufReader<Stream>) -> Option<Request> {
 fn respond(stream: &mut dyn Write, status: u16, headers: &[(&str, String)], body: &str) {
     let reason = match status {
         200 => "OK",
+        201 => "Created",
+        302 => "Found",
         307 => "Temporary Redirect",
+        400 => "Bad Request",
         202 => "Accepted",
         401 => "Unauthorized",
         404 => "Not Found",
@@ -344,6 +350,41 @@ impl Front {
                 request.path.split('?').next().unwrap_or("")
             ));
         };
+        if let Some(params) = self.fault("oauth") {
+            let host = request
+                .headers
+                .get("host")
+                .cloned()
+                .unwrap_or_else(|| "127.0.0.1".to_owned());
+            let server = crate::oauth::Server {
+                state: &self.oauth,
+                ttl: Duration::from_secs(
+                    params
+                        .first()
+                        .and_then(|ttl| ttl.parse().ok())
+                        .unwrap_or(3600),
+                ),
+                kind: params.get(1).map(String::as_str),
+                dir: self.state.as_deref(),
+                base: format!("http://{host}"),
+            };
+            let record = |line: &str| self.record(line);
+            if let Some((status, headers, body)) = server.route(
+                &request.method,
+                &request.path,
+                &request.headers,
+                &request.body,
+                &record,
+            ) {
+                log(status);
+                let headers: Vec<(&str, String)> = headers
+                    .iter()
+                    .map(|(name, value)| (*name, value.clone()))
+                    .collect();
+                respond(&mut stream, status, &headers, &body);
+                return Some(());
+            }
+        }
         if self.fault("auth").is_some() {
             log(401);
             respond(

@@ -142,7 +142,7 @@ mixed, huge, write, idem, readonly).
                              --http-fault KIND (auth, reset:METHOD,
                              status:CODE:N[:SECONDS[:METHOD]],
                              expire:N, html, junk, drop, slow:MS, redirect:URL,
-                             endpoint:URL, loopget),
+                             endpoint:URL, loopget, oauth:TTL[:badstate]),
                              --http-tls
                              KIND (https with a CA made at start, written to
                              DIR/ca.pem: ok, name, expired); see http.rs
@@ -323,6 +323,7 @@ impl Server {
 }
 
 mod http;
+mod oauth;
 
 fn main() {
     let args: Vec<String> = env::args().skip(1).collect();

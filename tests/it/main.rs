@@ -9,6 +9,7 @@ mod commands;
 mod daemon;
 mod dropin;
 mod matrix;
+mod oauth;
 mod processes;
 mod real_servers;
 mod reliability;

@@ -257,6 +257,19 @@ impl Sandbox {
         )
     }
 
+    /// Runs mcp-cli with stdin closed and `env` set for this run.
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = self.command(args);
+        command.envs(env.iter().copied()).stdin(Stdio::null());
+        finish(
+            command
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        )
+    }
+
     /// Runs mcp-cli with `input` on stdin.
     pub fn run_with_stdin(&self, args: &[&str], input: impl AsRef<[u8]>) -> Run {
         let mut child = self

@@ -117,6 +117,13 @@ struct Http {
     headers: Vec<(String, String)>,
     /// `auto`, `streamable` or `sse`.
     kind: String,
+    /// Its `oauth` settings.
+    #[serde(default)]
+    oauth: Option<crate::config::OAuth>,
+    /// Where the command keeps OAuth tokens: the daemon uses (and
+    /// refreshes) the same, under the same lock.
+    #[serde(default)]
+    tokens: Option<std::path::PathBuf>,
 }
 
 /// The variables that change how a remote server is reached (proxies, the
@@ -178,6 +185,10 @@ enum Failure {
         var: String,
         value: String,
         expected: String,
+    },
+    Auth {
+        message: String,
+        suggestion: String,
     },
     Other {
         message: String,
@@ -273,6 +284,14 @@ impl Failure {
                 value,
                 expected: expected.into(),
             },
+            Failure::Auth {
+                message,
+                suggestion,
+            } => McpError::AuthFailed {
+                server,
+                message,
+                suggestion,
+            },
             Failure::Other { message } => McpError::Protocol {
                 server,
                 method,
@@ -352,6 +371,14 @@ impl McpError {
             },
             McpError::Protocol { message, .. } => Failure::Other {
                 message: message.clone(),
+            },
+            McpError::AuthFailed {
+                message,
+                suggestion,
+                ..
+            } => Failure::Auth {
+                message: message.clone(),
+                suggestion: suggestion.clone(),
             },
             _ => return None,
         })
@@ -704,7 +731,12 @@ pub async fn attach(
                 http: None,
             }
         }
-        ServerConfig::Http { url, headers, kind } => Connect {
+        ServerConfig::Http {
+            url,
+            headers,
+            kind,
+            oauth,
+        } => Connect {
             v: PROTOCOL,
             server: entry.name.clone(),
             command: String::new(),
@@ -725,6 +757,8 @@ pub async fn attach(
                     HttpKind::LegacySse => "sse",
                 }
                 .to_owned(),
+                oauth: oauth.as_deref().cloned(),
+                tokens: crate::client::oauth::dir(),
             }),
         },
     };

@@ -582,6 +582,7 @@ impl Daemon {
                 url: http.url.clone(),
                 headers: http.headers.iter().map(setting).collect(),
                 kind,
+                oauth: http.oauth.clone().map(Box::new),
             },
             shown: http.shown.clone(),
             runs: String::new(),
@@ -618,8 +619,9 @@ impl Daemon {
         let watched = pooled.clone();
         let within = REMOTE_CONNECT;
         self.live.fetch_add(1, Ordering::SeqCst);
+        let tokens = http.tokens.clone();
         tokio::spawn(async move {
-            daemon.watch_remote(watched, entry, within).await;
+            daemon.watch_remote(watched, entry, tokens, within).await;
             daemon.live.fetch_sub(1, Ordering::SeqCst);
             daemon.changed.notify_one();
         });
@@ -632,6 +634,7 @@ impl Daemon {
         &self,
         pooled: Arc<Pooled>,
         entry: crate::config::ServerEntry,
+        tokens: Option<std::path::PathBuf>,
         within: Duration,
     ) {
         let weak = Arc::downgrade(&pooled);
@@ -649,6 +652,7 @@ impl Daemon {
                     pooled.remote_progress(progress);
                 }
             })),
+            tokens,
         };
         let connected = tokio::select! {
             connected = tokio::time::timeout(
@@ -1042,7 +1046,15 @@ fn key(connect: &Connect) -> String {
                 .iter()
                 .filter(|(name, _)| super::NETWORK.contains(&name.as_str()))
                 .collect();
-            serde_json::json!([connect.server, http.url, http.headers, http.kind, network])
+            serde_json::json!([
+                connect.server,
+                http.url,
+                http.headers,
+                http.kind,
+                network,
+                http.oauth,
+                http.tokens
+            ])
         }
         None => {
             let mut inherit: Vec<&(String, String)> = connect

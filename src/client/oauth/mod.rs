@@ -1,0 +1,866 @@
+//! OAuth 2.1 for remote servers, through rmcp's `auth` module: discovery,
+//! client registration, PKCE, `state` and `iss` checks, the `resource`
+//! parameter, scope selection, token exchange and refresh are rmcp's. What
+//! is mcp-cli's: where tokens are kept ([`store`]), a login a person can do
+//! from a shell ([`login`]: the loopback redirect, the browser, pasting
+//! the redirected URL back), the client credentials grant for machines,
+//! and the step-up after a 403 `insufficient_scope`.
+
+pub(crate) mod store;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::transport::auth::{
+    AuthClient, AuthError, AuthorizationManager, AuthorizationMetadata, AuthorizationRequest,
+    AuthorizationSession, ClientCredentialsConfig, OAuthClientConfig, OAuthHttpClient,
+    OAuthHttpClientFuture, OAuthHttpRequest, WWWAuthenticateParams,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub(crate) use store::{FileStore, Record};
+
+use crate::config::OAuth;
+use crate::error::McpError;
+
+/// The largest answer read from an authorization server.
+const MAX_BODY: usize = 1 << 20;
+
+/// How many logins in a row may ask for a scope the server keeps asking
+/// for: past this, it will not grant it, and another login would not help.
+const MAX_STEP_UPS: u32 = 2;
+
+/// Where tokens are kept: `oauth/` in the state directory.
+pub(crate) fn dir() -> Option<PathBuf> {
+    crate::config::trust::state_dir().map(|dir| dir.join("oauth"))
+}
+
+/// rmcp's OAuth requests, sent with the server's own HTTP client (its
+/// proxies, certificates, redirect policy and timeouts), answers bounded.
+struct Http(reqwest::Client);
+
+impl OAuthHttpClient for Http {
+    fn execute(&self, request: OAuthHttpRequest) -> OAuthHttpClientFuture<'_> {
+        Box::pin(async move {
+            let timeout = request.timeout;
+            let mut request = reqwest::Request::try_from(request.request)?;
+            *request.timeout_mut() = timeout;
+            let mut response = self.0.execute(request).await?;
+            let mut answer = http::Response::builder()
+                .status(response.status())
+                .version(response.version());
+            if let Some(headers) = answer.headers_mut() {
+                *headers = std::mem::take(response.headers_mut());
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await? {
+                if body.len() + chunk.len() > MAX_BODY {
+                    return Err(format!(
+                        "the authorization server's answer is longer than {} MiB",
+                        MAX_BODY >> 20
+                    )
+                    .into());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(answer.body(body)?)
+        })
+    }
+}
+
+/// OAuth for one remote server: its kept tokens, and how to get new ones.
+pub(crate) struct Access {
+    /// The server's name.
+    pub server: String,
+    /// Its URL.
+    pub url: String,
+    /// Its URL as shown.
+    pub shown: String,
+    /// Its `oauth` settings.
+    pub settings: OAuth,
+    /// Its token file.
+    pub store: FileStore,
+    http: reqwest::Client,
+    /// rmcp's client for the kept tokens, with what it was built from.
+    cached: tokio::sync::Mutex<Option<(Vec<String>, AuthClient<super::http::Paced>)>>,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("server", &self.server)
+            .field("shown", &self.shown)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Access {
+    /// OAuth for the server at `url`, its tokens in `dir`.
+    pub fn new(
+        server: &str,
+        url: &str,
+        shown: &str,
+        settings: Option<&OAuth>,
+        dir: &Path,
+        http: reqwest::Client,
+    ) -> Self {
+        Access {
+            server: server.to_owned(),
+            url: url.to_owned(),
+            shown: shown.to_owned(),
+            settings: settings.cloned().unwrap_or_default(),
+            store: FileStore::new(dir, url),
+            http,
+            cached: tokio::sync::Mutex::default(),
+        }
+    }
+
+    /// A manager for this server, its tokens in the file store.
+    async fn manager(&self) -> Result<AuthorizationManager, AuthError> {
+        let mut manager = AuthorizationManager::new_with_oauth_http_client(
+            self.url.as_str(),
+            Arc::new(Http(self.http.clone())),
+        )
+        .await?;
+        manager.set_credential_store(self.store.clone());
+        Ok(manager)
+    }
+
+    /// rmcp's client over `plain`, sending the kept token (and refreshing
+    /// it) when there is one; `None` when nothing is kept.
+    pub async fn client(
+        &self,
+        plain: &super::http::Paced,
+    ) -> Result<Option<AuthClient<super::http::Paced>>, AuthError> {
+        let record = self.store.read().map_err(AuthError::CredentialStoreError)?;
+        let Some(Record {
+            metadata: Some(metadata),
+            credentials: Some(credentials),
+            client_secret,
+            redirect_uri,
+            client_credentials,
+            ..
+        }) = record
+        else {
+            return Ok(None);
+        };
+        let key = vec![
+            credentials.client_id.clone(),
+            client_secret.clone().unwrap_or_default(),
+            metadata.token_endpoint.clone(),
+            client_credentials.to_string(),
+        ];
+        let mut cached = self.cached.lock().await;
+        if let Some((built, client)) = cached.as_ref()
+            && *built == key
+        {
+            return Ok(Some(client.clone()));
+        }
+        let mut manager = self.manager().await?;
+        manager.set_metadata(metadata);
+        if client_credentials {
+            manager.configure_client_credentials(&self.client_credentials_config()?)?;
+        } else {
+            let mut config = OAuthClientConfig::new(
+                credentials.client_id,
+                redirect_uri.unwrap_or_else(|| "http://127.0.0.1/callback".to_owned()),
+            );
+            if let Some(secret) = client_secret {
+                config = config.with_client_secret(secret);
+            }
+            manager.configure_client(config)?;
+        }
+        let client = AuthClient::new(plain.clone(), manager);
+        *cached = Some((key, client.clone()));
+        Ok(Some(client))
+    }
+
+    /// The access token kept, refreshed when it is about to expire; `None`
+    /// when there is none (for the legacy transport, which sets its own
+    /// headers).
+    pub async fn token(&self, plain: &super::http::Paced) -> Result<Option<String>, AuthError> {
+        match self.client(plain).await? {
+            Some(client) => match client.get_access_token().await {
+                Ok(token) => Ok(Some(token)),
+                Err(AuthError::AuthorizationRequired) => Ok(None),
+                Err(error) => Err(error),
+            },
+            None => Ok(None),
+        }
+    }
+
+    /// Whether tokens come from the client credentials grant.
+    pub fn is_machine(&self) -> bool {
+        self.settings.client_credentials
+    }
+
+    /// Notes a 403 `insufficient_scope`: the next login asks for the scope
+    /// too. The same scope asked for again keeps its count of logins.
+    pub fn note_step_up(&self, challenge: &str) {
+        let params = WWWAuthenticateParams::parse(
+            challenge,
+            &url::Url::parse(&self.url).unwrap_or_else(|_| url::Url::parse("http://x").unwrap()),
+        );
+        let Some(scope) = params.scope.filter(|scope| !scope.trim().is_empty()) else {
+            return;
+        };
+        // Only for a server logged in to: a 403 to a request without a
+        // token leaves nothing behind.
+        let noted = match self.store.read() {
+            Ok(Some(mut record)) => {
+                if record.step_up.as_deref() != Some(scope.as_str()) {
+                    record.step_ups = 0;
+                }
+                record.step_up = Some(scope);
+                self.store.write(&record)
+            }
+            Ok(None) => Ok(()),
+            Err(why) => Err(why),
+        };
+        if let Err(why) = noted {
+            crate::debug!("{}: {why}", self.server);
+        }
+    }
+
+    /// The client credentials grant's settings.
+    fn client_credentials_config(&self) -> Result<ClientCredentialsConfig, AuthError> {
+        let settings = &self.settings;
+        let client_id = settings.client_id.clone().ok_or_else(|| {
+            AuthError::ClientCredentialsError("`oauth.clientId` is not set".to_owned())
+        })?;
+        let resource = Some(self.url.clone());
+        let scopes = settings.scopes.clone();
+        if let Some(key) = &settings.private_key {
+            return private_key_jwt(
+                client_id,
+                key,
+                settings.signing_algorithm.as_deref(),
+                scopes,
+                resource,
+            );
+        }
+        let client_secret = settings.client_secret.clone().ok_or_else(|| {
+            AuthError::ClientCredentialsError(
+                "`oauth.clientSecret` (or `privateKey`) is not set".to_owned(),
+            )
+        })?;
+        Ok(ClientCredentialsConfig::ClientSecret {
+            client_id,
+            client_secret,
+            scopes,
+            resource,
+        })
+    }
+
+    /// Obtains a token with the client credentials grant (no browser),
+    /// after the server's `challenge` if there was one. Under the refresh
+    /// lock: two processes that both find the token expired ask once.
+    pub async fn obtain_client_credentials(
+        &self,
+        challenge: Option<&str>,
+        stale: Option<&str>,
+    ) -> Result<(), AuthError> {
+        let _lock = self
+            .store
+            .lock()
+            .await
+            .map_err(AuthError::CredentialStoreError)?;
+        // Another process got one meanwhile: the token kept is live, and
+        // not the one the server refused.
+        if let Some(record) = self.store.read().map_err(AuthError::CredentialStoreError)?
+            && record.client_credentials
+            && let Some(credentials) = &record.credentials
+            && let Some(token) = &credentials.token_response
+            && Some(oauth2::TokenResponse::access_token(token).secret().as_str()) != stale
+            && expires_in(credentials).is_none_or(|left| left > 1)
+        {
+            return Ok(());
+        }
+        let config = self.client_credentials_config()?;
+        let mut manager = self.manager().await?;
+        let metadata = manager
+            .resolve_metadata_from_challenge(challenge)
+            .await?
+            .metadata;
+        manager.set_metadata(metadata.clone());
+        manager.validate_client_credentials_metadata(&config)?;
+        manager.configure_client_credentials(&config)?;
+        self.store
+            .update(|record| {
+                *record = Record {
+                    shown: self.shown.clone(),
+                    server: self.server.clone(),
+                    metadata: Some(metadata),
+                    client_credentials: true,
+                    ..Record::default()
+                };
+            })
+            .map_err(AuthError::CredentialStoreError)?;
+        exchange(manager, config, self).await?;
+        *self.cached.lock().await = None;
+        Ok(())
+    }
+}
+
+/// Seconds until the kept access token expires, when that is known.
+pub(crate) fn expires_in(credentials: &rmcp::transport::auth::StoredCredentials) -> Option<u64> {
+    let lifetime = oauth2::TokenResponse::expires_in(credentials.token_response.as_ref()?)?;
+    let received = credentials.token_received_at?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    Some((received + lifetime.as_secs()).saturating_sub(now))
+}
+
+/// rmcp's client credentials exchange. With the `jwt` feature its future
+/// is not `Send` (rmcp 3.11: it holds a form serializer across an await),
+/// where rmcp's transport needs one: it runs on a thread of its own, with
+/// an HTTP client of its own (a pooled connection must not outlive the
+/// runtime that opened it).
+async fn exchange(
+    mut manager: AuthorizationManager,
+    config: ClientCredentialsConfig,
+    access: &Access,
+) -> Result<(), AuthError> {
+    let client = super::http::fresh_client(&access.server, &access.url, &access.shown)
+        .map_err(|error| AuthError::InternalError(error.to_string()))?;
+    manager.with_client(client)?;
+    let (send, receive) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let result = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime
+                .block_on(manager.exchange_client_credentials(&config))
+                .map(drop),
+            Err(error) => Err(AuthError::InternalError(error.to_string())),
+        };
+        let _ = send.send(result);
+    });
+    receive.await.unwrap_or_else(|_| {
+        Err(AuthError::InternalError(
+            "the token request's thread ended".to_owned(),
+        ))
+    })
+}
+
+#[cfg(feature = "jwt")]
+fn private_key_jwt(
+    client_id: String,
+    key: &str,
+    algorithm: Option<&str>,
+    scopes: Vec<String>,
+    resource: Option<String>,
+) -> Result<ClientCredentialsConfig, AuthError> {
+    use rmcp::transport::auth::JwtSigningAlgorithm;
+    let signing_algorithm = match algorithm.unwrap_or("RS256") {
+        "RS256" => JwtSigningAlgorithm::RS256,
+        "RS384" => JwtSigningAlgorithm::RS384,
+        "RS512" => JwtSigningAlgorithm::RS512,
+        "ES256" => JwtSigningAlgorithm::ES256,
+        "ES384" => JwtSigningAlgorithm::ES384,
+        other => {
+            return Err(AuthError::ClientCredentialsError(format!(
+                "`oauth.signingAlgorithm` `{}` is not one of RS256, RS384, RS512, ES256, ES384",
+                crate::printer::one_line(other)
+            )));
+        }
+    };
+    Ok(ClientCredentialsConfig::PrivateKeyJwt {
+        client_id,
+        signing_key: key.as_bytes().to_vec(),
+        signing_algorithm,
+        token_endpoint_audience: None,
+        scopes,
+        resource,
+    })
+}
+
+#[cfg(not(feature = "jwt"))]
+fn private_key_jwt(
+    _client_id: String,
+    _key: &str,
+    _algorithm: Option<&str>,
+    _scopes: Vec<String>,
+    _resource: Option<String>,
+) -> Result<ClientCredentialsConfig, AuthError> {
+    Err(AuthError::ClientCredentialsError(
+        "this mcp-cli was built without private-key JWT (the `jwt` feature)".to_owned(),
+    ))
+}
+
+/// How a login reaches the person: where the URL is shown, and whether a
+/// pasted URL is read from the terminal.
+pub(crate) struct Prompt<'a> {
+    /// Shows a line on stderr.
+    pub say: &'a (dyn Fn(&str) + Sync),
+    /// Whether stdin is a terminal to paste the redirected URL on.
+    pub paste: bool,
+}
+
+/// What a login obtained.
+#[derive(Debug)]
+pub(crate) struct LoggedIn {
+    /// The scopes granted (as the server says, else as asked).
+    pub scopes: Vec<String>,
+    /// Whether a refresh token came too.
+    pub refreshable: bool,
+}
+
+/// Logs in to the server: discovery from `challenge` (a 401's
+/// `WWW-Authenticate`, when one came) or the well-known paths, the client's
+/// identity (pre-registered, a client ID metadata document, or dynamic
+/// registration), then the authorization code flow in the browser, back to
+/// a listener on 127.0.0.1, or the client credentials grant for a machine.
+pub(crate) async fn login(
+    access: &Access,
+    challenge: Option<&str>,
+    prompt: &Prompt<'_>,
+) -> Result<LoggedIn, McpError> {
+    let failed = |error: AuthError| auth_failed(&access.server, &error);
+    if access.is_machine() {
+        access
+            .obtain_client_credentials(challenge, None)
+            .await
+            .map_err(failed)?;
+        return logged_in(access);
+    }
+    let kept = access
+        .store
+        .read()
+        .map_err(|why| failed(AuthError::CredentialStoreError(why)))?;
+    let step_up = kept
+        .as_ref()
+        .and_then(|record| record.step_up.clone().map(|scope| (scope, record.step_ups)));
+    if let Some((scope, tries)) = &step_up
+        && *tries >= MAX_STEP_UPS
+    {
+        return Err(McpError::AuthFailed {
+            server: access.server.clone(),
+            message: format!(
+                "the server still asks for scope `{}` after {tries} logins that asked for it: it does not grant it to this client",
+                crate::printer::one_line(scope)
+            ),
+            suggestion: format!(
+                "ask the server's owner for that scope; `mcp-cli auth --logout {}` starts over",
+                crate::printer::one_line(&access.server)
+            ),
+        });
+    }
+    let mut manager = access.manager().await.map_err(failed)?;
+    let resolution = manager
+        .resolve_metadata_from_challenge(challenge)
+        .await
+        .map_err(failed)?;
+    crate::debug!(
+        "{}: authorization server metadata from {:?}",
+        access.server,
+        resolution.source
+    );
+    let metadata = resolution.metadata;
+    manager.set_metadata(metadata.clone());
+    // Scopes: the config's; else, for a step-up, those granted and those
+    // asked for; else rmcp's choice (the challenge's, else the server's).
+    let scopes: Vec<String> = if !access.settings.scopes.is_empty() {
+        access.settings.scopes.clone()
+    } else if let Some((scope, _)) = &step_up {
+        let mut scopes: Vec<String> = kept
+            .as_ref()
+            .and_then(|record| record.credentials.as_ref())
+            .map(|credentials| credentials.granted_scopes.clone())
+            .unwrap_or_default();
+        scopes.extend(manager.select_scopes(Some(scope), &[]));
+        let mut seen = std::collections::HashSet::new();
+        scopes.retain(|scope| seen.insert(scope.clone()));
+        scopes
+    } else {
+        manager.select_scopes(None, &[])
+    };
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(|error| {
+            failed(AuthError::InternalError(format!(
+                "cannot listen on 127.0.0.1 for the browser's redirect: {error}"
+            )))
+        })?;
+    let port = listener.local_addr().map_err(|error| {
+        failed(AuthError::InternalError(format!(
+            "cannot listen on 127.0.0.1: {error}"
+        )))
+    })?;
+    let redirect_uri = format!("http://127.0.0.1:{}/callback", port.port());
+    let mut request = AuthorizationRequest::new(&redirect_uri)
+        .with_client_name("mcp-cli")
+        .with_scopes(scopes.clone());
+    // The client's identity: pre-registered; else a client ID metadata
+    // document, where the server takes one; else registered now (its
+    // secret, if any, kept: rmcp forgets it).
+    let mut client_secret = access.settings.client_secret.clone();
+    if let Some(client_id) = &access.settings.client_id {
+        request = request.with_preregistered_client(client_id);
+        if let Some(secret) = &client_secret {
+            request = request.with_client_secret(secret);
+        }
+    } else if let Some(url) = &access.settings.client_metadata_url
+        && supports(&metadata, "client_id_metadata_document_supported")
+    {
+        request = request.with_client_metadata_url(url);
+    } else {
+        let asked: Vec<&str> = scopes.iter().map(String::as_str).collect();
+        let registered = manager
+            .register_client("mcp-cli", &redirect_uri, &asked)
+            .await
+            .map_err(failed)?;
+        client_secret.clone_from(&registered.client_secret);
+        request = request.with_preregistered_client(&registered.client_id);
+        if let Some(secret) = &registered.client_secret {
+            request = request.with_client_secret(secret);
+        }
+    }
+    let session = AuthorizationSession::new(manager, request)
+        .await
+        .map_err(|(_, error)| failed(error))?;
+    let url = session.get_authorization_url().to_owned();
+    let state = url::Url::parse(&url)
+        .ok()
+        .and_then(|url| {
+            url.query_pairs()
+                .find(|(name, _)| name == "state")
+                .map(|(_, value)| value.into_owned())
+        })
+        .unwrap_or_default();
+    (prompt.say)(&format!(
+        "To log in to `{}`, open this URL in a browser:\n\n  {url}\n",
+        access.server
+    ));
+    if let Some(opened) = open_browser(&url) {
+        (prompt.say)(&format!("(opened with {opened}; waiting for the browser)"));
+    }
+    let callback = if prompt.paste {
+        (prompt.say)(&format!(
+            "Waiting for the browser to come back to {redirect_uri}. On another machine, paste here the URL it was sent to (it starts with {redirect_uri}):"
+        ));
+        tokio::select! {
+            callback = listen(&listener, &state, &access.server) => callback?,
+            pasted = pasted() => check_pasted(&pasted?, &redirect_uri, &access.server)?,
+        }
+    } else {
+        listen(&listener, &state, &access.server).await?
+    };
+    drop(listener);
+    if !state.is_empty() && callback.state != state {
+        return Err(McpError::AuthFailed {
+            server: access.server.clone(),
+            message: "the browser came back with another login's `state`: refused (it may be an attempt to log you in to someone else's account)".to_owned(),
+            suggestion: format!("run `mcp-cli auth {}` again", access.server),
+        });
+    }
+    session
+        .handle_callback_with_issuer(&callback.code, &callback.state, callback.issuer.as_deref())
+        .await
+        .map_err(failed)?;
+    access
+        .store
+        .update(|record| {
+            record.shown.clone_from(&access.shown);
+            record.server.clone_from(&access.server);
+            record.metadata = Some(metadata);
+            record.client_secret = client_secret;
+            record.redirect_uri = Some(redirect_uri);
+            record.client_credentials = false;
+            if record.step_up.take().is_some() {
+                record.step_ups += 1;
+            } else {
+                record.step_ups = 0;
+            }
+        })
+        .map_err(|why| failed(AuthError::CredentialStoreError(why)))?;
+    // A pending step-up stays counted until a login succeeds without one.
+    logged_in(access)
+}
+
+fn logged_in(access: &Access) -> Result<LoggedIn, McpError> {
+    let record = access
+        .store
+        .read()
+        .map_err(|why| auth_failed(&access.server, &AuthError::CredentialStoreError(why)))?
+        .unwrap_or_default();
+    let credentials = record.credentials.unwrap_or_else(|| {
+        rmcp::transport::auth::StoredCredentials::new(String::new(), None, Vec::new(), None)
+    });
+    Ok(LoggedIn {
+        refreshable: credentials
+            .token_response
+            .as_ref()
+            .is_some_and(|token| oauth2::TokenResponse::refresh_token(token).is_some()),
+        scopes: credentials.granted_scopes,
+    })
+}
+
+/// Whether the metadata says `true` for `field`.
+fn supports(metadata: &AuthorizationMetadata, field: &str) -> bool {
+    metadata
+        .additional_fields
+        .get(field)
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// The login failed: rmcp's reason, on one line, shortened.
+pub(crate) fn auth_failed(server: &str, error: &AuthError) -> McpError {
+    let message = crate::printer::one_line(&error.to_string()).into_owned();
+    let message: String = message.chars().take(400).collect();
+    McpError::AuthFailed {
+        server: server.to_owned(),
+        message,
+        suggestion: match error {
+            AuthError::CredentialStoreError(_) => {
+                "fix the token file or folder named above (or remove it and log in again)"
+                    .to_owned()
+            }
+            _ => format!("run `mcp-cli auth {server}` again; MCP_DEBUG=1 shows each step"),
+        },
+    }
+}
+
+/// The `code`, `state` and `iss` the browser came back with.
+struct Callback {
+    code: String,
+    state: String,
+    issuer: Option<String>,
+}
+
+/// Reads the redirect's query: the code, or the server's error.
+fn callback(query: &str, server: &str) -> Result<Callback, McpError> {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect();
+    let get = |key: &str| {
+        pairs
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value.clone())
+    };
+    if let Some(error) = get("error") {
+        let description = get("error_description")
+            .map(|text| format!(": {}", crate::printer::one_line(&text)))
+            .unwrap_or_default();
+        return Err(McpError::AuthFailed {
+            server: server.to_owned(),
+            message: format!(
+                "the authorization server refused: {}{description}",
+                crate::printer::one_line(&error)
+            ),
+            suggestion: format!("run `mcp-cli auth {server}` again, and allow access"),
+        });
+    }
+    match (get("code"), get("state")) {
+        (Some(code), Some(state)) => Ok(Callback {
+            code,
+            state,
+            issuer: get("iss"),
+        }),
+        _ => Err(McpError::AuthFailed {
+            server: server.to_owned(),
+            message: "the browser came back without a `code` and `state`".to_owned(),
+            suggestion: format!("run `mcp-cli auth {server}` again"),
+        }),
+    }
+}
+
+/// Waits for the browser's redirect to the listener. Other paths (a
+/// favicon) get a 404; the first request to `/callback` ends the wait.
+async fn listen(
+    listener: &tokio::net::TcpListener,
+    state: &str,
+    server: &str,
+) -> Result<Callback, McpError> {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            // Out of descriptors, say: not a busy loop.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let mut request = Vec::new();
+        let mut buffer = [0u8; 4096];
+        let read = tokio::time::timeout(Duration::from_secs(10), async {
+            while !request.windows(4).any(|window| window == b"\r\n\r\n") && request.len() < 16384 {
+                let n = stream.read(&mut buffer).await?;
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buffer[..n]);
+            }
+            Ok::<_, std::io::Error>(())
+        })
+        .await;
+        if !matches!(read, Ok(Ok(()))) {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&request);
+        let target = text
+            .lines()
+            .next()
+            .and_then(|line| line.strip_prefix("GET "))
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap_or_default();
+        let Some(query) = target
+            .strip_prefix("/callback")
+            .filter(|rest| rest.is_empty() || rest.starts_with('?'))
+            .map(|rest| rest.trim_start_matches('?'))
+        else {
+            let _ = respond(&mut stream, "404 Not Found", "Not found.").await;
+            continue;
+        };
+        let result = callback(query, server);
+        let page = match &result {
+            Ok(callback) if callback.state == state || state.is_empty() => {
+                "mcp-cli is logged in. You can close this tab."
+            }
+            Ok(_) => "This is not the login mcp-cli started: refused.",
+            Err(_) => "The login failed; see the terminal.",
+        };
+        let status = if page.starts_with("mcp-cli is") {
+            "200 OK"
+        } else {
+            "400 Bad Request"
+        };
+        let _ = respond(&mut stream, status, page).await;
+        return result;
+    }
+}
+
+async fn respond(
+    stream: &mut tokio::net::TcpStream,
+    status: &str,
+    text: &str,
+) -> std::io::Result<()> {
+    let body = format!("<!doctype html><meta charset=utf-8><title>mcp-cli</title><p>{text}</p>\n");
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\nReferrer-Policy: no-referrer\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// A line pasted on the terminal (read on a thread: stdin has no async
+/// reader here).
+async fn pasted() -> Result<String, McpError> {
+    let (send, receive) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = send.send(std::io::stdin().read_line(&mut line).map(|_| line));
+    });
+    match receive.await {
+        Ok(Ok(line)) if !line.trim().is_empty() => Ok(line.trim().to_owned()),
+        // No line (end of input): the browser may still come back.
+        _ => std::future::pending().await,
+    }
+}
+
+/// A pasted URL: it must be the redirect URI's, on the loopback, with the
+/// redirect's query.
+fn check_pasted(pasted: &str, redirect_uri: &str, server: &str) -> Result<Callback, McpError> {
+    let refused = |why: &str| McpError::AuthFailed {
+        server: server.to_owned(),
+        message: format!("the pasted URL {why}"),
+        suggestion: format!(
+            "paste the whole address the browser was sent to, starting with {redirect_uri}"
+        ),
+    };
+    let Some(rest) = pasted.strip_prefix(redirect_uri) else {
+        return Err(refused(&format!(
+            "is not the login's redirect URI ({redirect_uri}): refused"
+        )));
+    };
+    let Some(query) = rest.strip_prefix('?') else {
+        return Err(refused("has no query (`?code=...&state=...`)"));
+    };
+    callback(query.split('#').next().unwrap_or_default(), server)
+}
+
+/// Opens `url` with `$BROWSER` (commands separated by `:`, `%s` for the
+/// URL, else it is the last argument), else the platform's opener; returns
+/// what opened it. The browser's output goes nowhere: stdout is data.
+fn open_browser(url: &str) -> Option<String> {
+    let commands: Vec<String> = match crate::env_vars::get(crate::env_vars::BROWSER) {
+        Some(browser) if !browser.trim().is_empty() => {
+            browser.split(':').map(str::to_owned).collect()
+        }
+        _ => vec![
+            if cfg!(target_os = "macos") {
+                "open"
+            } else {
+                "xdg-open"
+            }
+            .to_owned(),
+        ],
+    };
+    for command in commands {
+        let Ok(mut words) = crate::config::split_command(&command) else {
+            continue;
+        };
+        if words.is_empty() {
+            continue;
+        }
+        if words.iter().any(|word| word.contains("%s")) {
+            for word in &mut words {
+                *word = word.replace("%s", url);
+            }
+        } else {
+            words.push(url.to_owned());
+        }
+        let spawned = std::process::Command::new(&words[0])
+            .args(&words[1..])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        if let Ok(mut child) = spawned {
+            // Reaped when it exits; the login does not wait for it.
+            std::thread::spawn(move || child.wait());
+            return Some(crate::printer::one_line(&command).into_owned());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pasted_url_must_be_the_redirect() {
+        let redirect = "http://127.0.0.1:4000/callback";
+        let good = check_pasted(
+            "http://127.0.0.1:4000/callback?code=c&state=s&iss=https%3A%2F%2Fas",
+            redirect,
+            "x",
+        )
+        .unwrap_or_else(|_| panic!("a good URL"));
+        assert_eq!((good.code.as_str(), good.state.as_str()), ("c", "s"));
+        assert_eq!(good.issuer.as_deref(), Some("https://as"));
+        for bad in [
+            "https://evil.example/callback?code=c&state=s",
+            "http://127.0.0.1:4001/callback?code=c&state=s",
+            "http://127.0.0.1:4000/callbackx?code=c&state=s",
+            "http://127.0.0.1:4000/callback",
+            "http://127.0.0.1:4000/callback?state=s",
+        ] {
+            assert!(check_pasted(bad, redirect, "x").is_err(), "{bad}");
+        }
+        let refused = check_pasted(
+            "http://127.0.0.1:4000/callback?error=access_denied&error_description=no%1b[31m",
+            redirect,
+            "x",
+        );
+        let Err(McpError::AuthFailed { message, .. }) = refused else {
+            panic!("an error")
+        };
+        assert!(message.contains("access_denied") && !message.contains('\x1b'));
+    }
+}
