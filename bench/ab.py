@@ -12,6 +12,8 @@ noise hits both alike. Prints medians and the ratio this / base.
 Scenarios:
   version     `mcp-cli --version`: start-up and the command line alone
   cold-call   `call echo` on the bundled server: spawn, initialize, call, exit
+  http-call   `call <url> echo` on the bundled server over Streamable HTTP
+              (127.0.0.1, no token kept: the path every remote call takes)
 """
 
 import argparse
@@ -38,6 +40,9 @@ def build(source, target_dir):
 # variable).
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("MCP_")}
 ENV["MCP_NO_DAEMON"] = "1"
+# A home of its own: no config, no kept token of the user's.
+ENV["HOME"] = tempfile.mkdtemp(prefix="mcp-cli-ab-home-")
+ENV.pop("XDG_STATE_HOME", None)
 
 
 def timed(argv):
@@ -97,6 +102,17 @@ def main():
             "this": [this, "-c", config, "call", "demo", "echo", echo],
             "base": [base, "-c", config, "call", "demo", "echo", echo],
         }, args.runs)
+        http = subprocess.Popen([server, "--http"], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            url = http.stdout.readline().strip().removeprefix("listening on ")
+            compare("http-call", {
+                "this": [this, "call", url, "echo", echo],
+                "base": [base, "call", url, "echo", echo],
+            }, args.runs)
+        finally:
+            http.kill()
+            http.wait()
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", worktree], cwd=ROOT)
         shutil.rmtree(work, ignore_errors=True)

@@ -49,7 +49,31 @@ pub(super) struct Endpoint<'a> {
     pub tokens: Option<&'a std::path::Path>,
 }
 
-impl Endpoint<'_> {
+impl<'a> Endpoint<'a> {
+    /// The endpoint of a remote server's entry; `None` for a stdio one.
+    pub fn of(
+        entry: &'a crate::config::ServerEntry,
+        tokens: Option<&'a std::path::Path>,
+    ) -> Option<Self> {
+        let crate::config::ServerConfig::Http {
+            url,
+            headers,
+            oauth,
+            ..
+        } = &entry.transport
+        else {
+            return None;
+        };
+        Some(Endpoint {
+            server: &entry.name,
+            url,
+            shown: &entry.shown,
+            headers,
+            oauth: oauth.as_deref(),
+            tokens,
+        })
+    }
+
     /// OAuth for this endpoint over `client`, unless its headers carry
     /// credentials of their own or tokens have no place.
     fn access(&self, client: &reqwest::Client) -> Option<Arc<super::oauth::Access>> {
@@ -78,22 +102,6 @@ pub(super) fn oauth_access(
     endpoint: &Endpoint<'_>,
 ) -> Result<Option<Arc<super::oauth::Access>>, McpError> {
     Ok(endpoint.access(&client(endpoint)?))
-}
-
-/// A new HTTP client for the server at `url`, as [`transport`] would make.
-pub(super) fn fresh_client(
-    server: &str,
-    url: &str,
-    shown: &str,
-) -> Result<reqwest::Client, McpError> {
-    client(&Endpoint {
-        server,
-        url,
-        shown,
-        headers: &[],
-        oauth: None,
-        tokens: None,
-    })
 }
 
 /// The Streamable HTTP transport to `endpoint`.

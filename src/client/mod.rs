@@ -550,24 +550,10 @@ impl Session {
                 let result = handshake(handler.serve(transport), options, &link).await;
                 (link, result)
             }
-            (
-                None,
-                ServerConfig::Http {
-                    url,
-                    headers,
-                    kind,
-                    oauth,
-                },
-            ) => {
+            (None, ServerConfig::Http { kind, .. }) => {
                 let link = link::Link::remote(&entry.name, &entry.shown);
-                let endpoint = http::Endpoint {
-                    server: &entry.name,
-                    url,
-                    shown: &entry.shown,
-                    headers,
-                    oauth: oauth.as_deref(),
-                    tokens: options.tokens.as_deref(),
-                };
+                let endpoint = http::Endpoint::of(entry, options.tokens.as_deref())
+                    .expect("a remote server's endpoint");
                 let result = remote(&endpoint, *kind, handler, options, &link).await?;
                 (link, result)
             }
@@ -1087,13 +1073,7 @@ fn oauth_access(
     entry: &ServerEntry,
     options: &ConnectOptions,
 ) -> Result<Arc<oauth::Access>, McpError> {
-    let ServerConfig::Http {
-        url,
-        headers,
-        oauth,
-        ..
-    } = &entry.transport
-    else {
+    let Some(endpoint) = http::Endpoint::of(entry, options.tokens.as_deref()) else {
         return Err(McpError::Usage {
             message: format!(
                 "`{}` is a stdio server: OAuth is for remote servers",
@@ -1104,19 +1084,11 @@ fn oauth_access(
             ),
         });
     };
-    let Some(tokens) = options.tokens.as_deref() else {
+    if endpoint.tokens.is_none() {
         return Err(McpError::usage(
             "cannot tell where to keep OAuth tokens: set HOME or XDG_STATE_HOME",
         ));
-    };
-    let endpoint = http::Endpoint {
-        server: &entry.name,
-        url,
-        shown: &entry.shown,
-        headers,
-        oauth: oauth.as_deref(),
-        tokens: Some(tokens),
-    };
+    }
     http::oauth_access(&endpoint)?.ok_or_else(|| McpError::Usage {
         message: format!(
             "`{}` sends an Authorization header of its own (its `headers`): OAuth is not used for it",

@@ -246,15 +246,7 @@ impl Sandbox {
 
     /// Runs mcp-cli with stdin closed.
     pub fn run(&self, args: &[&str]) -> Run {
-        let mut command = self.command(args);
-        command.stdin(Stdio::null());
-        finish(
-            command
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        )
+        self.run_with_env(args, &[])
     }
 
     /// Runs mcp-cli with stdin closed and `env` set for this run.

@@ -6,6 +6,7 @@
 //! the redirected URL back), the client credentials grant for machines,
 //! and the step-up after a 403 `insufficient_scope`.
 
+mod jwt;
 pub(crate) mod store;
 
 use std::path::{Path, PathBuf};
@@ -42,31 +43,38 @@ struct Http(reqwest::Client);
 
 impl OAuthHttpClient for Http {
     fn execute(&self, request: OAuthHttpRequest) -> OAuthHttpClientFuture<'_> {
-        Box::pin(async move {
-            let timeout = request.timeout;
-            let mut request = reqwest::Request::try_from(request.request)?;
-            *request.timeout_mut() = timeout;
-            let mut response = self.0.execute(request).await?;
-            let mut answer = http::Response::builder()
-                .status(response.status())
-                .version(response.version());
-            if let Some(headers) = answer.headers_mut() {
-                *headers = std::mem::take(response.headers_mut());
-            }
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await? {
-                if body.len() + chunk.len() > MAX_BODY {
-                    return Err(format!(
-                        "the authorization server's answer is longer than {} MiB",
-                        MAX_BODY >> 20
-                    )
-                    .into());
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(answer.body(body)?)
-        })
+        Box::pin(send(&self.0, request.request, request.timeout))
     }
+}
+
+/// Sends an OAuth request with `client`, its answer read whole up to
+/// [`MAX_BODY`].
+async fn send(
+    client: &reqwest::Client,
+    request: http::Request<Vec<u8>>,
+    timeout: Option<Duration>,
+) -> Result<http::Response<Vec<u8>>, rmcp::transport::auth::OAuthHttpClientError> {
+    let mut request = reqwest::Request::try_from(request)?;
+    *request.timeout_mut() = timeout;
+    let mut response = client.execute(request).await?;
+    let mut answer = http::Response::builder()
+        .status(response.status())
+        .version(response.version());
+    if let Some(headers) = answer.headers_mut() {
+        *headers = std::mem::take(response.headers_mut());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(format!(
+                "the authorization server's answer is longer than {} MiB",
+                MAX_BODY >> 20
+            )
+            .into());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(answer.body(body)?)
 }
 
 /// OAuth for one remote server: its kept tokens, and how to get new ones.
@@ -159,18 +167,16 @@ impl Access {
         }
         let mut manager = self.manager().await?;
         manager.set_metadata(metadata);
-        if client_credentials {
-            manager.configure_client_credentials(&self.client_credentials_config()?)?;
-        } else {
-            let mut config = OAuthClientConfig::new(
-                credentials.client_id,
-                redirect_uri.unwrap_or_else(|| "http://127.0.0.1/callback".to_owned()),
-            );
-            if let Some(secret) = client_secret {
-                config = config.with_client_secret(secret);
-            }
-            manager.configure_client(config)?;
+        // A client credentials token has no refresh token: once expired,
+        // the request goes without, and its 401 gets a new one.
+        let mut config = OAuthClientConfig::new(
+            credentials.client_id,
+            redirect_uri.unwrap_or_else(|| "http://127.0.0.1/callback".to_owned()),
+        );
+        if let Some(secret) = client_secret.filter(|_| !client_credentials) {
+            config = config.with_client_secret(secret);
         }
+        manager.configure_client(config)?;
         let client = AuthClient::new(plain.clone(), manager);
         *cached = Some((key, client.clone()));
         Ok(Some(client))
@@ -223,33 +229,20 @@ impl Access {
         }
     }
 
-    /// The client credentials grant's settings.
+    /// The client credentials grant's settings, with a client secret.
     fn client_credentials_config(&self) -> Result<ClientCredentialsConfig, AuthError> {
         let settings = &self.settings;
-        let client_id = settings.client_id.clone().ok_or_else(|| {
-            AuthError::ClientCredentialsError("`oauth.clientId` is not set".to_owned())
-        })?;
-        let resource = Some(self.url.clone());
-        let scopes = settings.scopes.clone();
-        if let Some(key) = &settings.private_key {
-            return private_key_jwt(
-                client_id,
-                key,
-                settings.signing_algorithm.as_deref(),
-                scopes,
-                resource,
-            );
-        }
-        let client_secret = settings.client_secret.clone().ok_or_else(|| {
-            AuthError::ClientCredentialsError(
-                "`oauth.clientSecret` (or `privateKey`) is not set".to_owned(),
-            )
-        })?;
+        let (Some(client_id), Some(client_secret)) = (&settings.client_id, &settings.client_secret)
+        else {
+            return Err(AuthError::ClientCredentialsError(
+                "`oauth.clientId` with `oauth.clientSecret` (or `privateKey`) is needed for the client credentials grant".to_owned(),
+            ));
+        };
         Ok(ClientCredentialsConfig::ClientSecret {
-            client_id,
-            client_secret,
-            scopes,
-            resource,
+            client_id: client_id.clone(),
+            client_secret: client_secret.clone(),
+            scopes: settings.scopes.clone(),
+            resource: Some(self.url.clone()),
         })
     }
 
@@ -277,27 +270,42 @@ impl Access {
         {
             return Ok(());
         }
-        let config = self.client_credentials_config()?;
         let mut manager = self.manager().await?;
         let metadata = manager
             .resolve_metadata_from_challenge(challenge)
             .await?
             .metadata;
         manager.set_metadata(metadata.clone());
-        manager.validate_client_credentials_metadata(&config)?;
-        manager.configure_client_credentials(&config)?;
         self.store
             .update(|record| {
                 *record = Record {
                     shown: self.shown.clone(),
                     server: self.server.clone(),
-                    metadata: Some(metadata),
+                    metadata: Some(metadata.clone()),
                     client_credentials: true,
                     ..Record::default()
                 };
             })
             .map_err(AuthError::CredentialStoreError)?;
-        exchange(manager, config, self).await?;
+        if let Some(key) = &self.settings.private_key {
+            let grant = jwt::Grant {
+                client_id: self.settings.client_id.as_deref().unwrap_or_default(),
+                key,
+                algorithm: self
+                    .settings
+                    .signing_algorithm
+                    .as_deref()
+                    .unwrap_or("RS256"),
+                scopes: &self.settings.scopes,
+                resource: &self.url,
+            };
+            jwt::obtain(&grant, &metadata, &self.http, &self.store).await?;
+        } else {
+            let config = self.client_credentials_config()?;
+            manager.validate_client_credentials_metadata(&config)?;
+            manager.configure_client_credentials(&config)?;
+            manager.exchange_client_credentials(&config).await?;
+        }
         *self.cached.lock().await = None;
         Ok(())
     }
@@ -311,84 +319,6 @@ pub(crate) fn expires_in(credentials: &rmcp::transport::auth::StoredCredentials)
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());
     Some((received + lifetime.as_secs()).saturating_sub(now))
-}
-
-/// rmcp's client credentials exchange. With the `jwt` feature its future
-/// is not `Send` (rmcp 3.11: it holds a form serializer across an await),
-/// where rmcp's transport needs one: it runs on a thread of its own, with
-/// an HTTP client of its own (a pooled connection must not outlive the
-/// runtime that opened it).
-async fn exchange(
-    mut manager: AuthorizationManager,
-    config: ClientCredentialsConfig,
-    access: &Access,
-) -> Result<(), AuthError> {
-    let client = super::http::fresh_client(&access.server, &access.url, &access.shown)
-        .map_err(|error| AuthError::InternalError(error.to_string()))?;
-    manager.with_client(client)?;
-    let (send, receive) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let result = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(runtime) => runtime
-                .block_on(manager.exchange_client_credentials(&config))
-                .map(drop),
-            Err(error) => Err(AuthError::InternalError(error.to_string())),
-        };
-        let _ = send.send(result);
-    });
-    receive.await.unwrap_or_else(|_| {
-        Err(AuthError::InternalError(
-            "the token request's thread ended".to_owned(),
-        ))
-    })
-}
-
-#[cfg(feature = "jwt")]
-fn private_key_jwt(
-    client_id: String,
-    key: &str,
-    algorithm: Option<&str>,
-    scopes: Vec<String>,
-    resource: Option<String>,
-) -> Result<ClientCredentialsConfig, AuthError> {
-    use rmcp::transport::auth::JwtSigningAlgorithm;
-    let signing_algorithm = match algorithm.unwrap_or("RS256") {
-        "RS256" => JwtSigningAlgorithm::RS256,
-        "RS384" => JwtSigningAlgorithm::RS384,
-        "RS512" => JwtSigningAlgorithm::RS512,
-        "ES256" => JwtSigningAlgorithm::ES256,
-        "ES384" => JwtSigningAlgorithm::ES384,
-        other => {
-            return Err(AuthError::ClientCredentialsError(format!(
-                "`oauth.signingAlgorithm` `{}` is not one of RS256, RS384, RS512, ES256, ES384",
-                crate::printer::one_line(other)
-            )));
-        }
-    };
-    Ok(ClientCredentialsConfig::PrivateKeyJwt {
-        client_id,
-        signing_key: key.as_bytes().to_vec(),
-        signing_algorithm,
-        token_endpoint_audience: None,
-        scopes,
-        resource,
-    })
-}
-
-#[cfg(not(feature = "jwt"))]
-fn private_key_jwt(
-    _client_id: String,
-    _key: &str,
-    _algorithm: Option<&str>,
-    _scopes: Vec<String>,
-    _resource: Option<String>,
-) -> Result<ClientCredentialsConfig, AuthError> {
-    Err(AuthError::ClientCredentialsError(
-        "this mcp-cli was built without private-key JWT (the `jwt` feature)".to_owned(),
-    ))
 }
 
 /// How a login reaches the person: where the URL is shown, and whether a
