@@ -101,7 +101,12 @@ pub fn main(argv: Vec<std::ffi::OsString>) -> u8 {
 }
 
 fn run_in_runtime(printer: Arc<Printer>, args: Args) -> u8 {
-    client::become_subreaper();
+    // A login starts a browser and no server: nothing of it is stopped at
+    // the end (a browser the opener left running is the user's).
+    let reaps = !matches!(args.command, Some(Command::Auth { .. }));
+    if reaps {
+        client::become_subreaper();
+    }
     // Every server this command starts is stopped by it: at the end, from
     // the signal handler, or from the panic hook.
     let supervisor = client::Supervisor::new();
@@ -148,7 +153,9 @@ fn run_in_runtime(printer: Arc<Printer>, args: Args) -> u8 {
     // surely not reaped yet.
     drop(context);
     supervisor.stop_all(Duration::from_millis(500));
-    client::stop_orphans(Duration::from_millis(500), None);
+    if reaps {
+        client::stop_orphans(Duration::from_millis(500), None);
+    }
     code
 }
 

@@ -167,6 +167,78 @@ fn masked_args<S: AsRef<str>>(args: &[S], show: fn(&str) -> String) -> Vec<Strin
     shown
 }
 
+/// A message from elsewhere (an authorization server's error, which may
+/// echo the request) with the `known` secrets masked, and the values of
+/// `name=value` (a form, a query) and `"name": "value"` (JSON) pairs whose
+/// name looks secret (`code`, `code_verifier`, `*token*`, `*secret*`,
+/// `*assertion*`, ...).
+pub fn message(text: &str, known: &[&str]) -> String {
+    let mut text = text.to_owned();
+    for secret in known.iter().filter(|secret| secret.len() >= 4) {
+        text = text.replace(secret, MASK);
+    }
+    let secret = |name: &str| {
+        let lower = name.to_ascii_lowercase();
+        secret_name(name)
+            || lower.contains("assertion")
+            || lower.contains("verifier")
+            || lower == "code"
+            || lower == "password"
+    };
+    let name_before = |text: &str, end: usize| {
+        let start = text[..end]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+            .map_or(0, |at| at + 1);
+        text[start..end].to_owned()
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut consumed = 0;
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        let (value_start, quoted, name) = if bytes[at] == b'=' {
+            (at + 1, false, name_before(&text, at))
+        } else if bytes[at] == b':' && at > 0 && bytes[at - 1] == b'"' {
+            let name_end = at - 1;
+            let name = name_before(&text, name_end);
+            let mut start = at + 1;
+            while start < bytes.len() && bytes[start] == b' ' {
+                start += 1;
+            }
+            if start < bytes.len() && bytes[start] == b'"' {
+                (start + 1, true, name)
+            } else {
+                at += 1;
+                continue;
+            }
+        } else {
+            at += 1;
+            continue;
+        };
+        if name.is_empty() || !secret(&name) {
+            at += 1;
+            continue;
+        }
+        let end = text[value_start..]
+            .find(|c: char| {
+                if quoted {
+                    c == '"'
+                } else {
+                    c == '&' || c == '"' || c == ',' || c == ';' || c == ')' || c.is_whitespace()
+                }
+            })
+            .map_or(text.len(), |offset| value_start + offset);
+        if end > value_start {
+            out.push_str(&text[consumed..value_start]);
+            out.push_str(MASK);
+            consumed = end;
+        }
+        at = end.max(at + 1);
+    }
+    out.push_str(&text[consumed..]);
+    out
+}
+
 /// A config line as an error shows it: only its quoted keys and JSON's
 /// punctuation; every value, quoted or not (`sk-1`, `'sk-2'`), is masked,
 /// so that a syntax error shows where it is without what is there (the
@@ -496,6 +568,21 @@ mod tests {
         assert_eq!(
             consent_args(&["${FS_OPTS:-echo PWNED}", "--token", "x"]),
             ["${FS_OPTS:-echo PWNED}", "--token", "***"]
+        );
+    }
+
+    #[test]
+    fn messages_lose_the_secrets_they_echo() {
+        let echoed = r#"invalid_grant: you sent: grant_type=authorization_code&code=c0de&code_verifier=v3rif&client_secret=s3cret {"access_token": "t0ken", "scope":"mcp"} refresh_token=r1 (client_assertion=a.b.c)"#;
+        let shown = message(echoed, &["hunter22"]);
+        for secret in ["c0de", "v3rif", "s3cret", "t0ken", "r1", "a.b.c"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("grant_type=authorization_code"), "{shown}");
+        assert!(shown.contains(r#""scope":"mcp""#), "{shown}");
+        assert_eq!(
+            message("the secret is hunter22.", &["hunter22"]),
+            "the secret is ***."
         );
     }
 

@@ -171,7 +171,7 @@ impl Authed {
         let result = send(client).await;
         match &result {
             Err(StreamableHttpError::InsufficientScope(scope)) => {
-                oauth.note_step_up(&scope.www_authenticate_header);
+                oauth.note_step_up(&scope.www_authenticate_header).await;
             }
             Err(StreamableHttpError::AuthRequired(auth)) if oauth.is_machine() => {
                 // The request was refused, not run: sent again with a new token.

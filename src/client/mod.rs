@@ -1055,16 +1055,19 @@ pub async fn login(
 
 /// Forgets the OAuth tokens kept for the remote server of `entry`; returns
 /// the file, if there was one.
-pub fn logout(
+pub async fn logout(
     entry: &ServerEntry,
     options: &ConnectOptions,
 ) -> Result<Option<std::path::PathBuf>, McpError> {
     let access = oauth_access(entry, options)?;
-    let removed = access.store.remove().map_err(|why| McpError::AuthFailed {
+    let failed = |why| McpError::AuthFailed {
         server: entry.name.clone(),
         message: why,
         suggestion: "remove the file by hand".to_owned(),
-    })?;
+    };
+    // Not in the middle of a refresh, which would write it back.
+    let _lock = access.store.lock().await.map_err(failed)?;
+    let removed = access.store.remove().map_err(failed)?;
     Ok(removed.then(|| access.store.path().to_owned()))
 }
 

@@ -27,7 +27,7 @@ pub async fn auth(
     match action {
         AuthAction::Status => status(printer),
         AuthAction::Logout => {
-            let removed = crate::client::logout(entry, &options)?;
+            let removed = crate::client::logout(entry, &options).await?;
             let message = match &removed {
                 Some(_) => format!(
                     "Logged out of `{}`: its tokens are forgotten here (the server may still hold them until they expire).",
@@ -49,9 +49,12 @@ pub async fn auth(
                 paste: std::io::stdin().is_terminal(),
             };
             let doing = Doing::new(format!("logging in to `{}`", entry.name));
-            let (logged_in, file) = context
-                .until_deadline(crate::client::login(entry, &options, &prompt), &doing)
-                .await?;
+            let mut signals = context.signals.clone();
+            let (logged_in, file) = tokio::select! {
+                biased;
+                error = signals.interrupted() => return Err(error),
+                result = context.until_deadline(crate::client::login(entry, &options, &prompt), &doing) => result?,
+            };
             if printer.json() {
                 return printer.out_json(&json!({
                     "server": entry.name,

@@ -1117,6 +1117,18 @@ impl Loader<'_> {
                 "must be an https:// URL (a client ID metadata document)",
             ));
         }
+        if let Some(algorithm) = &signing_algorithm
+            && !crate::client::oauth::SIGNING_ALGORITHMS.contains(&algorithm.as_str())
+        {
+            return Err(self.invalid(
+                &format!("{at}.signingAlgorithm"),
+                &format!(
+                    "`{}` is not one of {}",
+                    crate::printer::one_line(algorithm),
+                    crate::client::oauth::SIGNING_ALGORITHMS.join(", ")
+                ),
+            ));
+        }
         let private_key = match (private_key, private_key_file) {
             (Some(_), Some(_)) => {
                 return Err(

@@ -225,20 +225,52 @@ fn token_files_open_to_others_are_refused() {
 }
 
 #[test]
-fn a_forged_state_is_refused() {
-    let (sandbox, _server) = oauth_sandbox(3600, Some("badstate"));
+fn a_forged_state_is_refused_and_the_login_waits_on() {
+    let (mut sandbox, _server) = oauth_sandbox(3600, Some("badstate"));
+    // Anything on this machine can reach the listener: a request with
+    // another `state` is refused, and the wait goes on to the deadline.
+    sandbox.env("MCP_TIMEOUT", "4");
     let login = sandbox.run(&["auth", "s"]);
-    login.expect_error(4, "AUTH_FAILED");
-    assert_contains(&login.stderr, "state");
+    login.expect_error(3, "OPERATION_CANCELLED");
+    assert_contains(&login.stderr, "another login's `state` was refused");
     no_secret(&login.stderr);
     assert_eq!(
         grants(&sandbox, "authorization_code"),
         0,
         "the code was not used"
     );
+    sandbox.env("MCP_TIMEOUT", "30");
     sandbox
         .run(&["call", "s", "echo", r#"{"text":"hi"}"#])
         .expect_error(4, "AUTH_REQUIRED");
+}
+
+#[test]
+fn the_browser_outlives_the_login() {
+    let (mut sandbox, _server) = oauth_sandbox(3600, None);
+    // A browser that stays open once the page is loaded.
+    let pid_file = sandbox.path().join("browser.pid");
+    sandbox.write(
+        "browser.sh",
+        &format!(
+            "#!/bin/sh\necho $$ > '{}'\n'{}' \"$1\"\nexec sleep 30\n",
+            pid_file.display(),
+            repo().join("tests/conformance/browser.sh").display()
+        ),
+    );
+    let browser = sandbox.path().join("browser.sh");
+    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+    sandbox.env("BROWSER", &browser.display().to_string());
+    sandbox.run(&["auth", "s"]).ok();
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let alive = alive(pid);
+    // SAFETY: a plain signal to the test's own child's child.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    assert!(alive, "mcp-cli auth stopped the browser it opened");
 }
 
 #[test]

@@ -9,6 +9,8 @@
 mod jwt;
 pub(crate) mod store;
 
+pub(crate) use jwt::ALGORITHMS as SIGNING_ALGORITHMS;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +29,10 @@ use crate::error::McpError;
 
 /// The largest answer read from an authorization server.
 const MAX_BODY: usize = 1 << 20;
+
+/// The secrets of the config's `oauth` entries in use, masked in any
+/// message an authorization server sends back.
+static KNOWN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 /// How many logins in a row may ask for a scope the server keeps asking
 /// for: past this, it will not grant it, and another login would not help.
@@ -113,6 +119,18 @@ impl Access {
         dir: &Path,
         http: reqwest::Client,
     ) -> Self {
+        if let Some(settings) = settings
+            && let Ok(mut known) = KNOWN.lock()
+        {
+            for secret in [&settings.client_secret, &settings.private_key]
+                .into_iter()
+                .flatten()
+            {
+                if !known.contains(secret) {
+                    known.push(secret.clone());
+                }
+            }
+        }
         Access {
             server: server.to_owned(),
             url: url.to_owned(),
@@ -203,7 +221,7 @@ impl Access {
 
     /// Notes a 403 `insufficient_scope`: the next login asks for the scope
     /// too. The same scope asked for again keeps its count of logins.
-    pub fn note_step_up(&self, challenge: &str) {
+    pub async fn note_step_up(&self, challenge: &str) {
         let params = WWWAuthenticateParams::parse(
             challenge,
             &url::Url::parse(&self.url).unwrap_or_else(|_| url::Url::parse("http://x").unwrap()),
@@ -213,9 +231,11 @@ impl Access {
         };
         // Only for a server logged in to: a 403 to a request without a
         // token leaves nothing behind.
+        let _lock = self.store.lock().await;
         let noted = match self.store.read() {
             Ok(Some(mut record)) => {
-                if record.step_up.as_deref() != Some(scope.as_str()) {
+                // Another scope than the last step-up asked for: a new count.
+                if record.asked.as_deref() != Some(scope.as_str()) {
                     record.step_ups = 0;
                 }
                 record.step_up = Some(scope);
@@ -318,7 +338,11 @@ pub(crate) fn expires_in(credentials: &rmcp::transport::auth::StoredCredentials)
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());
-    Some((received + lifetime.as_secs()).saturating_sub(now))
+    Some(
+        received
+            .saturating_add(lifetime.as_secs())
+            .saturating_sub(now),
+    )
 }
 
 /// How a login reaches the person: where the URL is shown, and whether a
@@ -390,6 +414,29 @@ pub(crate) async fn login(
         resolution.source
     );
     let metadata = resolution.metadata;
+    // The login page is opened in a browser: https, or http on this
+    // machine, never another scheme a hostile server names (`file:`,
+    // `javascript:`, an app's).
+    let page = url::Url::parse(&metadata.authorization_endpoint).ok();
+    let loopback = |url: &url::Url| {
+        matches!(url.host(), Some(url::Host::Domain("localhost")))
+            || matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+            || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+    };
+    if !page
+        .as_ref()
+        .is_some_and(|page| page.scheme() == "https" || (page.scheme() == "http" && loopback(page)))
+    {
+        return Err(McpError::AuthFailed {
+            server: access.server.clone(),
+            message: format!(
+                "the authorization server's login page `{}` is not an https:// URL: refused",
+                crate::printer::one_line(&crate::redact::value(&metadata.authorization_endpoint))
+            ),
+            suggestion: "ask the server's owner to publish an https:// authorization endpoint"
+                .to_owned(),
+        });
+    }
     manager.set_metadata(metadata.clone());
     // Scopes: the config's; else, for a step-up, those granted and those
     // asked for; else rmcp's choice (the challenge's, else the server's).
@@ -473,24 +520,22 @@ pub(crate) async fn login(
             "Waiting for the browser to come back to {redirect_uri}. On another machine, paste here the URL it was sent to (it starts with {redirect_uri}):"
         ));
         tokio::select! {
-            callback = listen(&listener, &state, &access.server) => callback?,
-            pasted = pasted() => check_pasted(&pasted?, &redirect_uri, &access.server)?,
+            callback = listen(&listener, &state, &access.server, prompt.say) => callback?,
+            pasted = pasted() => check_pasted(&pasted?, &redirect_uri, &state, &access.server)?,
         }
     } else {
-        listen(&listener, &state, &access.server).await?
+        listen(&listener, &state, &access.server, prompt.say).await?
     };
     drop(listener);
-    if !state.is_empty() && callback.state != state {
-        return Err(McpError::AuthFailed {
-            server: access.server.clone(),
-            message: "the browser came back with another login's `state`: refused (it may be an attempt to log you in to someone else's account)".to_owned(),
-            suggestion: format!("run `mcp-cli auth {}` again", access.server),
-        });
-    }
     session
         .handle_callback_with_issuer(&callback.code, &callback.state, callback.issuer.as_deref())
         .await
         .map_err(failed)?;
+    let _lock = access
+        .store
+        .lock()
+        .await
+        .map_err(|why| failed(AuthError::CredentialStoreError(why)))?;
     access
         .store
         .update(|record| {
@@ -500,10 +545,15 @@ pub(crate) async fn login(
             record.client_secret = client_secret;
             record.redirect_uri = Some(redirect_uri);
             record.client_credentials = false;
-            if record.step_up.take().is_some() {
-                record.step_ups += 1;
-            } else {
-                record.step_ups = 0;
+            match record.step_up.take() {
+                Some(scope) => {
+                    record.asked = Some(scope);
+                    record.step_ups += 1;
+                }
+                None => {
+                    record.asked = None;
+                    record.step_ups = 0;
+                }
             }
         })
         .map_err(|why| failed(AuthError::CredentialStoreError(why)))?;
@@ -540,7 +590,11 @@ fn supports(metadata: &AuthorizationMetadata, field: &str) -> bool {
 
 /// The login failed: rmcp's reason, on one line, shortened.
 pub(crate) fn auth_failed(server: &str, error: &AuthError) -> McpError {
-    let message = crate::printer::one_line(&error.to_string()).into_owned();
+    // An authorization server's error may echo what it was sent.
+    let known = KNOWN.lock().map(|known| known.clone()).unwrap_or_default();
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    let message = crate::redact::message(&error.to_string(), &known);
+    let message = crate::printer::one_line(&message).into_owned();
     let message: String = message.chars().take(400).collect();
     McpError::AuthFailed {
         server: server.to_owned(),
@@ -550,6 +604,9 @@ pub(crate) fn auth_failed(server: &str, error: &AuthError) -> McpError {
                 "fix the token file or folder named above (or remove it and log in again)"
                     .to_owned()
             }
+            AuthError::ClientCredentialsError(_) => format!(
+                "check the `oauth` of `{server}` (clientId, clientSecret or privateKey, signingAlgorithm) against what its authorization server has registered"
+            ),
             _ => format!("run `mcp-cli auth {server}` again; MCP_DEBUG=1 shows each step"),
         },
     }
@@ -562,8 +619,19 @@ struct Callback {
     issuer: Option<String>,
 }
 
-/// Reads the redirect's query: the code, or the server's error.
-fn callback(query: &str, server: &str) -> Result<Callback, McpError> {
+/// What came back to the redirect URI.
+enum Came {
+    /// The code, for this login.
+    Login(Callback),
+    /// The authorization server's refusal, for this login.
+    Refused(McpError),
+    /// Something with another `state` (or none): not this login's.
+    Stray,
+}
+
+/// Reads the redirect's query: the code, or the server's error, if its
+/// `state` is this login's.
+fn callback(query: &str, state: &str, server: &str) -> Came {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
         .map(|(name, value)| (name.into_owned(), value.into_owned()))
         .collect();
@@ -573,11 +641,14 @@ fn callback(query: &str, server: &str) -> Result<Callback, McpError> {
             .find(|(name, _)| name == key)
             .map(|(_, value)| value.clone())
     };
+    if get("state").as_deref() != Some(state) {
+        return Came::Stray;
+    }
     if let Some(error) = get("error") {
         let description = get("error_description")
             .map(|text| format!(": {}", crate::printer::one_line(&text)))
             .unwrap_or_default();
-        return Err(McpError::AuthFailed {
+        return Came::Refused(McpError::AuthFailed {
             server: server.to_owned(),
             message: format!(
                 "the authorization server refused: {}{description}",
@@ -586,80 +657,105 @@ fn callback(query: &str, server: &str) -> Result<Callback, McpError> {
             suggestion: format!("run `mcp-cli auth {server}` again, and allow access"),
         });
     }
-    match (get("code"), get("state")) {
-        (Some(code), Some(state)) => Ok(Callback {
+    match get("code") {
+        Some(code) => Came::Login(Callback {
             code,
-            state,
+            state: state.to_owned(),
             issuer: get("iss"),
         }),
-        _ => Err(McpError::AuthFailed {
+        None => Came::Refused(McpError::AuthFailed {
             server: server.to_owned(),
-            message: "the browser came back without a `code` and `state`".to_owned(),
+            message: "the browser came back without a `code`".to_owned(),
             suggestion: format!("run `mcp-cli auth {server}` again"),
         }),
     }
 }
 
-/// Waits for the browser's redirect to the listener. Other paths (a
-/// favicon) get a 404; the first request to `/callback` ends the wait.
+/// Waits for the browser's redirect to the listener, serving connections
+/// side by side (an idle one holds up nothing). Other paths (a favicon)
+/// get a 404, a request with another `state` a 400 and a warning: neither
+/// ends the wait, so that nothing else on this machine can end a login.
 async fn listen(
     listener: &tokio::net::TcpListener,
     state: &str,
     server: &str,
+    say: &(dyn Fn(&str) + Sync),
 ) -> Result<Callback, McpError> {
+    let (send, mut receive) = tokio::sync::mpsc::channel::<Came>(4);
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            // Out of descriptors, say: not a busy loop.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let mut request = Vec::new();
-        let mut buffer = [0u8; 4096];
-        let read = tokio::time::timeout(Duration::from_secs(10), async {
-            while !request.windows(4).any(|window| window == b"\r\n\r\n") && request.len() < 16384 {
-                let n = stream.read(&mut buffer).await?;
-                if n == 0 {
-                    break;
-                }
-                request.extend_from_slice(&buffer[..n]);
+        tokio::select! {
+            came = receive.recv() => match came {
+                Some(Came::Login(callback)) => return Ok(callback),
+                Some(Came::Refused(error)) => return Err(error),
+                Some(Came::Stray) => say(
+                    "warning: a request to the redirect URI with another login's `state` was refused; still waiting",
+                ),
+                None => {}
+            },
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else {
+                    // Out of descriptors, say: not a busy loop.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let (send, state, server) = (send.clone(), state.to_owned(), server.to_owned());
+                tokio::spawn(async move {
+                    if let Some(came) = serve_one(stream, &state, &server).await {
+                        let _ = send.send(came).await;
+                    }
+                });
             }
-            Ok::<_, std::io::Error>(())
-        })
-        .await;
-        if !matches!(read, Ok(Ok(()))) {
-            continue;
         }
-        let text = String::from_utf8_lossy(&request);
-        let target = text
-            .lines()
-            .next()
-            .and_then(|line| line.strip_prefix("GET "))
-            .and_then(|rest| rest.split(' ').next())
-            .unwrap_or_default();
-        let Some(query) = target
-            .strip_prefix("/callback")
-            .filter(|rest| rest.is_empty() || rest.starts_with('?'))
-            .map(|rest| rest.trim_start_matches('?'))
-        else {
-            let _ = respond(&mut stream, "404 Not Found", "Not found.").await;
-            continue;
-        };
-        let result = callback(query, server);
-        let page = match &result {
-            Ok(callback) if callback.state == state || state.is_empty() => {
-                "mcp-cli is logged in. You can close this tab."
-            }
-            Ok(_) => "This is not the login mcp-cli started: refused.",
-            Err(_) => "The login failed; see the terminal.",
-        };
-        let status = if page.starts_with("mcp-cli is") {
-            "200 OK"
-        } else {
-            "400 Bad Request"
-        };
-        let _ = respond(&mut stream, status, page).await;
-        return result;
     }
+}
+
+/// One connection to the listener: `None` unless it is a `GET /callback`.
+async fn serve_one(mut stream: tokio::net::TcpStream, state: &str, server: &str) -> Option<Came> {
+    let mut request = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        while !request.windows(4).any(|window| window == b"\r\n\r\n") && request.len() < 16384 {
+            let n = stream.read(&mut buffer).await?;
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&buffer[..n]);
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+    if !matches!(read, Ok(Ok(()))) {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&request);
+    let target = text
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("GET "))
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_default();
+    let Some(query) = target
+        .strip_prefix("/callback")
+        .filter(|rest| rest.is_empty() || rest.starts_with('?'))
+        .map(|rest| rest.trim_start_matches('?'))
+    else {
+        let _ = respond(&mut stream, "404 Not Found", "Not found.").await;
+        return None;
+    };
+    let came = callback(query, state, server);
+    let (status, page) = match &came {
+        Came::Login(_) => (
+            "200 OK",
+            "mcp-cli received the authorization and finishes the login in the terminal. You can close this tab.",
+        ),
+        Came::Refused(_) => ("200 OK", "The login did not go through; see the terminal."),
+        Came::Stray => (
+            "400 Bad Request",
+            "This is not the login mcp-cli is waiting for.",
+        ),
+    };
+    let _ = respond(&mut stream, status, page).await;
+    Some(came)
 }
 
 async fn respond(
@@ -694,7 +790,12 @@ async fn pasted() -> Result<String, McpError> {
 
 /// A pasted URL: it must be the redirect URI's, on the loopback, with the
 /// redirect's query.
-fn check_pasted(pasted: &str, redirect_uri: &str, server: &str) -> Result<Callback, McpError> {
+fn check_pasted(
+    pasted: &str,
+    redirect_uri: &str,
+    state: &str,
+    server: &str,
+) -> Result<Callback, McpError> {
     let refused = |why: &str| McpError::AuthFailed {
         server: server.to_owned(),
         message: format!("the pasted URL {why}"),
@@ -710,13 +811,20 @@ fn check_pasted(pasted: &str, redirect_uri: &str, server: &str) -> Result<Callba
     let Some(query) = rest.strip_prefix('?') else {
         return Err(refused("has no query (`?code=...&state=...`)"));
     };
-    callback(query.split('#').next().unwrap_or_default(), server)
+    match callback(query.split('#').next().unwrap_or_default(), state, server) {
+        Came::Login(callback) => Ok(callback),
+        Came::Refused(error) => Err(error),
+        Came::Stray => Err(refused(
+            "is of another login (its `state` is not this one's)",
+        )),
+    }
 }
 
 /// Opens `url` with `$BROWSER` (commands separated by `:`, `%s` for the
 /// URL, else it is the last argument), else the platform's opener; returns
 /// what opened it. The browser's output goes nowhere: stdout is data.
 fn open_browser(url: &str) -> Option<String> {
+    use std::os::unix::process::CommandExt;
     let commands: Vec<String> = match crate::env_vars::get(crate::env_vars::BROWSER) {
         Some(browser) if !browser.trim().is_empty() => {
             browser.split(':').map(str::to_owned).collect()
@@ -744,8 +852,11 @@ fn open_browser(url: &str) -> Option<String> {
         } else {
             words.push(url.to_owned());
         }
+        // Its own process group: a Ctrl-C meant for mcp-cli is not the
+        // browser's.
         let spawned = std::process::Command::new(&words[0])
             .args(&words[1..])
+            .process_group(0)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -769,6 +880,7 @@ mod tests {
         let good = check_pasted(
             "http://127.0.0.1:4000/callback?code=c&state=s&iss=https%3A%2F%2Fas",
             redirect,
+            "s",
             "x",
         )
         .unwrap_or_else(|_| panic!("a good URL"));
@@ -780,12 +892,15 @@ mod tests {
             "http://127.0.0.1:4000/callbackx?code=c&state=s",
             "http://127.0.0.1:4000/callback",
             "http://127.0.0.1:4000/callback?state=s",
+            "http://127.0.0.1:4000/callback?code=c&state=other",
+            "http://127.0.0.1:4000/callback?code=c",
         ] {
-            assert!(check_pasted(bad, redirect, "x").is_err(), "{bad}");
+            assert!(check_pasted(bad, redirect, "s", "x").is_err(), "{bad}");
         }
         let refused = check_pasted(
-            "http://127.0.0.1:4000/callback?error=access_denied&error_description=no%1b[31m",
+            "http://127.0.0.1:4000/callback?error=access_denied&state=s&error_description=no%1b[31m",
             redirect,
+            "s",
             "x",
         );
         let Err(McpError::AuthFailed { message, .. }) = refused else {

@@ -48,8 +48,11 @@ pub(crate) struct Record {
     /// `insufficient_scope`): the next login asks for it too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_up: Option<String>,
-    /// Logins in a row for the same missing scope: past a few, the server
-    /// will not grant it and logging in again will not help.
+    /// The scope the last login asked for as a step-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asked: Option<String>,
+    /// Logins in a row for that missing scope: past a few, the server will
+    /// not grant it and logging in again will not help.
     #[serde(default)]
     pub step_ups: u32,
 }
@@ -103,6 +106,19 @@ impl FileStore {
     /// What is kept, if anything; an error when the file or its directory
     /// is open to others or someone else's, or does not parse.
     pub fn read(&self) -> Result<Option<Record>, String> {
+        // A link would make another file the tokens': refused, as is any
+        // file that is not a plain one.
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(metadata) if !metadata.file_type().is_file() => {
+                return Err(format!(
+                    "`{}` is not a plain file (a link?): tokens are kept only in files mcp-cli wrote",
+                    self.path.display()
+                ));
+            }
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(format!("cannot read `{}`: {error}", self.path.display())),
+        }
         let file = match std::fs::File::open(&self.path) {
             Ok(file) => file,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
