@@ -34,6 +34,15 @@ const MAX_BODY: usize = 1 << 20;
 /// message an authorization server sends back.
 static KNOWN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
+/// Adds `secret` to those masked in messages.
+fn remember(secret: &str) {
+    if let Ok(mut known) = KNOWN.lock()
+        && !known.iter().any(|known| known == secret)
+    {
+        known.push(secret.to_owned());
+    }
+}
+
 /// How many logins in a row may ask for a scope the server keeps asking
 /// for: past this, it will not grant it, and another login would not help.
 const MAX_STEP_UPS: u32 = 2;
@@ -119,16 +128,12 @@ impl Access {
         dir: &Path,
         http: reqwest::Client,
     ) -> Self {
-        if let Some(settings) = settings
-            && let Ok(mut known) = KNOWN.lock()
-        {
+        if let Some(settings) = settings {
             for secret in [&settings.client_secret, &settings.private_key]
                 .into_iter()
                 .flatten()
             {
-                if !known.contains(secret) {
-                    known.push(secret.clone());
-                }
+                remember(secret);
             }
         }
         Access {
@@ -192,6 +197,7 @@ impl Access {
             redirect_uri.unwrap_or_else(|| "http://127.0.0.1/callback".to_owned()),
         );
         if let Some(secret) = client_secret.filter(|_| !client_credentials) {
+            remember(&secret);
             config = config.with_client_secret(secret);
         }
         manager.configure_client(config)?;
@@ -222,10 +228,10 @@ impl Access {
     /// Notes a 403 `insufficient_scope`: the next login asks for the scope
     /// too. The same scope asked for again keeps its count of logins.
     pub async fn note_step_up(&self, challenge: &str) {
-        let params = WWWAuthenticateParams::parse(
-            challenge,
-            &url::Url::parse(&self.url).unwrap_or_else(|_| url::Url::parse("http://x").unwrap()),
-        );
+        let Ok(base) = url::Url::parse(&self.url) else {
+            return;
+        };
+        let params = WWWAuthenticateParams::parse(challenge, &base);
         let Some(scope) = params.scope.filter(|scope| !scope.trim().is_empty()) else {
             return;
         };
@@ -491,6 +497,9 @@ pub(crate) async fn login(
             .await
             .map_err(failed)?;
         client_secret.clone_from(&registered.client_secret);
+        if let Some(secret) = &client_secret {
+            remember(secret);
+        }
         request = request.with_preregistered_client(&registered.client_id);
         if let Some(secret) = &registered.client_secret {
             request = request.with_client_secret(secret);
