@@ -73,7 +73,7 @@ pub fn main(argv: Vec<std::ffi::OsString>) -> u8 {
                 }),
             json,
             ..
-        })) => match commands::auth_status(&Printer::new(json)) {
+        })) => match commands::auth_status(&Printer::new(json), None) {
             Ok(()) => exit::SUCCESS,
             Err(error) => report(&printer, &error),
         },

@@ -756,8 +756,11 @@ impl Status<'_> {
             retry_after: self.retry_after.and_then(|value| {
                 crate::retry::parse_retry_after(value, std::time::SystemTime::now())
             }),
-            challenge: self.challenge.map(|text| shorten(text, 500)),
-            body: self.body,
+            // What a server sends back may echo what it was sent (a token).
+            challenge: self
+                .challenge
+                .map(|text| super::oauth::scrub(&shorten(text, 500))),
+            body: self.body.map(|text| super::oauth::scrub(&text)),
         }
     }
 }

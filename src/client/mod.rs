@@ -1029,13 +1029,13 @@ pub async fn login(
         }
         Err(error) => Err(error),
     };
-    let challenge = match probed {
-        Ok(()) => None,
+    let (asked, challenge) = match probed {
+        Ok(()) => (false, None),
         Err(McpError::HttpStatus {
             status: 401 | 403,
             challenge,
             ..
-        }) => challenge,
+        }) => (true, challenge),
         // Not reached: no login either.
         Err(error @ (McpError::Unreachable { .. } | McpError::Timeout { .. })) => {
             return Err(error);
@@ -1046,10 +1046,10 @@ pub async fn login(
                 entry.name,
                 error.error_type()
             );
-            None
+            (false, None)
         }
     };
-    let logged_in = oauth::login(&access, challenge.as_deref(), prompt).await?;
+    let logged_in = oauth::login(&access, asked, challenge.as_deref(), prompt).await?;
     Ok((logged_in, access.store.path().to_owned()))
 }
 

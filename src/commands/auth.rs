@@ -18,14 +18,14 @@ pub async fn auth(
     action: AuthAction,
 ) -> Result<(), McpError> {
     let Some(target) = target else {
-        return status(&context.printer);
+        return status(&context.printer, None);
     };
     let entry = context.config.server(target)?;
     context.config.check(entry)?;
     let options = context.connect_options(None);
     let printer = &context.printer;
     match action {
-        AuthAction::Status => status(printer),
+        AuthAction::Status => status(printer, Some(&entry.name)),
         AuthAction::Logout => {
             let removed = crate::client::logout(entry, &options).await?;
             let message = match &removed {
@@ -83,9 +83,9 @@ pub async fn auth(
     }
 }
 
-/// Lists the servers with kept tokens: their state, scopes and expiry,
-/// never a token. Needs no config.
-pub fn status(printer: &Printer) -> Result<(), McpError> {
+/// Lists the servers with kept tokens (or the one named): their state,
+/// scopes and expiry, never a token. Needs no config.
+pub fn status(printer: &Printer, server: Option<&str>) -> Result<(), McpError> {
     let Some(dir) = oauth::dir() else {
         return Err(McpError::usage(
             "cannot tell where OAuth tokens are kept: set HOME or XDG_STATE_HOME",
@@ -110,6 +110,9 @@ pub fn status(printer: &Printer) -> Result<(), McpError> {
                 Ok(None) => json!({ "file": file, "state": "gone" }),
                 Err(why) => json!({ "file": file, "state": "refused", "why": why }),
             }
+        })
+        .filter(|row: &Value| {
+            server.is_none_or(|server| row.get("server").and_then(Value::as_str) == Some(server))
         })
         .collect();
     if printer.json() {
@@ -153,6 +156,12 @@ pub fn status(printer: &Printer) -> Result<(), McpError> {
             text.push_str(&format!(
                 "\n  scopes: {}",
                 crate::printer::one_line(&scopes.join(" "))
+            ));
+        }
+        if !field("pendingScope").is_empty() {
+            text.push_str(&format!(
+                "\n  the server asked for scope `{}`: the next `mcp-cli auth` asks for it",
+                crate::printer::one_line(field("pendingScope"))
             ));
         }
         if !field("why").is_empty() {

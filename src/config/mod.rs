@@ -178,9 +178,12 @@ pub struct OAuth {
     pub scopes: Vec<String>,
     /// `grant`: `client_credentials` for machines (no browser).
     pub client_credentials: bool,
-    /// `privateKey` (PEM), or the content of `privateKeyFile`: the client
-    /// authenticates with a signed JWT (client credentials).
+    /// `privateKey` (PEM): the client authenticates with a signed JWT
+    /// (client credentials).
     pub private_key: Option<String>,
+    /// `privateKeyFile`, relative to the config's folder: the same, from
+    /// a file.
+    pub private_key_file: Option<PathBuf>,
     /// `signingAlgorithm` of that JWT (RS256 unless said).
     pub signing_algorithm: Option<String>,
 }
@@ -195,6 +198,7 @@ impl std::fmt::Debug for OAuth {
             .field("scopes", &self.scopes)
             .field("client_credentials", &self.client_credentials)
             .field("private_key", &hidden(&self.private_key))
+            .field("private_key_file", &self.private_key_file)
             .field("signing_algorithm", &self.signing_algorithm)
             .finish()
     }
@@ -1129,27 +1133,9 @@ impl Loader<'_> {
                 ),
             ));
         }
-        let private_key = match (private_key, private_key_file) {
-            (Some(_), Some(_)) => {
-                return Err(
-                    self.invalid(&at, "has both `privateKey` and `privateKeyFile`; keep one")
-                );
-            }
-            (Some(key), None) => Some(key),
-            (None, Some(file)) => {
-                let path = self.relative(&file);
-                match std::fs::read_to_string(&path) {
-                    Ok(key) => Some(key),
-                    Err(error) => {
-                        return Err(self.invalid(
-                            &format!("{at}.privateKeyFile"),
-                            &format!("cannot read `{}`: {error}", path.display()),
-                        ));
-                    }
-                }
-            }
-            (None, None) => None,
-        };
+        if private_key.is_some() && private_key_file.is_some() {
+            return Err(self.invalid(&at, "has both `privateKey` and `privateKeyFile`; keep one"));
+        }
         Ok(Some(OAuth {
             client_id,
             client_secret,
@@ -1157,6 +1143,8 @@ impl Loader<'_> {
             scopes,
             client_credentials,
             private_key,
+            // Read when used, not here: loading a config reads no other file.
+            private_key_file: private_key_file.map(|file| self.relative(&file)),
             signing_algorithm,
         }))
     }

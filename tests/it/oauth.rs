@@ -306,3 +306,39 @@ fn a_machine_gets_its_tokens_itself_and_again_when_they_expire() {
     assert_eq!(run.code, 4, "{run:#?}");
     no_secret(&run.stderr);
 }
+
+#[test]
+fn a_server_that_asks_for_no_token_has_nothing_to_log_in_to() {
+    let mut sandbox = Sandbox::new();
+    let server = http_server(&sandbox, &[]);
+    sandbox.write_config(&json!({ "mcpServers": { "s": { "url": server.url } } }));
+    sandbox.env("BROWSER", "false");
+    let login = sandbox.run(&["auth", "s"]);
+    login.expect_error(4, "AUTH_FAILED");
+    assert_contains(&login.stderr, "nothing to log in to");
+    assert!(token_files(&sandbox).is_empty());
+}
+
+#[test]
+fn a_key_file_is_read_when_used_not_when_the_config_loads() {
+    let (sandbox, server) = oauth_sandbox(3600, None);
+    // A FIFO would hang a read; a missing file would fail every command.
+    mkfifo(&sandbox.path().join("key.pem"));
+    sandbox.write_config(&json!({ "mcpServers": {
+        "s": { "url": server.url },
+        "m": { "url": server.url, "oauth": {
+            "grant": "client_credentials", "clientId": "ci", "privateKeyFile": "key.pem"
+        } },
+        "gone": { "url": server.url, "oauth": {
+            "grant": "client_credentials", "clientId": "ci", "privateKeyFile": "missing.pem"
+        } }
+    } }));
+    sandbox.run(&["auth", "--status"]).ok();
+    sandbox.run(&["info", "s"]).expect_error(4, "AUTH_REQUIRED");
+    let used = sandbox.run(&["call", "m", "echo", r#"{"text":"hi"}"#]);
+    used.expect_error(4, "AUTH_FAILED");
+    assert_contains(&used.stderr, "not a plain file");
+    let missing = sandbox.run(&["call", "gone", "echo", r#"{"text":"hi"}"#]);
+    missing.expect_error(4, "AUTH_FAILED");
+    assert_contains(&missing.stderr, "missing.pem");
+}

@@ -30,7 +30,9 @@ pub(crate) fn assertion(
     algorithm: &str,
 ) -> Result<String, AuthError> {
     let key = PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|_| {
-        failed("`oauth.privateKey` is not a PEM private key (-----BEGIN PRIVATE KEY-----)")
+        failed(
+            "the private key is not an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----)",
+        )
     })?;
     let random = ring::rand::SystemRandom::new();
     let mut jti = [0u8; 16];
@@ -111,6 +113,37 @@ pub(crate) fn assertion(
     Ok(format!("{signed}.{}", base64url(&signature)))
 }
 
+/// The PEM key of `oauth.privateKeyFile`: a plain file of the user's, not
+/// open to others, of at most 64 KiB.
+pub(crate) fn read_key(path: &std::path::Path) -> Result<String, AuthError> {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let cannot = |why: String| {
+        failed(format!(
+            "`oauth.privateKeyFile` `{}`: {why}",
+            path.display()
+        ))
+    };
+    let metadata = std::fs::metadata(path).map_err(|error| cannot(error.to_string()))?;
+    if !metadata.is_file() {
+        return Err(cannot("not a plain file".to_owned()));
+    }
+    if metadata.mode() & 0o077 != 0 {
+        return Err(cannot(format!(
+            "open to others (mode {:o}); run `chmod 600` on it",
+            metadata.mode() & 0o777
+        )));
+    }
+    let mut key = String::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(64 * 1024 + 1).read_to_string(&mut key))
+        .map_err(|error| cannot(error.to_string()))?;
+    if key.len() > 64 * 1024 {
+        return Err(cannot("longer than 64 KiB: not a key".to_owned()));
+    }
+    Ok(key)
+}
+
 /// What the client credentials request with a private-key JWT needs.
 pub(crate) struct Grant<'a> {
     pub client_id: &'a str,
@@ -154,6 +187,7 @@ pub(crate) async fn obtain(
         .as_deref()
         .unwrap_or(&metadata.token_endpoint);
     let assertion = assertion(grant.client_id, audience, grant.key, grant.algorithm)?;
+    super::remember(&assertion);
     // Built in a block: the serializer is not `Send`, and must not live
     // across the await below (rmcp's own trap).
     let body = {

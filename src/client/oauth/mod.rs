@@ -43,6 +43,31 @@ fn remember(secret: &str) {
     }
 }
 
+/// A client's secret, and the HTTP Basic credentials made of it.
+fn remember_client(client_id: Option<&str>, secret: &str) {
+    use base64::Engine;
+    remember(secret);
+    if let Some(client_id) = client_id {
+        let encode =
+            |text: &str| url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+        for pair in [
+            format!("{client_id}:{secret}"),
+            format!("{}:{}", encode(client_id), encode(secret)),
+        ] {
+            remember(&base64::engine::general_purpose::STANDARD.encode(pair));
+        }
+    }
+}
+
+/// `text` with every secret known to this process masked, and the values
+/// of secret-named pairs: what an authorization or resource server sends
+/// back may echo what it was sent.
+pub(crate) fn scrub(text: &str) -> String {
+    let known = KNOWN.lock().map(|known| known.clone()).unwrap_or_default();
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    crate::redact::message(text, &known)
+}
+
 /// How many logins in a row may ask for a scope the server keeps asking
 /// for: past this, it will not grant it, and another login would not help.
 const MAX_STEP_UPS: u32 = 2;
@@ -129,11 +154,11 @@ impl Access {
         http: reqwest::Client,
     ) -> Self {
         if let Some(settings) = settings {
-            for secret in [&settings.client_secret, &settings.private_key]
-                .into_iter()
-                .flatten()
-            {
-                remember(secret);
+            if let Some(secret) = &settings.client_secret {
+                remember_client(settings.client_id.as_deref(), secret);
+            }
+            if let Some(key) = &settings.private_key {
+                remember(key);
             }
         }
         Access {
@@ -155,6 +180,7 @@ impl Access {
         )
         .await?;
         manager.set_credential_store(self.store.clone());
+        manager.set_state_store(Remembered::default());
         Ok(manager)
     }
 
@@ -176,6 +202,12 @@ impl Access {
         else {
             return Ok(None);
         };
+        if let Some(token) = &credentials.token_response {
+            remember(oauth2::TokenResponse::access_token(token).secret());
+            if let Some(refresh) = oauth2::TokenResponse::refresh_token(token) {
+                remember(refresh.secret());
+            }
+        }
         let key = vec![
             credentials.client_id.clone(),
             client_secret.clone().unwrap_or_default(),
@@ -193,11 +225,11 @@ impl Access {
         // A client credentials token has no refresh token: once expired,
         // the request goes without, and its 401 gets a new one.
         let mut config = OAuthClientConfig::new(
-            credentials.client_id,
+            credentials.client_id.clone(),
             redirect_uri.unwrap_or_else(|| "http://127.0.0.1/callback".to_owned()),
         );
         if let Some(secret) = client_secret.filter(|_| !client_credentials) {
-            remember(&secret);
+            remember_client(Some(&credentials.client_id), &secret);
             config = config.with_client_secret(secret);
         }
         manager.configure_client(config)?;
@@ -241,6 +273,7 @@ impl Access {
         let noted = match self.store.read() {
             Ok(Some(mut record)) => {
                 // Another scope than the last step-up asked for: a new count.
+                let scope = same_order(&scope);
                 if record.asked.as_deref() != Some(scope.as_str()) {
                     record.step_ups = 0;
                 }
@@ -301,6 +334,9 @@ impl Access {
             .resolve_metadata_from_challenge(challenge)
             .await?
             .metadata;
+        if let Err(error) = check_endpoints(&self.server, &metadata) {
+            return Err(AuthError::ClientCredentialsError(error.to_string()));
+        }
         manager.set_metadata(metadata.clone());
         self.store
             .update(|record| {
@@ -313,7 +349,13 @@ impl Access {
                 };
             })
             .map_err(AuthError::CredentialStoreError)?;
-        if let Some(key) = &self.settings.private_key {
+        let key = match (&self.settings.private_key, &self.settings.private_key_file) {
+            (Some(key), _) => Some(key.clone()),
+            (None, Some(file)) => Some(jwt::read_key(file)?),
+            (None, None) => None,
+        };
+        if let Some(key) = &key {
+            remember(key);
             let grant = jwt::Grant {
                 client_id: self.settings.client_id.as_deref().unwrap_or_default(),
                 key,
@@ -337,6 +379,52 @@ impl Access {
     }
 }
 
+/// A scope string with its scopes sorted: the same set is the same string.
+fn same_order(scope: &str) -> String {
+    let mut scopes: Vec<&str> = scope.split_whitespace().collect();
+    scopes.sort_unstable();
+    scopes.dedup();
+    scopes.join(" ")
+}
+
+/// Whether `url` may carry secrets: https, or http on this machine.
+fn secure(url: &str) -> bool {
+    let Ok(url) = url::Url::parse(url) else {
+        return false;
+    };
+    let loopback = matches!(url.host(), Some(url::Host::Domain("localhost")))
+        || matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+        || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback());
+    url.username().is_empty()
+        && url.password().is_none()
+        && (url.scheme() == "https" || (url.scheme() == "http" && loopback))
+}
+
+/// Refuses metadata whose endpoints would take secrets (codes, verifiers,
+/// client secrets, tokens) or the person in the clear or elsewhere than
+/// they seem: each must be https, or http on this machine, without user
+/// information.
+fn check_endpoints(server: &str, metadata: &AuthorizationMetadata) -> Result<(), McpError> {
+    let endpoints = [
+        Some(&metadata.authorization_endpoint),
+        Some(&metadata.token_endpoint),
+        metadata.registration_endpoint.as_ref(),
+    ];
+    for endpoint in endpoints.into_iter().flatten() {
+        if !secure(endpoint) {
+            return Err(McpError::AuthFailed {
+                server: server.to_owned(),
+                message: format!(
+                    "the authorization server's endpoint `{}` is not a plain https:// URL: refused",
+                    crate::printer::one_line(&crate::redact::value(endpoint))
+                ),
+                suggestion: "ask the server's owner to publish https:// endpoints".to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Seconds until the kept access token expires, when that is known.
 pub(crate) fn expires_in(credentials: &rmcp::transport::auth::StoredCredentials) -> Option<u64> {
     let lifetime = oauth2::TokenResponse::expires_in(credentials.token_response.as_ref()?)?;
@@ -349,6 +437,34 @@ pub(crate) fn expires_in(credentials: &rmcp::transport::auth::StoredCredentials)
             .saturating_add(lifetime.as_secs())
             .saturating_sub(now),
     )
+}
+
+/// rmcp's in-memory store of a login's PKCE verifier, which also masks it
+/// in messages.
+#[derive(Default)]
+struct Remembered(rmcp::transport::auth::InMemoryStateStore);
+
+#[async_trait::async_trait]
+impl rmcp::transport::auth::StateStore for Remembered {
+    async fn save(
+        &self,
+        csrf_token: &str,
+        state: rmcp::transport::auth::StoredAuthorizationState,
+    ) -> Result<(), AuthError> {
+        remember(&state.pkce_verifier);
+        self.0.save(csrf_token, state).await
+    }
+
+    async fn load(
+        &self,
+        csrf_token: &str,
+    ) -> Result<Option<rmcp::transport::auth::StoredAuthorizationState>, AuthError> {
+        self.0.load(csrf_token).await
+    }
+
+    async fn delete(&self, csrf_token: &str) -> Result<(), AuthError> {
+        self.0.delete(csrf_token).await
+    }
 }
 
 /// How a login reaches the person: where the URL is shown, and whether a
@@ -376,6 +492,7 @@ pub(crate) struct LoggedIn {
 /// a listener on 127.0.0.1, or the client credentials grant for a machine.
 pub(crate) async fn login(
     access: &Access,
+    asked: bool,
     challenge: Option<&str>,
     prompt: &Prompt<'_>,
 ) -> Result<LoggedIn, McpError> {
@@ -419,30 +536,26 @@ pub(crate) async fn login(
         access.server,
         resolution.source
     );
-    let metadata = resolution.metadata;
-    // The login page is opened in a browser: https, or http on this
-    // machine, never another scheme a hostile server names (`file:`,
-    // `javascript:`, an app's).
-    let page = url::Url::parse(&metadata.authorization_endpoint).ok();
-    let loopback = |url: &url::Url| {
-        matches!(url.host(), Some(url::Host::Domain("localhost")))
-            || matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
-            || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
-    };
-    if !page
-        .as_ref()
-        .is_some_and(|page| page.scheme() == "https" || (page.scheme() == "http" && loopback(page)))
+    // Answered without a token, and no metadata anywhere: nothing to log
+    // in to (the 2025-03-26 fallback endpoints are for a server that asks).
+    if !asked
+        && resolution.source
+            == rmcp::transport::auth::AuthorizationMetadataSource::LegacyEndpointFallback
     {
         return Err(McpError::AuthFailed {
             server: access.server.clone(),
-            message: format!(
-                "the authorization server's login page `{}` is not an https:// URL: refused",
-                crate::printer::one_line(&crate::redact::value(&metadata.authorization_endpoint))
+            message: "the server answered without asking for a token, and publishes no OAuth metadata: there is nothing to log in to".to_owned(),
+            suggestion: format!(
+                "use `{}` as it is; credentials it wants go in the `headers` of its entry",
+                access.server
             ),
-            suggestion: "ask the server's owner to publish an https:// authorization endpoint"
-                .to_owned(),
         });
     }
+    let metadata = resolution.metadata;
+    // The login page is opened in a browser, and the token endpoint gets
+    // the code and verifier: never another scheme a hostile server names
+    // (`file:`, `javascript:`, an app's), nor plain http to another host.
+    check_endpoints(&access.server, &metadata)?;
     manager.set_metadata(metadata.clone());
     // Scopes: the config's; else, for a step-up, those granted and those
     // asked for; else rmcp's choice (the challenge's, else the server's).
@@ -498,7 +611,7 @@ pub(crate) async fn login(
             .map_err(failed)?;
         client_secret.clone_from(&registered.client_secret);
         if let Some(secret) = &client_secret {
-            remember(secret);
+            remember_client(Some(&registered.client_id), secret);
         }
         request = request.with_preregistered_client(&registered.client_id);
         if let Some(secret) = &registered.client_secret {
@@ -536,6 +649,7 @@ pub(crate) async fn login(
         listen(&listener, &state, &access.server, prompt.say).await?
     };
     drop(listener);
+    remember(&callback.code);
     session
         .handle_callback_with_issuer(&callback.code, &callback.state, callback.issuer.as_deref())
         .await
@@ -600,9 +714,7 @@ fn supports(metadata: &AuthorizationMetadata, field: &str) -> bool {
 /// The login failed: rmcp's reason, on one line, shortened.
 pub(crate) fn auth_failed(server: &str, error: &AuthError) -> McpError {
     // An authorization server's error may echo what it was sent.
-    let known = KNOWN.lock().map(|known| known.clone()).unwrap_or_default();
-    let known: Vec<&str> = known.iter().map(String::as_str).collect();
-    let message = crate::redact::message(&error.to_string(), &known);
+    let message = scrub(&error.to_string());
     let message = crate::printer::one_line(&message).into_owned();
     let message: String = message.chars().take(400).collect();
     McpError::AuthFailed {
@@ -882,6 +994,39 @@ fn open_browser(url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_go_only_to_https_or_this_machine() {
+        for good in [
+            "https://as.example/token",
+            "http://127.0.0.1:8080/token",
+            "http://localhost/authorize",
+            "http://[::1]:9/t",
+        ] {
+            assert!(secure(good), "{good}");
+        }
+        for bad in [
+            "http://as.example/token",
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+            "https://accounts.example@evil.example/a",
+            "https://user:pw@as.example/a",
+            "not a url",
+        ] {
+            assert!(!secure(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn known_secrets_are_masked_in_any_shape() {
+        remember("v3rifier-abcdef");
+        remember_client(Some("cid"), "S3cretValue");
+        let echoed = "you sent code%3Dv3rifier-abcdef, 'verifier': 'v3rifier-abcdef', Basic Y2lkOlMzY3JldFZhbHVl";
+        let shown = scrub(echoed);
+        assert!(!shown.contains("v3rifier"), "{shown}");
+        assert!(!shown.contains("Y2lkOlMzY3JldFZhbHVl"), "{shown}");
+        assert_eq!(same_order("write mcp  admin mcp"), "admin mcp write");
+    }
 
     #[test]
     fn a_pasted_url_must_be_the_redirect() {
