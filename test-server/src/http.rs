@@ -309,7 +309,9 @@ impl Front {
             .append(true)
             .open(dir.join("http.log"))
         {
-            let _ = writeln!(file, "{line}");
+            // One write: lines of requests served side by side must not
+            // interleave.
+            let _ = file.write_all(format!("{line}\n").as_bytes());
         }
     }
 
