@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Sandbox, assert_contains};
+use crate::support::{Sandbox, assert_contains, wait_for};
 
 fn spawn_times(sandbox: &Sandbox, dir: &str) -> Vec<u64> {
     std::fs::read_to_string(sandbox.path().join(dir).join("events.log"))
@@ -212,11 +212,17 @@ fn progress_restarts_the_request_timeout() {
         "{}",
         run.stderr
     );
+    // Through the daemon, the cancellation reaches the server after the
+    // command has exited: waited for (a hang guard, not a bound).
     assert!(
-        sandbox
-            .log("events.log")
-            .iter()
-            .any(|e| e.starts_with("cancelled"))
+        wait_for(Duration::from_secs(10), || {
+            sandbox
+                .log("events.log")
+                .iter()
+                .any(|e| e.starts_with("cancelled"))
+        }),
+        "{:?}",
+        sandbox.log("events.log")
     );
 }
 
